@@ -1,0 +1,52 @@
+"""Exception classes. Input problems subclass ``ValueError`` and name the column and row."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AftershockError",
+    "InputError",
+    "BarsError",
+    "OrdersError",
+    "CalendarError",
+    "ConfigError",
+    "EngineError",
+]
+
+
+class AftershockError(Exception):
+    """Base class of every exception aftershock raises on purpose."""
+
+
+class InputError(AftershockError, ValueError):
+    """Bad input. ``column`` and ``row`` (0-based position) say where, when known."""
+
+    def __init__(self, message: str, *, column: str | None = None, row: int | None = None):
+        self.column = column
+        self.row = row
+        where = []
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+
+
+class BarsError(InputError):
+    """The price bars are invalid: unsorted or duplicate timestamps, NaN/negative prices,
+    high < low, a naive time zone, a missing column..."""
+
+
+class OrdersError(InputError):
+    """The orders frame is invalid: unknown symbol, impossible field combination..."""
+
+
+class CalendarError(InputError):
+    """The event calendar is invalid or a loader could not map it."""
+
+
+class ConfigError(InputError):
+    """A backtest setting is out of range or of the wrong type."""
+
+
+class EngineError(AftershockError, RuntimeError):
+    """The engine hit an internal inconsistency. This is a bug: please report it."""

@@ -1,0 +1,1 @@
+//! Event-sparse order simulation: see docs/engine.md for the contract.
