@@ -1,0 +1,137 @@
+"""Validation and normalization of price bars (the schema in ``docs/engine.md``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from aftershock.errors import BarsError
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+REQUIRED_COLUMNS = ("ts", "symbol", *PRICE_COLUMNS)
+BARS_SCHEMA = {
+    "ts": pl.Datetime("us", "UTC"),
+    "symbol": pl.String,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+}
+
+
+def _as_polars(frame: Any) -> pl.DataFrame:
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(frame, pd.DataFrame):
+        return pl.from_pandas(frame.reset_index(drop=True) if frame.index.name is None else frame.reset_index())
+    raise BarsError(f"bars must be a Polars or pandas DataFrame, got {type(frame).__name__}")
+
+
+def _normalize_dtypes(df: pl.DataFrame) -> pl.DataFrame:
+    for name in REQUIRED_COLUMNS:
+        if name not in df.columns:
+            raise BarsError(f"bars have no {name!r} column; found {df.columns}", column=name)
+    casts: list[pl.Expr] = []
+
+    ts_type = df.schema["ts"]
+    if not isinstance(ts_type, pl.Datetime):
+        raise BarsError(f"'ts' must be a time-zone aware Datetime, got {ts_type}", column="ts")
+    if ts_type.time_zone is None:
+        raise BarsError(
+            "'ts' is naive (no time zone); attach one, e.g. .dt.replace_time_zone('UTC')",
+            column="ts",
+        )
+    casts.append(pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+
+    sym_type = df.schema["symbol"]
+    if not (sym_type == pl.String or isinstance(sym_type, (pl.Categorical, pl.Enum))):
+        raise BarsError(f"'symbol' must be a string column, got {sym_type}", column="symbol")
+    casts.append(pl.col("symbol").cast(pl.String))
+
+    numeric = [*PRICE_COLUMNS] + (["volume"] if "volume" in df.columns else [])
+    for name in numeric:
+        dtype = df.schema[name]
+        if not dtype.is_numeric():
+            raise BarsError(f"{name!r} must be numeric, got {dtype}", column=name)
+        casts.append(pl.col(name).cast(pl.Float64))
+    return df.with_columns(casts)
+
+
+def _first_true(mask: pl.Expr) -> pl.Expr:
+    return mask.fill_null(False).arg_true().first()
+
+
+def validate_bars(frame: Any) -> pl.DataFrame:
+    """Check price bars and return them normalized.
+
+    Returns a frame with ``ts`` as ``Datetime("us", "UTC")`` (aware timestamps in
+    another zone are converted), ``symbol`` as String and ``open/high/low/close``
+    (and ``volume`` when present) as Float64, in the input's row order. Extra columns
+    are kept unchanged after these. Nothing is re-sorted, filled or dropped.
+
+    Raises :class:`aftershock.errors.BarsError` naming the column and the 0-based
+    row of the first problem: missing column, wrong dtype, naive ``ts``, null ``ts``
+    or ``symbol``, null/NaN/infinite/non-positive price, ``high < low``, ``open`` or
+    ``close`` outside ``[low, high]``, null/NaN/infinite/negative volume, and
+    timestamps that are not strictly increasing within a symbol.
+    """
+    df = _normalize_dtypes(_as_polars(frame))
+    ordered = [c for c in BARS_SCHEMA if c in df.columns]
+    df = df.select(ordered + [c for c in df.columns if c not in BARS_SCHEMA])
+    if df.height == 0:
+        return df
+
+    checks: list[tuple[str, str, pl.Expr]] = [
+        ("ts", "null timestamp", pl.col("ts").is_null()),
+        ("symbol", "null symbol", pl.col("symbol").is_null()),
+    ]
+    for name in PRICE_COLUMNS:
+        c = pl.col(name)
+        checks.append((name, "price is null, NaN, infinite or not > 0", c.is_null() | ~c.is_finite() | (c <= 0)))
+    checks += [
+        ("high", "high < low", pl.col("high") < pl.col("low")),
+        ("open", "open outside [low, high]", (pl.col("open") < pl.col("low")) | (pl.col("open") > pl.col("high"))),
+        ("close", "close outside [low, high]", (pl.col("close") < pl.col("low")) | (pl.col("close") > pl.col("high"))),
+    ]
+    if "volume" in df.columns:
+        v = pl.col("volume")
+        checks.append(("volume", "volume is null, NaN, infinite or negative", v.is_null() | ~v.is_finite() | (v < 0)))
+    checks.append(
+        (
+            "ts",
+            "timestamps not strictly increasing within symbol",
+            pl.col("ts") <= pl.col("ts").shift(1).over("symbol"),
+        )
+    )
+
+    firsts = df.select(
+        [_first_true(expr).alias(f"c{i}") for i, (_, _, expr) in enumerate(checks)]
+    ).row(0)
+    found = [(row, i) for i, row in enumerate(firsts) if row is not None]
+    if not found:
+        return df
+    row, i = min(found)
+    column, message, _ = checks[i]
+    values = df.row(row, named=True)
+    if message.startswith("timestamps"):
+        sym = values["symbol"]
+        prev = (
+            df.head(row)
+            .filter(pl.col("symbol") == sym)
+            .select(pl.col("ts").last())
+            .item()
+        )
+        kind = "duplicate" if prev == values["ts"] else "out of order"
+        message = f"{kind} timestamp for symbol {sym!r}: {values['ts']} after {prev}"
+    else:
+        shown = {k: values[k] for k in ("ts", "symbol", *PRICE_COLUMNS, "volume") if k in values}
+        message = f"{message}: {shown}"
+    raise BarsError(message, column=column, row=row)

@@ -1,0 +1,159 @@
+"""validate_bars: normalization and every bad-input error naming column and row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from aftershock.errors import BarsError
+from aftershock.prices import validate_bars
+
+T0 = dt.datetime(2025, 2, 12, 13, 30, tzinfo=dt.timezone.utc)
+
+
+def bars(n: int = 4, **overrides) -> pl.DataFrame:
+    base = {
+        "ts": [T0 + dt.timedelta(minutes=i) for i in range(n)],
+        "symbol": ["BTC"] * n,
+        "open": [100.0 + i for i in range(n)],
+        "high": [102.0 + i for i in range(n)],
+        "low": [99.0 + i for i in range(n)],
+        "close": [101.0 + i for i in range(n)],
+        "volume": [1.0] * n,
+    }
+    base.update(overrides)
+    return pl.DataFrame(base)
+
+
+def test_normalizes_types_and_keeps_order():
+    ny = bars().with_columns(
+        pl.col("ts").dt.convert_time_zone("America/New_York").dt.cast_time_unit("ms"),
+        pl.col("symbol").cast(pl.Categorical),
+        pl.col("open").cast(pl.Int64),
+        pl.lit("x").alias("note"),
+    )
+    out = validate_bars(ny)
+    assert out.schema["ts"] == pl.Datetime("us", "UTC")
+    assert out.schema["symbol"] == pl.String
+    assert out.schema["open"] == pl.Float64
+    assert out["ts"][0] == T0  # 08:30 New York is 13:30 UTC, same instant
+    assert out.columns[-1] == "note"
+    # interleaved symbols are fine, and order is untouched
+    two = pl.concat([bars(2), bars(2, symbol=["ETH"] * 2)]).sort("open", maintain_order=True)
+    out2 = validate_bars(two)
+    assert out2["symbol"].to_list() == two["symbol"].to_list()
+
+
+def test_volume_is_optional():
+    assert "volume" not in validate_bars(bars().drop("volume")).columns
+
+
+def test_accepts_pandas():
+    pdf = bars().to_pandas()
+    out = validate_bars(pdf)
+    assert out.height == 4 and out.schema["ts"] == pl.Datetime("us", "UTC")
+
+
+@pytest.mark.parametrize("column", ["ts", "symbol", "open", "high", "low", "close"])
+def test_missing_column(column):
+    with pytest.raises(BarsError) as err:
+        validate_bars(bars().drop(column))
+    assert err.value.column == column
+
+
+def test_naive_ts_raises():
+    with pytest.raises(BarsError, match="naive") as err:
+        validate_bars(bars().with_columns(pl.col("ts").dt.replace_time_zone(None)))
+    assert err.value.column == "ts"
+
+
+def test_wrong_dtypes():
+    with pytest.raises(BarsError) as err:
+        validate_bars(bars().with_columns(pl.col("close").cast(pl.String)))
+    assert err.value.column == "close"
+    with pytest.raises(BarsError) as err:
+        validate_bars(bars().with_columns(pl.col("ts").cast(pl.Int64)))
+    assert err.value.column == "ts"
+    with pytest.raises(BarsError) as err:
+        validate_bars(bars(symbol=[1, 2, 3, 4]))
+    assert err.value.column == "symbol"
+
+
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("open", float("nan")),
+        ("close", float("inf")),
+        ("low", 0.0),
+        ("high", -5.0),
+        ("close", None),
+    ],
+)
+def test_bad_price_names_column_and_row(column, value):
+    frame = bars()
+    values = frame[column].to_list()
+    values[2] = value
+    frame = frame.with_columns(pl.Series(column, values, dtype=pl.Float64))
+    with pytest.raises(BarsError) as err:
+        validate_bars(frame)
+    assert (err.value.column, err.value.row) == (column, 2)
+
+
+def test_high_below_low():
+    with pytest.raises(BarsError, match="high < low") as err:
+        validate_bars(bars(high=[102.0, 103.0, 104.0, 98.0], open=[100.0, 101, 102, 98], close=[101.0, 102, 103, 98]))
+    # row 3: low 102 > high 98; open/close 98 are below low too but high<low is reported
+    assert (err.value.column, err.value.row) == ("high", 3)
+
+
+def test_open_and_close_outside_range():
+    with pytest.raises(BarsError, match="open outside") as err:
+        validate_bars(bars(open=[100.0, 101.0, 110.0, 103.0]))
+    assert (err.value.column, err.value.row) == ("open", 2)
+    with pytest.raises(BarsError, match="close outside") as err:
+        validate_bars(bars(close=[101.0, 90.0, 103.0, 104.0]))
+    assert (err.value.column, err.value.row) == ("close", 1)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), None])
+def test_bad_volume(value):
+    with pytest.raises(BarsError) as err:
+        validate_bars(bars(volume=[1.0, 1.0, 1.0, value]))
+    assert (err.value.column, err.value.row) == ("volume", 3)
+
+
+def test_duplicate_and_unsorted_timestamps_name_symbol():
+    eth = bars(3, symbol=["ETH"] * 3)
+    ts = eth["ts"].to_list()
+    dup = eth.with_columns(pl.Series("ts", [ts[0], ts[1], ts[1]]))
+    frame = pl.concat([bars(2), dup])  # rows: BTC, BTC, ETH, ETH, ETH(dup)
+    with pytest.raises(BarsError, match="duplicate timestamp for symbol 'ETH'") as err:
+        validate_bars(frame)
+    assert (err.value.column, err.value.row) == ("ts", 4)
+    unsorted = bars().with_columns(pl.Series("ts", [ts[0], ts[2], ts[1], T0 + dt.timedelta(hours=1)]))
+    with pytest.raises(BarsError, match="out of order.*'BTC'") as err:
+        validate_bars(unsorted)
+    assert (err.value.column, err.value.row) == ("ts", 2)
+
+
+def test_same_timestamp_in_two_symbols_is_fine():
+    frame = pl.concat([bars(3), bars(3, symbol=["ETH"] * 3)])
+    assert validate_bars(frame).height == 6
+
+
+def test_first_problem_wins():
+    frame = bars(close=[101.0, 102.0, 103.0, float("nan")], volume=[1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(BarsError) as err:
+        validate_bars(frame)
+    assert (err.value.column, err.value.row) == ("volume", 1)
+
+
+def test_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        validate_bars(bars().drop("close"))
+
+
+def test_empty_frame():
+    assert validate_bars(bars().head(0)).height == 0
