@@ -1,1 +1,61 @@
 //! Event-sparse order simulation: see docs/engine.md for the contract.
+//!
+//! Pure Rust: nothing here knows about Python. `simulate` runs one backtest;
+//! `simulate_many` runs independent backtests on several threads, each result
+//! identical to a single-threaded run.
+
+mod error;
+mod sim;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{EngineError, EngineResult, Table};
+pub use sim::{round_to_lot, simulate};
+pub use types::*;
+
+/// One backtest of a sweep: its orders and settings over shared bars.
+pub struct Job<'a> {
+    pub orders: &'a [Order],
+    pub config: &'a Config,
+}
+
+/// Runs every job over the same bars on up to `threads` threads. Jobs are split
+/// into contiguous chunks and each result lands in its job's slot, so the output
+/// does not depend on the thread count or on scheduling.
+pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize) -> Vec<EngineResult<Output>> {
+    let threads = threads.max(1).min(jobs.len().max(1));
+    if threads == 1 {
+        return jobs.iter().map(|j| run_guarded(bars, j)).collect();
+    }
+    let chunk = jobs.len().div_ceil(threads);
+    let mut results: Vec<Option<EngineResult<Output>>> = (0..jobs.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for (job_chunk, slot_chunk) in jobs.chunks(chunk).zip(results.chunks_mut(chunk)) {
+            scope.spawn(move || {
+                for (job, slot) in job_chunk.iter().zip(slot_chunk.iter_mut()) {
+                    *slot = Some(run_guarded(bars, job));
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(EngineError::Internal("a sweep worker did not report".into()))))
+        .collect()
+}
+
+/// `simulate`, with any panic turned into an `Internal` error so that nothing
+/// unwinds into the caller (and across the Python boundary).
+pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>) -> EngineResult<Output> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(bars, job.orders, job.config)))
+        .unwrap_or_else(|payload| {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(EngineError::Internal(format!("panic: {msg}")))
+        })
+}
