@@ -1,0 +1,96 @@
+"""Price alignment: which bar's close stands for "the price as of time t".
+
+Bars are stamped at their OPEN time ``ts``; a bar of length ``L`` closes at ``ts + L``,
+and its ``close`` is the price at that instant. The price *as of* ``t`` is the close of
+the last bar whose close time is ``<= t`` — a bar that has fully ended by ``t``. It is
+*fresh* when that close time lies in ``(t - L, t]``; otherwise bars are missing just
+before ``t`` and the price is stale, which the study reports instead of using.
+
+For the release itself (``t = T``) this is the last bar strictly before the release: the
+bar ``[T - L, T)`` whose close is the price an instant before ``T``. A bar that contains
+``T`` (opens at or before ``T``, closes after it) is never used as the anchor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+__all__ = ["SymbolSeries", "infer_bar_length", "REASONS"]
+
+# Why a reaction is null. Codes are stored as int8 in the arrays, strings in frames.
+OK, BEFORE_DATA, GAP_AT_START, AFTER_DATA, GAP_AT_END, BELOW_RESOLUTION, NO_BARS, BENCHMARK_GAP, SHORT_ESTIMATION = range(9)
+REASONS = {
+    BEFORE_DATA: "before_data",  # no bar has closed by the window start
+    GAP_AT_START: "gap_at_start",  # bars are missing just before the window start
+    AFTER_DATA: "after_data",  # the bars end before the window end
+    GAP_AT_END: "gap_at_end",  # bars are missing just before the window end
+    BELOW_RESOLUTION: "below_resolution",  # no bar closes inside the window: it is shorter than a bar
+    NO_BARS: "no_bars",  # the symbol has no bars at all
+    BENCHMARK_GAP: "benchmark_gap",  # the benchmark has no fresh price at a window end
+    SHORT_ESTIMATION: "short_estimation",  # too few estimation returns to fit the model
+}
+
+
+def infer_bar_length(ts_us: np.ndarray) -> int:
+    """The bar length in microseconds: the median spacing of consecutive open times.
+
+    The median ignores occasional gaps (missing bars make a spacing longer, never
+    shorter), so 1-minute bars with holes still give one minute.
+    """
+    if ts_us.size < 2:
+        raise ValueError("cannot infer a bar length from fewer than two bars")
+    return int(np.median(np.diff(ts_us)))
+
+
+@dataclass
+class SymbolSeries:
+    """One symbol's bars as NumPy arrays, with prefix sums for O(1) window sums."""
+
+    symbol: str
+    close_time: np.ndarray  # int64 µs: ts + bar length
+    log_close: np.ndarray
+    close: np.ndarray
+    bar_us: int
+    volume_cum: np.ndarray | None  # volume_cum[i] = sum of volume[0..i]
+    sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2, r[j] = log_close[j] - log_close[j-1]
+
+    @classmethod
+    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None) -> "SymbolSeries":
+        ts = frame["ts"].dt.epoch("us").to_numpy()
+        if bar_us is None:
+            bar_us = infer_bar_length(ts) if ts.size >= 2 else 60_000_000
+        close = frame["close"].to_numpy().astype(np.float64, copy=False)
+        log_close = np.log(close)
+        r = np.diff(log_close, prepend=log_close[:1])
+        volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
+        return cls(symbol, ts + bar_us, log_close, close, int(bar_us), volume_cum, np.cumsum(r * r))
+
+    @property
+    def n(self) -> int:
+        return self.close_time.size
+
+    def asof(self, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index of the bar whose close is the price as of each ``t`` (-1 if none) and
+        whether that price is fresh (its close time is within one bar length of ``t``)."""
+        idx = np.searchsorted(self.close_time, t_us, side="right") - 1
+        safe = np.maximum(idx, 0)
+        fresh = (idx >= 0) & (self.close_time[safe] > t_us - self.bar_us)
+        return idx, fresh
+
+    def window_reasons(self, t_start: np.ndarray, t_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start and end bar indices for windows ``[t_start, t_end]`` and a reason code
+        (0 = usable) for each, following the module's alignment rule."""
+        i0, fresh0 = self.asof(t_start)
+        i1, fresh1 = self.asof(t_end)
+        reason = np.zeros(t_start.shape, dtype=np.int8)
+        last = self.n - 1
+        reason[(i1 == i0) & (i0 >= 0)] = BELOW_RESOLUTION
+        reason[~fresh1 & (i1 < last)] = GAP_AT_END
+        reason[~fresh1 & (i1 == last)] = AFTER_DATA
+        reason[~fresh0 & (i0 >= 0)] = GAP_AT_START
+        reason[~fresh0 & (i0 == last)] = AFTER_DATA
+        reason[i0 < 0] = BEFORE_DATA
+        return i0, i1, reason
