@@ -1,7 +1,310 @@
+//! The one binding module: NumPy buffers in (zero-copy for the bar columns),
+//! column buffers out, the GIL released while the engine runs, and every
+//! `EngineError` mapped to one Python exception class in `aftershock.errors`.
+
+use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::engine::{self, Bars, Config, EngineError, Intrabar, Job, Order, Output, Table};
+
+/// The single conversion point from engine errors to Python exceptions.
+fn to_pyerr(py: Python<'_>, err: EngineError) -> PyErr {
+    let result = (|| -> PyResult<PyErr> {
+        let errors = py.import("aftershock.errors")?;
+        let (class, args, column, row) = match &err {
+            EngineError::InvalidInput { table, column, row, message } => {
+                let class = match table {
+                    Table::Bars => "BarsError",
+                    Table::Orders => "OrdersError",
+                };
+                (class, format!("{}: {message}", table.name()), Some(*column), Some(*row))
+            }
+            EngineError::InvalidConfig { field, message } => ("ConfigError", message.clone(), Some(*field), None),
+            EngineError::Internal(message) => ("EngineError", message.clone(), None, None),
+        };
+        let cls = errors.getattr(class)?;
+        let kwargs = PyDict::new(py);
+        if class != "EngineError" {
+            kwargs.set_item("column", column)?;
+            kwargs.set_item("row", row)?;
+        }
+        let exc = cls.call((args,), Some(&kwargs))?;
+        Ok(PyErr::from_value(exc))
+    })();
+    result.unwrap_or_else(|e| e)
+}
+
+/// Borrows a C-contiguous buffer as a slice for as long as `buf` lives.
+fn view<'a, T: Element>(buf: &'a PyBuffer<T>, name: &str) -> PyResult<&'a [T]> {
+    if !buf.is_c_contiguous() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!("{name}: buffer must be C-contiguous")));
+    }
+    // SAFETY: the buffer is contiguous with items of type T (checked by PyBuffer::get),
+    // and `buf` keeps the exporting object alive and its memory pinned while the
+    // slice is borrowed. The engine only reads it.
+    Ok(unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const T, buf.item_count()) })
+}
+
+fn get<'py, T: Element>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<PyBuffer<T>> {
+    let obj = d
+        .get_item(key)?
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))?;
+    PyBuffer::<T>::get(&obj)
+}
+
+struct BarBuffers {
+    ts: PyBuffer<i64>,
+    open: PyBuffer<f64>,
+    high: PyBuffer<f64>,
+    low: PyBuffer<f64>,
+    close: PyBuffer<f64>,
+    offsets: Vec<usize>,
+}
+
+impl BarBuffers {
+    fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let offsets_buf: PyBuffer<i64> = get(d, "offsets")?;
+        let offsets = view(&offsets_buf, "offsets")?
+            .iter()
+            .map(|&v| usize::try_from(v).map_err(|_| pyo3::exceptions::PyValueError::new_err("negative offset")))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(BarBuffers {
+            ts: get(d, "ts")?,
+            open: get(d, "open")?,
+            high: get(d, "high")?,
+            low: get(d, "low")?,
+            close: get(d, "close")?,
+            offsets,
+        })
+    }
+
+    fn bars(&self) -> PyResult<Bars<'_>> {
+        Ok(Bars {
+            ts: view(&self.ts, "ts")?,
+            open: view(&self.open, "open")?,
+            high: view(&self.high, "high")?,
+            low: view(&self.low, "low")?,
+            close: view(&self.close, "close")?,
+            offsets: &self.offsets,
+        })
+    }
+}
+
+fn opt_f64(v: f64) -> Option<f64> {
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+fn opt_i64(v: i64) -> Option<i64> {
+    if v == i64::MIN {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Orders arrive as columns of codes: NaN marks a missing float, i64::MIN a missing integer.
+fn orders_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Vec<Order>> {
+    let submit: PyBuffer<i64> = get(d, "submit_ts")?;
+    let symbol: PyBuffer<i64> = get(d, "symbol")?;
+    let side: PyBuffer<i64> = get(d, "side")?;
+    let qty: PyBuffer<f64> = get(d, "qty")?;
+    let size_type: PyBuffer<i64> = get(d, "size_type")?;
+    let order_type: PyBuffer<i64> = get(d, "order_type")?;
+    let limit: PyBuffer<f64> = get(d, "limit_price")?;
+    let stop: PyBuffer<f64> = get(d, "stop_price")?;
+    let tif: PyBuffer<i64> = get(d, "tif")?;
+    let expire: PyBuffer<i64> = get(d, "expire_ts")?;
+    let reduce: PyBuffer<i64> = get(d, "reduce_only")?;
+    let sl: PyBuffer<f64> = get(d, "stop_loss")?;
+    let tp: PyBuffer<f64> = get(d, "take_profit")?;
+    let tr: PyBuffer<f64> = get(d, "trailing_stop")?;
+    let exit_after: PyBuffer<i64> = get(d, "exit_after")?;
+    let n = view(&submit, "submit_ts")?.len();
+    let cols_f = [(&qty, "qty"), (&limit, "limit_price"), (&stop, "stop_price"), (&sl, "stop_loss"), (&tp, "take_profit"), (&tr, "trailing_stop")];
+    let cols_i = [(&symbol, "symbol"), (&side, "side"), (&size_type, "size_type"), (&order_type, "order_type"), (&tif, "tif"), (&expire, "expire_ts"), (&reduce, "reduce_only"), (&exit_after, "exit_after")];
+    for (b, name) in cols_f {
+        if view(b, name)?.len() != n {
+            return Err(to_pyerr(d.py(), EngineError::orders("qty", 0, format!("column {name} has a different length"))));
+        }
+    }
+    for (b, name) in cols_i {
+        if view(b, name)?.len() != n {
+            return Err(to_pyerr(d.py(), EngineError::orders("symbol", 0, format!("column {name} has a different length"))));
+        }
+    }
+    let (submit, symbol, side, qty) = (view(&submit, "")?, view(&symbol, "")?, view(&side, "")?, view(&qty, "")?);
+    let (size_type, order_type, limit, stop) = (view(&size_type, "")?, view(&order_type, "")?, view(&limit, "")?, view(&stop, "")?);
+    let (tif, expire, reduce) = (view(&tif, "")?, view(&expire, "")?, view(&reduce, "")?);
+    let (sl, tp, tr, exit_after) = (view(&sl, "")?, view(&tp, "")?, view(&tr, "")?, view(&exit_after, "")?);
+    let py = d.py();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let order = (|| -> Result<Order, EngineError> {
+            Ok(Order {
+                submit_ts: submit[i],
+                symbol: usize::try_from(symbol[i]).map_err(|_| EngineError::orders("symbol", i, "negative symbol code"))?,
+                side: engine::Side::from_code(side[i], i)?,
+                qty: qty[i],
+                size_type: engine::SizeType::from_code(size_type[i], i)?,
+                order_type: engine::OrderType::from_code(order_type[i], i)?,
+                limit_price: opt_f64(limit[i]),
+                stop_price: opt_f64(stop[i]),
+                tif: engine::TimeInForce::from_code(tif[i], i)?,
+                expire_ts: opt_i64(expire[i]),
+                reduce_only: reduce[i] != 0,
+                stop_loss: opt_f64(sl[i]),
+                take_profit: opt_f64(tp[i]),
+                trailing_stop: opt_f64(tr[i]),
+                exit_after: opt_i64(exit_after[i]),
+            })
+        })()
+        .map_err(|e| to_pyerr(py, e))?;
+        out.push(order);
+    }
+    Ok(out)
+}
+
+fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
+    let mut cfg = Config::default();
+    let py = d.py();
+    for (key, value) in d.iter() {
+        let key: String = key.extract()?;
+        let bad = |what: &str| to_pyerr(py, EngineError::InvalidConfig { field: "config", message: format!("{key}: {what}") });
+        let f = || value.extract::<f64>().map_err(|_| bad("expected a number"));
+        match key.as_str() {
+            "init_cash" => cfg.init_cash = f()?,
+            "fees" => cfg.fees = f()?,
+            "maker_fees" => cfg.maker_fees = f()?,
+            "fixed_fees" => cfg.fixed_fees = f()?,
+            "slippage" => cfg.slippage = f()?,
+            "lot_size" => cfg.lot_size = f()?,
+            "leverage" => cfg.leverage = f()?,
+            "maintenance_margin" => cfg.maintenance_margin = f()?,
+            "latency" => cfg.latency = value.extract::<i64>().map_err(|_| bad("expected an integer duration"))?,
+            "close_at_end" => cfg.close_at_end = value.extract::<bool>().map_err(|_| bad("expected a bool"))?,
+            "intrabar" => {
+                let text: String = value.extract().map_err(|_| bad("expected a string"))?;
+                cfg.intrabar = Intrabar::parse(&text).ok_or_else(|| bad("unknown intrabar setting"))?;
+            }
+            _ => return Err(bad("unknown setting")),
+        }
+    }
+    Ok(cfg)
+}
+
+fn bytes_of<'py, T: Copy>(py: Python<'py>, v: &[T]) -> Bound<'py, PyBytes> {
+    // SAFETY: T is a plain numeric type (i64 / f64): any byte view of it is valid.
+    let raw = unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) };
+    PyBytes::new(py, raw)
+}
+
+/// Output columns as raw little-endian buffers; `aftershock.engine` gives them dtypes.
+fn output_to_dict<'py>(py: Python<'py>, out: &Output) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    macro_rules! col {
+        ($name:literal, $rows:expr, |$r:ident| $e:expr) => {{
+            let v: Vec<_> = $rows.iter().map(|$r| $e).collect();
+            d.set_item($name, bytes_of(py, &v))?;
+        }};
+    }
+    let f = &out.fills;
+    col!("fills.order_id", f, |r| r.order_id);
+    col!("fills.ts", f, |r| r.ts);
+    col!("fills.symbol", f, |r| r.symbol as i64);
+    col!("fills.side", f, |r| r.side as u8 as i64);
+    col!("fills.qty", f, |r| r.qty);
+    col!("fills.price", f, |r| r.price);
+    col!("fills.fee", f, |r| r.fee);
+    col!("fills.reason", f, |r| r.reason as u8 as i64);
+    let t = &out.trades;
+    col!("trades.symbol", t, |r| r.symbol as i64);
+    col!("trades.direction", t, |r| r.direction as i64);
+    col!("trades.entry_order_id", t, |r| r.entry_order_id);
+    col!("trades.entry_ts", t, |r| r.entry_ts);
+    col!("trades.entry_price", t, |r| r.entry_price);
+    col!("trades.exit_ts", t, |r| r.exit_ts);
+    col!("trades.exit_price", t, |r| r.exit_price);
+    col!("trades.qty", t, |r| r.qty);
+    col!("trades.pnl", t, |r| r.pnl);
+    col!("trades.return", t, |r| r.ret);
+    col!("trades.fees", t, |r| r.fees);
+    col!("trades.exit_reason", t, |r| r.exit_reason.map(|x| x as u8 as i64).unwrap_or(-1));
+    col!("trades.mae", t, |r| r.mae);
+    col!("trades.mfe", t, |r| r.mfe);
+    let e = &out.equity;
+    col!("equity.ts", e, |r| r.ts);
+    col!("equity.cash", e, |r| r.cash);
+    col!("equity.equity", e, |r| r.equity);
+    col!("equity.gross_exposure", e, |r| r.gross_exposure);
+    let o = &out.orders;
+    col!("orders.status", o, |r| r.status as u8 as i64);
+    col!("orders.status_ts", o, |r| r.status_ts.unwrap_or(i64::MIN));
+    col!("orders.filled_qty", o, |r| r.filled_qty);
+    col!("orders.reason", o, |r| r.reason as u8 as i64);
+    d.set_item("bars_visited", out.bars_visited)?;
+    Ok(d)
+}
+
+/// Runs one backtest. `bars` and `orders` are dicts of NumPy arrays prepared by
+/// `aftershock.engine`; the GIL is released for the whole simulation.
+#[pyfunction]
+fn simulate<'py>(
+    py: Python<'py>,
+    bars: &Bound<'py, PyDict>,
+    orders: &Bound<'py, PyDict>,
+    config: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let buffers = BarBuffers::from_dict(bars)?;
+    let orders = orders_from_dict(orders)?;
+    let config = config_from_dict(config)?;
+    let bars = buffers.bars()?;
+    let result = py.detach(|| engine::run_guarded(bars, &Job { orders: &orders, config: &config }));
+    let out = result.map_err(|e| to_pyerr(py, e))?;
+    output_to_dict(py, &out)
+}
+
+/// Runs many backtests over the same bars on `threads` threads with the GIL
+/// released; results come back in input order and do not depend on `threads`.
+#[pyfunction]
+fn simulate_many<'py>(
+    py: Python<'py>,
+    bars: &Bound<'py, PyDict>,
+    orders: &Bound<'py, PyList>,
+    configs: &Bound<'py, PyList>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyList>> {
+    if orders.len() != configs.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err("orders and configs must have the same length"));
+    }
+    let buffers = BarBuffers::from_dict(bars)?;
+    let orders: Vec<Vec<Order>> = orders
+        .iter()
+        .map(|o| orders_from_dict(o.cast::<PyDict>()?))
+        .collect::<PyResult<_>>()?;
+    let configs: Vec<Config> = configs
+        .iter()
+        .map(|c| config_from_dict(c.cast::<PyDict>()?))
+        .collect::<PyResult<_>>()?;
+    let bars = buffers.bars()?;
+    let jobs: Vec<Job> = orders.iter().zip(&configs).map(|(o, c)| Job { orders: o, config: c }).collect();
+    let results = py.detach(|| engine::simulate_many(bars, &jobs, threads));
+    let list = PyList::empty(py);
+    for r in results {
+        let out = r.map_err(|e| to_pyerr(py, e))?;
+        list.append(output_to_dict(py, &out)?)?;
+    }
+    Ok(list)
+}
 
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_many, m)?)?;
     Ok(())
 }

@@ -1,0 +1,386 @@
+"""The Python face of the Rust engine: validate, encode, run, decode.
+
+``backtest(bars, orders, **config)`` is the one contract between strategies and the
+engine; docs/engine.md states its semantics in full.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from aftershock import _engine
+from aftershock._time import duration_us
+from aftershock.errors import ConfigError, OrdersError
+from aftershock.prices import validate_bars
+from aftershock.results import Result
+
+__all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "ORDER_COLUMNS"]
+
+SIDES = {"buy": 1, "sell": 2}
+SIZE_TYPES = {"units": 0, "notional": 1, "percent_equity": 2, "target_percent": 3}
+ORDER_TYPES = {"market": 0, "limit": 1, "stop": 2, "stop_limit": 3, "market_on_close": 4}
+TIFS = {"gtc": 0, "ioc": 1, "gtd": 2}
+INTRABAR = ("ohlc", "olhc", "nearest_first", "pessimistic")
+NULL_I64 = np.iinfo(np.int64).min
+
+#: Optional order columns and their defaults.
+ORDER_COLUMNS: dict[str, Any] = {
+    "size_type": "units",
+    "order_type": "market",
+    "limit_price": None,
+    "stop_price": None,
+    "tif": "gtc",
+    "expire_ts": None,
+    "reduce_only": False,
+    "stop_loss": None,
+    "take_profit": None,
+    "trailing_stop": None,
+    "exit_after": None,
+    "tag": None,
+}
+_REQUIRED = ("submit_ts", "symbol", "side", "qty")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "init_cash": 100_000.0,
+    "fees": 0.0,
+    "maker_fees": None,  # None: same as fees
+    "fixed_fees": 0.0,
+    "slippage": 0.0,
+    "latency": 0,
+    "lot_size": 0.0,
+    "leverage": 1.0,
+    "intrabar": "pessimistic",
+    "maintenance_margin": 0.0,
+    "close_at_end": False,
+}
+
+
+@dataclass(frozen=True)
+class PreparedBars:
+    """Validated bars, grouped by symbol (in order of first appearance), as the
+    NumPy columns the engine reads. Reuse one across many backtests."""
+
+    frame: pl.DataFrame
+    symbols: tuple[str, ...]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def symbol_index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.symbols)}
+
+
+def prepare_bars(bars: Any) -> PreparedBars:
+    """Validate ``bars`` and lay them out for the engine.
+
+    Rows of one symbol are handed to Rust as one contiguous block. When the frame is
+    already grouped by symbol the numeric columns cross without a copy; an
+    interleaved frame is gathered once (the caller's frame is untouched).
+    """
+    if isinstance(bars, PreparedBars):
+        return bars
+    df = validate_bars(bars)
+    if df.height == 0:
+        from aftershock.errors import BarsError
+
+        raise BarsError("bars frame is empty", column="ts")
+    symbols = tuple(df.get_column("symbol").unique(maintain_order=True).to_list())
+    codes = df.get_column("symbol").replace_strict(
+        {s: i for i, s in enumerate(symbols)}, return_dtype=pl.Int64
+    ).to_numpy()
+    grouped = bool(np.all(codes[1:] >= codes[:-1])) if len(codes) > 1 else True
+    if not grouped:
+        order = np.argsort(codes, kind="stable")
+        df = df[pl.Series(order)]
+        codes = codes[order]
+    counts = np.bincount(codes, minlength=len(symbols))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    arrays = {
+        "ts": df.get_column("ts").dt.epoch("us").to_numpy(),
+        "open": df.get_column("open").to_numpy(),
+        "high": df.get_column("high").to_numpy(),
+        "low": df.get_column("low").to_numpy(),
+        "close": df.get_column("close").to_numpy(),
+        "offsets": offsets,
+    }
+    for k, v in arrays.items():
+        arrays[k] = np.ascontiguousarray(v)
+    return PreparedBars(frame=df, symbols=symbols, arrays=arrays)
+
+
+def _ts_us(col: pl.Series, name: str) -> np.ndarray:
+    dtype = col.dtype
+    if not isinstance(dtype, pl.Datetime):
+        raise OrdersError(f"{name!r} must be a Datetime column, got {dtype}", column=name)
+    if dtype.time_zone is None:
+        raise OrdersError(f"{name!r} has no time zone: use UTC-aware timestamps (e.g. .dt.replace_time_zone('UTC'))", column=name)
+    values = col.dt.convert_time_zone("UTC").dt.epoch("us")
+    return values.fill_null(NULL_I64).to_numpy().astype(np.int64)
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _encode_enum(col: pl.Series, mapping: Mapping[str, int], name: str) -> np.ndarray:
+    if col.dtype in (pl.Categorical, pl.Enum):
+        col = col.cast(pl.String)
+    if col.dtype != pl.String:
+        raise OrdersError(f"{name!r} must hold strings ({', '.join(mapping)}), got {col.dtype}", column=name)
+    lowered = col.str.to_lowercase()
+    codes = lowered.replace_strict(mapping, default=-1, return_dtype=pl.Int64)
+    bad = (codes == -1) | lowered.is_null()
+    if bad.any():
+        row = _first_row(bad.to_numpy())
+        raise OrdersError(
+            f"{name!r} must be one of {sorted(mapping)}, got {col[row]!r}", column=name, row=row
+        )
+    return codes.to_numpy()
+
+
+def _float_col(col: pl.Series, name: str, *, required: bool) -> np.ndarray:
+    if col.dtype == pl.Null:
+        col = col.cast(pl.Float64)
+    if not col.dtype.is_numeric():
+        raise OrdersError(f"{name!r} must be numeric, got {col.dtype}", column=name)
+    col = col.cast(pl.Float64)
+    values = col.to_numpy()
+    nulls = col.is_null().to_numpy()
+    nan = np.isnan(values) & ~nulls
+    if nan.any():
+        raise OrdersError(f"{name!r} is NaN (use null for 'not set')", column=name, row=_first_row(nan))
+    if required and nulls.any():
+        raise OrdersError(f"{name!r} is required", column=name, row=_first_row(nulls))
+    return np.where(nulls, np.nan, values).astype(np.float64)
+
+
+def _duration_col(col: pl.Series, name: str) -> np.ndarray:
+    if isinstance(col.dtype, pl.Duration):
+        values = col.dt.total_microseconds()
+        return values.fill_null(NULL_I64).to_numpy().astype(np.int64)
+    if col.dtype == pl.Null:
+        return np.full(len(col), NULL_I64, dtype=np.int64)
+    if col.dtype == pl.String:
+        out = np.full(len(col), NULL_I64, dtype=np.int64)
+        for row, v in enumerate(col.to_list()):
+            if v is not None:
+                try:
+                    out[row] = duration_us(v, name=name)
+                except ValueError as exc:
+                    raise OrdersError(str(exc), column=name, row=row) from None
+        return out
+    raise OrdersError(f"{name!r} must be a Duration or strings like '1h', got {col.dtype}", column=name)
+
+
+def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """Validate an orders frame and encode it as engine columns.
+
+    Returns the frame with every optional column filled in with its default, and
+    the arrays. Row positions are order ids. Field combinations (a limit without a
+    price, a gtd without expiry...) are checked by the engine, which names the row.
+    """
+    if not isinstance(orders, pl.DataFrame):
+        try:
+            orders = pl.DataFrame(orders)
+        except Exception as exc:  # pandas frames, dicts of columns
+            raise OrdersError(f"orders must be a Polars DataFrame: {exc}") from None
+    missing = [c for c in _REQUIRED if c not in orders.columns]
+    if missing:
+        raise OrdersError(f"orders frame lacks required column {missing[0]!r}", column=missing[0])
+    unknown = [c for c in orders.columns if c not in _REQUIRED and c not in ORDER_COLUMNS]
+    if unknown:
+        raise OrdersError(
+            f"unknown orders column {unknown[0]!r}; known: {', '.join((*_REQUIRED, *ORDER_COLUMNS))}", column=unknown[0]
+        )
+    n = orders.height
+    fills = []
+    for name, default in ORDER_COLUMNS.items():
+        if name not in orders.columns:
+            fills.append(pl.lit(default).alias(name))
+    if fills:
+        orders = orders.with_columns(fills)
+    # defaults for nulls inside optional enum/bool columns
+    orders = orders.with_columns(
+        *(pl.col(c).fill_null(ORDER_COLUMNS[c]) for c in ("size_type", "order_type", "tif") if orders.schema[c] != pl.Null),
+    )
+
+    sym = orders.get_column("symbol")
+    if sym.dtype in (pl.Categorical, pl.Enum):
+        sym = sym.cast(pl.String)
+    index = {s: i for i, s in enumerate(symbols)}
+    codes = sym.replace_strict(index, default=-1, return_dtype=pl.Int64)
+    bad = (codes == -1) | sym.is_null()
+    if bad.any():
+        row = _first_row(bad.to_numpy())
+        raise OrdersError(f"unknown symbol {sym[row]!r}; bars have {list(symbols)}", column="symbol", row=row)
+
+    side_col = orders.get_column("side")
+    if side_col.dtype.is_numeric():
+        values = side_col.cast(pl.Float64).to_numpy()
+        bad = ~np.isfinite(values) | (values == 0) | side_col.is_null().to_numpy()
+        if bad.any():
+            raise OrdersError("numeric 'side' must be > 0 (buy) or < 0 (sell)", column="side", row=_first_row(bad))
+        side = np.where(values > 0, 1, 2).astype(np.int64)
+    else:
+        side = _encode_enum(side_col, SIDES, "side")
+
+    qty = _float_col(orders.get_column("qty"), "qty", required=True)
+    size_type = _encode_enum(orders.get_column("size_type").cast(pl.String), SIZE_TYPES, "size_type")
+    target = size_type == SIZE_TYPES["target_percent"]
+    bad_qty = ~np.isfinite(qty) | np.where(target, qty < 0, qty <= 0)
+    if bad_qty.any():
+        row = _first_row(bad_qty)
+        raise OrdersError(f"'qty' must be finite and > 0 (>= 0 for target_percent), got {qty[row]}", column="qty", row=row)
+
+    reduce = orders.get_column("reduce_only")
+    if reduce.dtype == pl.Null:
+        reduce = reduce.cast(pl.Boolean)
+    if reduce.dtype != pl.Boolean:
+        raise OrdersError(f"'reduce_only' must be Boolean, got {reduce.dtype}", column="reduce_only")
+
+    submit = _ts_us(orders.get_column("submit_ts"), "submit_ts")
+    if (submit == NULL_I64).any():
+        raise OrdersError("'submit_ts' is required", column="submit_ts", row=_first_row(submit == NULL_I64))
+    expire_col = orders.get_column("expire_ts")
+    expire = (
+        np.full(n, NULL_I64, dtype=np.int64) if expire_col.dtype == pl.Null else _ts_us(expire_col, "expire_ts")
+    )
+    arrays = {
+        "submit_ts": submit,
+        "symbol": codes.to_numpy().astype(np.int64),
+        "side": side,
+        "qty": qty,
+        "size_type": size_type,
+        "order_type": _encode_enum(orders.get_column("order_type").cast(pl.String), ORDER_TYPES, "order_type"),
+        "limit_price": _float_col(orders.get_column("limit_price"), "limit_price", required=False),
+        "stop_price": _float_col(orders.get_column("stop_price"), "stop_price", required=False),
+        "tif": _encode_enum(orders.get_column("tif").cast(pl.String), TIFS, "tif"),
+        "expire_ts": expire,
+        "reduce_only": reduce.fill_null(False).cast(pl.Int64).to_numpy(),
+        "stop_loss": _float_col(orders.get_column("stop_loss"), "stop_loss", required=False),
+        "take_profit": _float_col(orders.get_column("take_profit"), "take_profit", required=False),
+        "trailing_stop": _float_col(orders.get_column("trailing_stop"), "trailing_stop", required=False),
+        "exit_after": _duration_col(orders.get_column("exit_after"), "exit_after"),
+    }
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    tag = orders.get_column("tag")
+    orders = orders.with_columns(tag.cast(pl.String) if tag.dtype != pl.String else tag)
+    return orders, arrays
+
+
+def _config(config: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = [k for k in config if k not in DEFAULT_CONFIG]
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}; known: {', '.join(DEFAULT_CONFIG)}", column=unknown[0])
+    merged = {**DEFAULT_CONFIG, **config}
+    if merged["maker_fees"] is None:
+        merged["maker_fees"] = merged["fees"]
+    out: dict[str, Any] = {}
+    for key, value in merged.items():
+        if key == "latency":
+            try:
+                out[key] = duration_us(value, name="latency")
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc), column="latency") from None
+        elif key == "intrabar":
+            if value not in INTRABAR:
+                raise ConfigError(f"intrabar must be one of {INTRABAR}, got {value!r}", column="intrabar")
+            out[key] = value
+        elif key == "close_at_end":
+            out[key] = bool(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{key} must be a finite number, got {value!r}", column=key)
+            out[key] = float(value)
+    return out
+
+
+def backtest(bars: Any, orders: Any, **config: Any) -> Result:
+    """Simulate ``orders`` against ``bars`` in the Rust engine.
+
+    Parameters
+    ----------
+    bars:
+        Polars frame ``ts`` (tz-aware Datetime, bar open time), ``symbol``,
+        ``open``, ``high``, ``low``, ``close`` (``volume`` optional); several symbols
+        may share it. Or a :class:`PreparedBars` to skip re-validation.
+    orders:
+        One row per order: ``submit_ts``, ``symbol``, ``side``, ``qty`` and the
+        optional columns of :data:`ORDER_COLUMNS` (see docs/engine.md).
+    **config:
+        ``init_cash`` (100000), ``fees`` (0, taker fraction), ``maker_fees``
+        (= fees, limit fills), ``fixed_fees`` (0 per fill), ``slippage`` (0,
+        fraction, market and stop fills), ``latency`` (0; ``"2s"`` or a timedelta),
+        ``lot_size`` (0 = none), ``leverage`` (1), ``intrabar`` (``"pessimistic"``,
+        ``"ohlc"``, ``"olhc"``, ``"nearest_first"``), ``maintenance_margin`` (0 =
+        off), ``close_at_end`` (False).
+
+    Semantics, in short: an order is live from the first bar with ``ts >=
+    submit_ts + latency``; market orders fill at that bar's open plus slippage;
+    limits and stops fill at their price when the bar path crosses it, at the open
+    on a gap; brackets (``stop_loss``, ``take_profit``, ``trailing_stop``,
+    ``exit_after``) are armed by the entry fill and cancel each other; fees are
+    ``qty * price * rate + fixed_fees``; leverage caps gross exposure / equity.
+
+    Returns
+    -------
+    Result
+        ``fills``, ``trades``, ``equity``, ``orders`` frames and ``stats()``.
+
+    Raises
+    ------
+    BarsError, OrdersError, ConfigError
+        Invalid input, naming the column and the first bad row.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl, aftershock as ash
+    >>> ts = [dt.datetime(2025, 2, 12, 13, m, tzinfo=dt.timezone.utc) for m in range(30, 34)]
+    >>> bars = pl.DataFrame({"ts": ts, "symbol": "BTC", "open": [100.0, 101, 99, 98],
+    ...                      "high": [101.0, 102, 100, 99], "low": [99.0, 98, 97, 96],
+    ...                      "close": [101.0, 99, 98, 97]})
+    >>> orders = pl.DataFrame({"submit_ts": [ts[0]], "symbol": ["BTC"], "side": ["sell"],
+    ...                        "qty": [1.0], "exit_after": ["2m"]})
+    >>> r = ash.backtest(bars, orders, latency="2s", init_cash=1_000)
+    >>> r.fills.select("ts", "side", "price", "reason").rows()  # doctest: +NORMALIZE_WHITESPACE
+    [(datetime.datetime(2025, 2, 12, 13, 31, tzinfo=zoneinfo.ZoneInfo(key='UTC')), 'sell', 101.0, 'entry'),
+     (datetime.datetime(2025, 2, 12, 13, 33, tzinfo=zoneinfo.ZoneInfo(key='UTC')), 'buy', 98.0, 'time_exit')]
+    >>> r.trades["pnl"].item()
+    3.0
+    """
+    prepared = prepare_bars(bars)
+    frame, arrays = encode_orders(orders, prepared.symbols)
+    cfg = _config(config)
+    raw = _engine.simulate(prepared.arrays, arrays, cfg)
+    return Result(raw, prepared, frame, cfg)
+
+
+def backtest_many(
+    bars: Any,
+    orders: Sequence[Any],
+    configs: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    threads: int | None = None,
+) -> list[Result]:
+    """Run many backtests over the same bars in parallel in Rust, GIL released.
+
+    ``orders[i]`` runs with ``configs[i]`` (default: all defaults). Results come back
+    in input order and are bit-identical whatever ``threads`` is (default: all cores).
+    """
+    prepared = prepare_bars(bars)
+    if configs is None:
+        configs = [{}] * len(orders)
+    if len(configs) != len(orders):
+        raise ConfigError("configs and orders must have the same length", column="configs")
+    encoded = [encode_orders(o, prepared.symbols) for o in orders]
+    cfgs = [_config(c) for c in configs]
+    n_threads = threads if threads is not None else (os.cpu_count() or 1)
+    if not isinstance(n_threads, int) or n_threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+    raws = _engine.simulate_many(prepared.arrays, [a for _, a in encoded], cfgs, n_threads)
+    return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
