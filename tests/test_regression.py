@@ -65,11 +65,11 @@ def small_study(seed=3, n_events=48):
             z.append(float(rng.normal()))
     cal = pl.DataFrame({"event_id": [f"e{i}" for i in range(len(rel))], "kind": "macro", "indicator": ind,
                         "release_ts": pl.Series(rel, dtype=pl.Datetime("us", "UTC")), "hawkish_z": z})
-    r = rng.normal(0, 0.001, n)
+    r = rng.normal(0, 0.0003, n)
     # plant a response in the bar after each release
     idx = ((cal["release_ts"].dt.epoch("us").to_numpy() - ts[0].timestamp() * 1e6) // 300e6).astype(int)
     for i, zz in zip(idx, z):
-        r[i] += -0.002 * zz + rng.normal(0, 0.001) * abs(zz)
+        r[i] += -0.002 * zz + rng.normal(0, 0.0005) * abs(zz)
     c = 100 * np.exp(np.cumsum(r))
     bars = pl.DataFrame({"ts": ts, "symbol": "BTC", "open": c, "high": c, "low": c, "close": c})
     return es.study(bars, cal, windows=["-1h", "15m", "1h"], model="constant_mean", estimation=("-3d", "0"))
