@@ -3,7 +3,7 @@ Q1-2025 calendar. See ``docs/data.md``."""
 
 from aftershock.calendar._q1_2025 import q1_2025_calendar
 from aftershock.calendar._readers import UnknownEventsWarning, read_calendar, read_forexfactory
-from aftershock.calendar._registry import INDICATORS, PRIOR_END, Indicator, indicator
+from aftershock.calendar._registry import INDICATORS, PRIOR_END, PRIOR_START, Indicator, indicator
 from aftershock.calendar._schema import CALENDAR_SCHEMA, validate_calendar
 from aftershock.calendar._surprises import DEFAULT_MIN_HISTORY, surprises
 
@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_MIN_HISTORY",
     "INDICATORS",
     "PRIOR_END",
+    "PRIOR_START",
     "Indicator",
     "UnknownEventsWarning",
     "indicator",

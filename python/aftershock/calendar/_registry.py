@@ -41,17 +41,34 @@ class Indicator:
         return local.astimezone(dt.timezone.utc)
 
 
-# End (exclusive) of the history summarised by the ``prior_*`` fields: raw surprises of
-# every release in the real ForexFactory high-impact calendar from 2020-01-01 up to this
-# instant. Written by ``scripts/calibrate_synthetic.py`` (section "surprise priors").
+# The history summarised by the ``prior_*`` fields: raw surprises of every release in the
+# real ForexFactory high-impact calendar with PRIOR_START <= release_ts < PRIOR_END
+# (2020-2021 left out: pandemic-era misses would swamp the std). Computed by
+# ``scripts/calibrate_synthetic.py``.
+PRIOR_START = dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc)
 PRIOR_END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
 _0830 = dt.time(8, 30)
 _1000 = dt.time(10, 0)
 
-# prior_n, prior_mean, prior_std: output of scripts/calibrate_synthetic.py --priors
+# prior_n, prior_mean, prior_std: the 'priors' section printed by scripts/calibrate_synthetic.py
 _PRIORS: dict[str, tuple[int, float, float]] = {
     # PRIORS-BEGIN
+    'AHE_MOM': (36, 0.022222, 0.149497),
+    'CORE_CPI_MOM': (36, 0.025, 0.115573),
+    'CORE_PCE_MOM': (36, -0.011111, 0.066667),
+    'CORE_PPI_MOM': (25, -0.012, 0.200666),
+    'CORE_RETAIL_SALES_MOM': (36, 0.058333, 0.718878),
+    'CPI_MOM': (36, 0.013889, 0.124563),
+    'CPI_YOY': (36, 0.033333, 0.149284),
+    'FED_FUNDS': (24, 0.0, 0.073721),
+    'ISM_MANUFACTURING': (36, -0.386111, 1.121518),
+    'ISM_SERVICES': (33, -0.233333, 2.578598),
+    'JOBLESS_CLAIMS': (93, -1.752688, 11.170279),
+    'NFP': (36, 59.833333, 117.260272),
+    'PPI_MOM': (36, -0.027778, 0.276314),
+    'RETAIL_SALES_MOM': (36, 0.041667, 0.567387),
+    'UNRATE': (36, 0.005556, 0.143317),
     # PRIORS-END
 }
 

@@ -10,6 +10,7 @@ from aftershock.calendar._registry import INDICATORS, PRIOR_END
 from aftershock.calendar._schema import validate_calendar
 
 DEFAULT_MIN_HISTORY = 6
+SURPRISE_COLUMNS = ("surprise", "surprise_std", "surprise_n", "surprise_z", "hawkish_sign", "hawkish_z")
 
 
 def _raw(df: pl.DataFrame) -> pl.Expr:
@@ -76,8 +77,11 @@ def surprises(
     set of strictly earlier releases, so this adds history without look-ahead. This is
     what gives the bundled three-month Q1-2025 calendar usable z-scores; pass
     ``prior=False`` to use only the frames you pass.
+
+    Surprise columns already in ``calendar`` are recomputed, not duplicated.
     """
-    cal = validate_calendar(calendar).with_row_index("_row")
+    cal = validate_calendar(calendar)
+    cal = cal.drop([c for c in SURPRISE_COLUMNS if c in cal.columns]).with_row_index("_row")
     pool = _pool(cal, history)
 
     cum = (
@@ -132,4 +136,4 @@ def surprises(
         .with_columns((pl.col("hawkish_sign").cast(pl.Float64) * pl.col("surprise_z")).alias("hawkish_z"))
     )
     base = [c for c in cal.columns if c != "_row"]
-    return out.select(base + ["surprise", "surprise_std", "surprise_n", "surprise_z", "hawkish_sign", "hawkish_z"])
+    return out.select(base + list(SURPRISE_COLUMNS))
