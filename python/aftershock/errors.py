@@ -21,6 +21,7 @@ class InputError(AftershockError, ValueError):
     """Bad input. ``column`` and ``row`` (0-based position) say where, when known."""
 
     def __init__(self, message: str, *, column: str | None = None, row: int | None = None):
+        self.message = message
         self.column = column
         self.row = row
         where = []

@@ -12,7 +12,7 @@ mod types;
 mod tests;
 
 pub use error::{EngineError, EngineResult, Table};
-pub use sim::{round_to_lot, simulate};
+pub use sim::{round_to_lot, simulate, simulate_validated};
 pub use types::*;
 
 /// One backtest of a sweep: its orders and settings over shared bars.
@@ -21,13 +21,21 @@ pub struct Job<'a> {
     pub config: &'a Config,
 }
 
+/// Whether the engine scans every bar before simulating (`Full`) or trusts a
+/// caller that already did (`Trusted`: the Python layer's `prepare_bars`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarCheck {
+    Full,
+    Trusted,
+}
+
 /// Runs every job over the same bars on up to `threads` threads. Jobs are split
 /// into contiguous chunks and each result lands in its job's slot, so the output
 /// does not depend on the thread count or on scheduling.
-pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize) -> Vec<EngineResult<Output>> {
+pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize, check: BarCheck) -> Vec<EngineResult<Output>> {
     let threads = threads.max(1).min(jobs.len().max(1));
     if threads == 1 {
-        return jobs.iter().map(|j| run_guarded(bars, j)).collect();
+        return jobs.iter().map(|j| run_guarded(bars, j, check)).collect();
     }
     let chunk = jobs.len().div_ceil(threads);
     let mut results: Vec<Option<EngineResult<Output>>> = (0..jobs.len()).map(|_| None).collect();
@@ -35,7 +43,7 @@ pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize) -> Vec<En
         for (job_chunk, slot_chunk) in jobs.chunks(chunk).zip(results.chunks_mut(chunk)) {
             scope.spawn(move || {
                 for (job, slot) in job_chunk.iter().zip(slot_chunk.iter_mut()) {
-                    *slot = Some(run_guarded(bars, job));
+                    *slot = Some(run_guarded(bars, job, check));
                 }
             });
         }
@@ -48,8 +56,11 @@ pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize) -> Vec<En
 
 /// `simulate`, with any panic turned into an `Internal` error so that nothing
 /// unwinds into the caller (and across the Python boundary).
-pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>) -> EngineResult<Output> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(bars, job.orders, job.config)))
+pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>, check: BarCheck) -> EngineResult<Output> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match check {
+        BarCheck::Full => simulate(bars, job.orders, job.config),
+        BarCheck::Trusted => simulate_validated(bars, job.orders, job.config),
+    }))
         .unwrap_or_else(|payload| {
             let msg = payload
                 .downcast_ref::<&str>()

@@ -109,8 +109,16 @@ struct Sim<'a> {
 
 /// Runs one simulation. Pure: same inputs, same output, bit for bit.
 pub fn simulate(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> EngineResult<Output> {
-    cfg.validate()?;
     bars.validate()?;
+    simulate_validated(bars, orders, cfg)
+}
+
+/// `simulate` for bars the caller has already checked with `Bars::validate` (or an
+/// equivalent): skips the O(bars) scan so the work stays event-sparse. Bars that
+/// break the contract give wrong numbers or an error here, never a panic.
+pub fn simulate_validated(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> EngineResult<Output> {
+    cfg.validate()?;
+    bars.validate_shape()?;
     validate_orders(orders, bars.n_symbols())?;
     let mut sim = Sim {
         bars,
@@ -211,8 +219,10 @@ impl<'a> Sim<'a> {
         }
         pending.sort_unstable_by_key(|&(ts, id, _)| (ts, id));
 
-        let first_ts = bars.ts.iter().copied().min();
-        let last_ts = bars.ts.iter().copied().max();
+        // each symbol is sorted: its first and last rows bound it
+        let nonempty = (0..bars.n_symbols()).filter(|&s| !bars.range(s).is_empty());
+        let first_ts = nonempty.clone().map(|s| bars.ts[bars.offsets[s]]).min();
+        let last_ts = nonempty.map(|s| bars.ts[bars.offsets[s + 1] - 1]).max();
         let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
         let mut next_pending = 0usize;
         let mut recorded_any = false;

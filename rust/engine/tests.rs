@@ -439,8 +439,8 @@ fn simulate_many_is_identical_on_any_thread_count() {
         .collect();
     let c = Config { fees: 0.0005, ..cfg() };
     let jobs: Vec<Job> = orders.iter().map(|o| Job { orders: o, config: &c }).collect();
-    let one = simulate_many(d.bars(), &jobs, 1);
-    let four = simulate_many(d.bars(), &jobs, 4);
+    let one = simulate_many(d.bars(), &jobs, 1, BarCheck::Full);
+    let four = simulate_many(d.bars(), &jobs, 4, BarCheck::Trusted);
     assert_eq!(one, four);
     assert!(one.iter().all(|r| r.as_ref().map(|o| !o.fills.is_empty()).unwrap_or(false)));
 }

@@ -263,24 +263,9 @@ impl<'a> Bars<'a> {
     /// Checks shape, ordering and price sanity. The Python layer checks the same
     /// things first with the user's row numbers; this is the engine's own guard.
     pub fn validate(&self) -> EngineResult<()> {
-        let n = self.ts.len();
-        for (column, len) in [
-            ("open", self.open.len()),
-            ("high", self.high.len()),
-            ("low", self.low.len()),
-            ("close", self.close.len()),
-        ] {
-            if len != n {
-                return Err(EngineError::bars(column, len.min(n), format!("length {len} differs from ts length {n}")));
-            }
-        }
-        if self.offsets.first() != Some(&0) || self.offsets.last() != Some(&n) {
-            return Err(EngineError::bars("symbol", 0, "symbol offsets must start at 0 and end at the row count"));
-        }
-        for w in self.offsets.windows(2) {
-            if w[0] > w[1] {
-                return Err(EngineError::bars("symbol", w[1], "symbol offsets must not decrease"));
-            }
+        self.validate_shape()?;
+        if self.all_valid() {
+            return Ok(());
         }
         for s in 0..self.n_symbols() {
             let r = self.range(s);
@@ -303,6 +288,51 @@ impl<'a> Bars<'a> {
                 if c < l || c > h {
                     return Err(EngineError::bars("close", i, "close outside [low, high]"));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// One branch-free pass (the compiler vectorizes it); `validate` only walks the
+    /// rows again to name the first bad one when this says there is one.
+    fn all_valid(&self) -> bool {
+        let mut ok = true;
+        for s in 0..self.n_symbols() {
+            let r = self.range(s);
+            let ts = &self.ts[r.clone()];
+            for w in ts.windows(2) {
+                ok &= w[1] > w[0];
+            }
+            let (o, h, l, c) = (&self.open[r.clone()], &self.high[r.clone()], &self.low[r.clone()], &self.close[r]);
+            for i in 0..o.len() {
+                // NaN fails every comparison; low > 0 and high < inf with
+                // low <= open, close <= high make all four finite and positive
+                ok &= (l[i] > 0.0) & (h[i] < f64::INFINITY) & (o[i] >= l[i]) & (o[i] <= h[i]) & (c[i] >= l[i]) & (c[i] <= h[i]);
+            }
+        }
+        ok
+    }
+
+    /// Column lengths and symbol offsets: O(symbols), needed for memory safety of
+    /// every index the engine takes.
+    pub fn validate_shape(&self) -> EngineResult<()> {
+        let n = self.ts.len();
+        for (column, len) in [
+            ("open", self.open.len()),
+            ("high", self.high.len()),
+            ("low", self.low.len()),
+            ("close", self.close.len()),
+        ] {
+            if len != n {
+                return Err(EngineError::bars(column, len.min(n), format!("length {len} differs from ts length {n}")));
+            }
+        }
+        if self.offsets.first() != Some(&0) || self.offsets.last() != Some(&n) {
+            return Err(EngineError::bars("symbol", 0, "symbol offsets must start at 0 and end at the row count"));
+        }
+        for w in self.offsets.windows(2) {
+            if w[0] > w[1] {
+                return Err(EngineError::bars("symbol", w[1], "symbol offsets must not decrease"));
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::engine::{self, Bars, Config, EngineError, Intrabar, Job, Order, Output, Table};
+use crate::engine::{self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Table};
 
 /// The single conversion point from engine errors to Python exceptions.
 fn to_pyerr(py: Python<'_>, err: EngineError) -> PyErr {
@@ -251,19 +251,22 @@ fn output_to_dict<'py>(py: Python<'py>, out: &Output) -> PyResult<Bound<'py, PyD
 }
 
 /// Runs one backtest. `bars` and `orders` are dicts of NumPy arrays prepared by
-/// `aftershock.engine`; the GIL is released for the whole simulation.
+/// `aftershock.engine`; the GIL is released for the whole simulation. `trusted`
+/// skips the engine's own O(bars) scan for bars `prepare_bars` already validated.
 #[pyfunction]
 fn simulate<'py>(
     py: Python<'py>,
     bars: &Bound<'py, PyDict>,
     orders: &Bound<'py, PyDict>,
     config: &Bound<'py, PyDict>,
+    trusted: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let buffers = BarBuffers::from_dict(bars)?;
     let orders = orders_from_dict(orders)?;
     let config = config_from_dict(config)?;
     let bars = buffers.bars()?;
-    let result = py.detach(|| engine::run_guarded(bars, &Job { orders: &orders, config: &config }));
+    let check = if trusted { BarCheck::Trusted } else { BarCheck::Full };
+    let result = py.detach(|| engine::run_guarded(bars, &Job { orders: &orders, config: &config }, check));
     let out = result.map_err(|e| to_pyerr(py, e))?;
     output_to_dict(py, &out)
 }
@@ -277,6 +280,7 @@ fn simulate_many<'py>(
     orders: &Bound<'py, PyList>,
     configs: &Bound<'py, PyList>,
     threads: usize,
+    trusted: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     if orders.len() != configs.len() {
         return Err(pyo3::exceptions::PyValueError::new_err("orders and configs must have the same length"));
@@ -292,7 +296,8 @@ fn simulate_many<'py>(
         .collect::<PyResult<_>>()?;
     let bars = buffers.bars()?;
     let jobs: Vec<Job> = orders.iter().zip(&configs).map(|(o, c)| Job { orders: o, config: c }).collect();
-    let results = py.detach(|| engine::simulate_many(bars, &jobs, threads));
+    let check = if trusted { BarCheck::Trusted } else { BarCheck::Full };
+    let results = py.detach(|| engine::simulate_many(bars, &jobs, threads, check));
     let list = PyList::empty(py);
     for r in results {
         let out = r.map_err(|e| to_pyerr(py, e))?;
@@ -301,10 +306,20 @@ fn simulate_many<'py>(
     Ok(list)
 }
 
+/// The engine's O(bars) check of ordering and prices (GIL released); raises
+/// `BarsError` naming the column and the row of the laid-out arrays.
+#[pyfunction]
+fn check_bars(py: Python<'_>, bars: &Bound<'_, PyDict>) -> PyResult<()> {
+    let buffers = BarBuffers::from_dict(bars)?;
+    let bars = buffers.bars()?;
+    py.detach(|| bars.validate()).map_err(|e| to_pyerr(py, e))
+}
+
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_many, m)?)?;
+    m.add_function(wrap_pyfunction!(check_bars, m)?)?;
     Ok(())
 }

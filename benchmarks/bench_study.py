@@ -1,0 +1,112 @@
+"""Benchmark: an event study of 1,000 events × 5 assets × 8 windows over ten years of
+1-minute bars (about 26 million rows).
+
+    python benchmarks/bench_study.py [--years 10] [--events 1000] [--runs 3]
+
+Prints the median wall time of ``aftershock.event_study.study`` over a few runs, and
+checks a sample of its reactions against a naive computation (a Polars filter per
+event: the last bar that closed at or before each window end) in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+
+from aftershock.event_study import study
+
+SYMBOLS = ("BTC", "ETH", "SOL", "NQ", "ES")
+WINDOWS = ["-10h", "-1h", "5m", "15m", "1h", "4h", "1d", "2w"]
+INDICATORS = ("CPI_YOY", "CORE_CPI_MOM", "PPI_YOY", "CORE_PPI_MOM", "NFP", "UNRATE", "CORE_PCE_MOM", "FED_FUNDS")
+
+
+def make_bars(years: float, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = datetime(2015, 1, 1, tzinfo=timezone.utc)
+    n = int(years * 365.25 * 1440)
+    ts = pl.datetime_range(start, start + (n - 1) * timedelta(minutes=1), "1m", eager=True, time_zone="UTC")
+    common = rng.standard_normal(n).astype(np.float64) * 4e-4
+    frames = []
+    for i, sym in enumerate(SYMBOLS):
+        r = 0.6 * common + rng.standard_normal(n) * 4e-4
+        close = (100.0 + 50 * i) * np.exp(np.cumsum(r))
+        spread = np.abs(rng.standard_normal(n)) * 2e-4 * close
+        frames.append(
+            pl.DataFrame(
+                {"ts": ts, "symbol": sym, "open": close, "high": close + spread, "low": close - spread,
+                 "close": close, "volume": rng.exponential(10.0, n)}
+            )
+        )
+    return pl.concat(frames)
+
+
+def make_calendar(years: float, n_events: int, seed: int = 1) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = datetime(2015, 2, 1, 13, 30, tzinfo=timezone.utc)
+    days = int(years * 365.25) - 60
+    day = np.sort(rng.choice(days, n_events, replace=True))
+    rel = [start + timedelta(days=int(d)) for d in day]
+    ind = [INDICATORS[k % len(INDICATORS)] for k in range(n_events)]
+    return pl.DataFrame(
+        {"event_id": [f"ev{k}" for k in range(n_events)], "kind": "macro", "indicator": ind,
+         "release_ts": pl.Series(rel, dtype=pl.Datetime("us", "UTC")), "hawkish_z": rng.standard_normal(n_events)}
+    )
+
+
+def naive_reaction(bars: pl.DataFrame, symbol: str, release: datetime, start: timedelta, end: timedelta) -> float:
+    """Log return between the closes of the last bars finished by release+start and release+end."""
+    b = bars.filter(pl.col("symbol") == symbol)
+
+    def price(t: datetime) -> float:
+        done = b.filter(pl.col("ts") + pl.duration(minutes=1) <= t)
+        return done["close"][-1]
+
+    return math.log(price(release + end) / price(release + start))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--years", type=float, default=10.0)
+    ap.add_argument("--events", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--check", type=int, default=12, help="reactions checked against the naive computation")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    bars = make_bars(args.years)
+    cal = make_calendar(args.years, args.events)
+    print(f"generated {bars.height:,} bars ({len(SYMBOLS)} symbols) and {cal.height} events in {time.perf_counter() - t0:.1f}s")
+
+    times, result = [], None
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        result = study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ")
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    print(f"study: {cal.height} events x {len(SYMBOLS)} assets x {len(WINDOWS)} windows over {bars.height:,} rows: "
+          f"median {med:.2f}s over {args.runs} runs ({', '.join(f'{t:.2f}' for t in times)})")
+    print(f"  reactions {result.reactions.height:,} rows ({result.reactions['ret'].null_count()} null), "
+          f"tests {result.tests.height}, sensitivity {result.sensitivity.height}, paths {result.paths.height}")
+
+    rng = np.random.default_rng(2)
+    sample = result.reactions.filter(pl.col("ret").is_not_null())
+    sample = sample[rng.choice(sample.height, min(args.check, sample.height), replace=False).tolist()]
+    windows = {w.label: w for w in result.windows}
+    worst = 0.0
+    for r in sample.iter_rows(named=True):
+        w = windows[r["window"]]
+        naive = naive_reaction(bars, r["symbol"], r["release_ts"], w.start, w.end)
+        worst = max(worst, abs(naive - r["ret"]))
+    print(f"  naive check: {sample.height} sampled reactions, max |difference| = {worst:.2e}")
+    if worst > 1e-12:
+        raise SystemExit("naive check FAILED")
+
+
+if __name__ == "__main__":
+    main()
