@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from aftershock.event_study import study
+from aftershock.prices import validate_bars
 
 SYMBOLS = ("BTC", "ETH", "SOL", "NQ", "ES")
 WINDOWS = ["-10h", "-1h", "5m", "15m", "1h", "4h", "1d", "2w"]
@@ -89,8 +90,14 @@ def main() -> None:
         result = study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ")
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
+    vt = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        validate_bars(bars)
+        vt.append(time.perf_counter() - t0)
     print(f"study: {cal.height} events x {len(SYMBOLS)} assets x {len(WINDOWS)} windows over {bars.height:,} rows: "
-          f"median {med:.2f}s over {args.runs} runs ({', '.join(f'{t:.2f}' for t in times)})")
+          f"median {med:.2f}s over {args.runs} runs ({', '.join(f'{t:.2f}' for t in times)}); "
+          f"of which validate_bars ~{statistics.median(vt):.2f}s")
     print(f"  reactions {result.reactions.height:,} rows ({result.reactions['ret'].null_count()} null), "
           f"tests {result.tests.height}, sensitivity {result.sensitivity.height}, paths {result.paths.height}")
 

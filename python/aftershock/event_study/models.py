@@ -67,6 +67,8 @@ class PreparedSeries:
     def total(self, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Sum over usable returns with index in ``(lo, hi]``."""
         c = self.cum[name]
+        if c.size == 1:
+            return np.zeros(np.broadcast_shapes(np.shape(lo), np.shape(hi)))
         return c[hi] - c[lo]
 
 
@@ -75,7 +77,10 @@ def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, excluded: np.n
     usable = ~excluded
     usable[0] = False
     if benchmark is not None:
-        bi, fresh = benchmark.asof(series.close_time)
+        if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
+            bi, fresh = np.arange(series.n), np.ones(series.n, dtype=bool)  # same bar grid: no search
+        else:
+            bi, fresh = benchmark.asof(series.close_time)
         m_log = np.where(bi >= 0, benchmark.log_close[np.maximum(bi, 0)], np.nan)
         m = np.diff(m_log, prepend=np.nan)
         both = fresh & np.concatenate([[False], fresh[:-1]])
@@ -86,15 +91,14 @@ def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, excluded: np.n
         m = np.zeros_like(r)
         m_log = np.zeros_like(r)
         fresh = np.ones(r.size, dtype=bool)
-    ru, mu_ = np.where(usable, r, 0.0), np.where(usable, m, 0.0)
-    cum = {
-        "n": np.cumsum(usable, dtype=np.int64),
-        "r": np.cumsum(ru),
-        "rr": np.cumsum(ru * ru),
-        "m": np.cumsum(mu_),
-        "mm": np.cumsum(mu_ * mu_),
-        "rm": np.cumsum(ru * mu_),
-    }
+    ru = np.where(usable, r, 0.0)
+    cum = {"n": np.cumsum(usable, dtype=np.int64), "r": np.cumsum(ru), "rr": np.cumsum(ru * ru)}
+    if benchmark is not None:
+        mu_ = np.where(usable, m, 0.0)
+        cum.update(m=np.cumsum(mu_), mm=np.cumsum(mu_ * mu_), rm=np.cumsum(ru * mu_))
+    else:  # without a benchmark every market sum is zero
+        zero = np.zeros(1)
+        cum.update(m=zero, mm=zero, rm=zero)
     return PreparedSeries(r, m, m_log, fresh, usable, cum)
 
 

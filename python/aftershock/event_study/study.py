@@ -93,6 +93,17 @@ def _validated_bars(bars: Any) -> pl.DataFrame:
     return frame
 
 
+def _split_by_symbol(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Each symbol's rows, in their original order: zero-copy slices when each symbol's
+    rows are contiguous (the usual layout), a stable sort by symbol otherwise."""
+    runs = frame["symbol"].rle().struct.unnest()
+    if runs.height != runs["value"].n_unique():
+        frame = frame.sort("symbol", maintain_order=True)
+        runs = frame["symbol"].rle().struct.unnest()
+    starts = np.concatenate([[0], np.cumsum(runs["len"].to_numpy())[:-1]])
+    return {sym: frame.slice(int(a), int(n)) for sym, a, n in zip(runs["value"].to_list(), starts, runs["len"].to_numpy())}
+
+
 def _prepared_calendar(calendar: Any) -> pl.DataFrame:
     if not isinstance(calendar, pl.DataFrame):
         raise CalendarError(f"calendar must be a Polars DataFrame, got {type(calendar).__name__}")
@@ -216,12 +227,7 @@ def study(
         spec = bar_length.get(sym) if isinstance(bar_length, dict) else bar_length
         return None if spec is None else _us(parse_duration(spec, column="bar_length"))
 
-    by_symbol = {
-        key[0]: part
-        for key, part in frame.select(
-            [c for c in ("ts", "symbol", "close", "volume") if c in frame.columns]
-        ).partition_by("symbol", as_dict=True, maintain_order=True).items()
-    }
+    by_symbol = _split_by_symbol(frame.select([c for c in ("ts", "symbol", "close", "volume") if c in frame.columns]))
     series = {sym: SymbolSeries.from_frame(sym, by_symbol[sym], length_of(sym)) for sym in set(symbols) | ({benchmark} - {None})}
 
     release = cal["release_ts"].dt.epoch("us").to_numpy()
@@ -409,7 +415,11 @@ def _event_tests(reactions: pl.DataFrame, blocks: np.ndarray, resid: dict, k_by_
     scar = reactions["scar"].fill_null(np.nan).to_numpy()
     n_est = reactions["n_est"].to_numpy()
     x = reactions["hawkish_z"].fill_null(np.nan).to_numpy()
-    rbar_cache: dict[tuple, float] = {}
+    corr_cache: dict[tuple, tuple] = {}
+    ind_events = {
+        ind: np.asarray(evs, dtype=np.int64)
+        for ind, evs in reactions.group_by("indicator").agg(pl.col("_event").unique().sort()).iter_rows()
+    }
     rows = []
     for g in _groups(r, ["indicator", "symbol", "window"]).iter_rows(named=True):
         idx = np.asarray(g["_row"], dtype=np.int64)
@@ -425,10 +435,13 @@ def _event_tests(reactions: pl.DataFrame, blocks: np.ndarray, resid: dict, k_by_
             if n == 0:
                 continue
             c, sc, bl = car[sel] * sgn, scar[sel] * sgn, blocks[sel] * sgn[:, None]
-            key = (g["indicator"], g["symbol"], signed)
-            if key not in rbar_cache:
-                rbar_cache[key] = ts.mean_pairwise_correlation(resid[g["symbol"]][evs] * sgn[:, None])
-            rbar = rbar_cache[key]
+            key = (g["indicator"], g["symbol"])
+            if key not in corr_cache:
+                all_events = ind_events[g["indicator"]]
+                corr_cache[key] = (all_events, ts.pairwise_correlation(resid[g["symbol"]][all_events]))
+            all_events, corr = corr_cache[key]
+            pos = np.searchsorted(all_events, evs)
+            rbar = ts.mean_offdiagonal(corr[np.ix_(pos, pos)] * np.outer(sgn, sgn))
             t_cs = ts.cross_sectional_t(c)
             z_pat = ts.patell_z(sc, n_est[sel], k_by_symbol[g["symbol"]])
             t_bmp = ts.bmp_t(sc)
@@ -540,7 +553,9 @@ def _paths_frame(parts: list, grid: np.ndarray, cal: pl.DataFrame, symbols: Sequ
         pl.col("signed_car").mean().alias("mean_signed_car"),
         (pl.col("signed_car").std() / pl.col("signed_car").count().sqrt()).alias("se_signed"),
     )
-    q = lambda n: pl.col(n).map_elements(lambda v: ts.student_quantile(0.975, v - 1) if v > 1 else None, return_dtype=pl.Float64)  # noqa: E731
+    counts = np.unique(np.concatenate([agg["n"].to_numpy(), agg["n_signed"].to_numpy()]))
+    quantile = {int(c): ts.student_quantile(0.975, int(c) - 1) if c > 1 else None for c in counts}
+    q = lambda n: pl.col(n).cast(pl.Int64).replace_strict(quantile, return_dtype=pl.Float64)  # noqa: E731
     agg = agg.with_columns(q("n").alias("_q"), q("n_signed").alias("_qs"))
     return (
         agg.with_columns(

@@ -20,12 +20,15 @@ Notation: ``n`` events, ``CAR_i`` the abnormal return of event i over the window
   abnormal returns, ``Z = (w - n p) / sqrt(n p (1 - p))``.
 
 p-values are two-sided: Student t with ``n - 1`` degrees of freedom for the
-cross-sectional and BMP tests (and KP), standard normal for the others.
+cross-sectional and BMP tests (and KP), standard normal for the others. The t
+distribution is computed here (regularized incomplete beta by continued fraction), so
+the library needs no SciPy at run time.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -37,6 +40,8 @@ __all__ = [
     "corrado_rank_z",
     "generalized_sign_z",
     "mean_pairwise_correlation",
+    "pairwise_correlation",
+    "mean_offdiagonal",
     "normal_p",
     "student_p",
     "student_quantile",
@@ -50,25 +55,70 @@ def normal_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return h
+
+
+def _betai(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function ``I_x(a, b)``."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
 def student_p(t: float, df: float) -> float:
-    """Two-sided p-value of a Student t statistic (scipy if available, else normal)."""
+    """Two-sided p-value of a Student t statistic: ``I_{df/(df+t^2)}(df/2, 1/2)``."""
     if not math.isfinite(t) or not df > 0:
         return math.nan
-    try:
-        from scipy import stats
-    except ImportError:  # pragma: no cover
-        return normal_p(t)
-    return float(2.0 * stats.t.sf(abs(t), df))
+    return _betai(0.5 * df, 0.5, df / (df + t * t))
 
 
+@lru_cache(maxsize=4096)
 def student_quantile(q: float, df: float) -> float:
+    """The ``q`` quantile (``q > 1/2``) of Student's t, by bisection on :func:`student_p`."""
     if not df > 0:
         return math.nan
-    try:
-        from scipy import stats
-    except ImportError:  # pragma: no cover
-        return {0.975: 1.959963984540054}.get(q, math.nan)
-    return float(stats.t.ppf(q, df))
+    target = 2.0 * (1.0 - q)
+    lo, hi = 0.0, 1.0
+    while student_p(hi, df) > target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if student_p(mid, df) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return 0.5 * (lo + hi)
 
 
 def cross_sectional_t(car: np.ndarray) -> float:
@@ -100,23 +150,37 @@ def kp_adjust(t_bmp: float, rbar: float, n: int) -> float:
     return t_bmp * math.sqrt((1.0 - rbar) / denom)
 
 
-def mean_pairwise_correlation(resid: np.ndarray) -> float:
-    """Mean off-diagonal correlation of the rows of ``resid`` (NaN = missing; each pair
-    uses the positions where both rows are present)."""
+def pairwise_correlation(resid: np.ndarray) -> np.ndarray:
+    """Correlation matrix of the rows of ``resid`` (NaN = missing): each row is centred
+    and scaled over its own present values, each pair averages over the positions where
+    both are present; NaN where fewer than three positions are shared."""
     n = resid.shape[0]
-    if n < 2:
-        return math.nan
     valid = np.isfinite(resid)
     cnt = valid.sum(axis=1)
     mean = np.where(cnt > 0, np.nansum(resid, axis=1) / np.maximum(cnt, 1), 0.0)
     dev = np.where(valid, resid - mean[:, None], 0.0)
     sd = np.sqrt((dev * dev).sum(axis=1) / np.maximum(cnt, 1))
-    z = np.where(sd[:, None] > 0, dev / np.where(sd > 0, sd, 1.0)[:, None], 0.0)
+    z = dev / np.where(sd > 0, sd, 1.0)[:, None]
     v = valid.astype(np.float64)
     both = v @ v.T
     corr = (z @ z.T) / np.maximum(both, 1.0)
-    use = (both > 2) & ~np.eye(n, dtype=bool) & (sd[:, None] > 0) & (sd[None, :] > 0)
-    return float(corr[use].mean()) if use.any() else math.nan
+    bad = (both < 3) | (sd[:, None] <= 0) | (sd[None, :] <= 0)
+    corr[bad] = np.nan
+    return corr if n else np.zeros((0, 0))
+
+
+def mean_offdiagonal(corr: np.ndarray) -> float:
+    n = corr.shape[0]
+    if n < 2:
+        return math.nan
+    off = corr[~np.eye(n, dtype=bool)]
+    off = off[np.isfinite(off)]
+    return float(off.mean()) if off.size else math.nan
+
+
+def mean_pairwise_correlation(resid: np.ndarray) -> float:
+    """Mean off-diagonal correlation of the rows of ``resid`` (Kolari & Pynnönen's r)."""
+    return mean_offdiagonal(pairwise_correlation(resid))
 
 
 def _ranks(ar0: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
