@@ -1,9 +1,16 @@
 """aftershock: measure and trade market reactions to macro releases and policy events.
 
 The public API is small and explicit: everything a user needs is in ``__all__``.
+
+>>> import aftershock as ash
+>>> data = ash.datasets.sample()          # real Q1-2025 calendar, SYNTHETIC bars
+>>> sorted(data.bars["symbol"].unique())
+['BTC', 'ETH', 'NQ']
 """
 
+from aftershock import calendar, datasets, orders, prices, report
 from aftershock._engine import __version__
+from aftershock.calendar import read_calendar, surprises
 from aftershock.engine import backtest, backtest_many
 from aftershock.errors import (
     AftershockError,
@@ -12,19 +19,42 @@ from aftershock.errors import (
     ConfigError,
     EngineError,
     InputError,
+    LookAheadError,
     OrdersError,
 )
+from aftershock.event_study import Study, study
+from aftershock.prices import read_bars, resample_bars
 from aftershock.results import Result
+from aftershock.strategy import Strategy
+from aftershock.sweep import sweep
 
 __all__ = [
     "__version__",
+    # data in
+    "calendar",
+    "prices",
+    "datasets",
+    "read_calendar",
+    "read_bars",
+    "resample_bars",
+    "surprises",
+    # measure
+    "study",
+    "Study",
+    # trade
+    "Strategy",
+    "orders",
     "backtest",
     "backtest_many",
+    "sweep",
     "Result",
+    "report",
+    # errors
     "AftershockError",
     "InputError",
     "BarsError",
     "OrdersError",
+    "LookAheadError",
     "CalendarError",
     "ConfigError",
     "EngineError",

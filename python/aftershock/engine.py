@@ -212,6 +212,8 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
             orders = pl.DataFrame(orders)
         except Exception as exc:  # pandas frames, dicts of columns
             raise OrdersError(f"orders must be a Polars DataFrame: {exc}") from None
+    if orders.width == 0:  # "no orders" (e.g. a strategy that found no signal)
+        orders = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String, "qty": pl.Float64})
     missing = [c for c in _REQUIRED if c not in orders.columns]
     if missing:
         raise OrdersError(f"orders frame lacks required column {missing[0]!r}", column=missing[0])
@@ -323,7 +325,7 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def backtest(bars: Any, orders: Any, **config: Any) -> Result:
+def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> Result:
     """Simulate ``orders`` against ``bars`` in the Rust engine.
 
     Parameters
@@ -334,7 +336,10 @@ def backtest(bars: Any, orders: Any, **config: Any) -> Result:
         may share it. Or a :class:`PreparedBars` to skip re-validation.
     orders:
         One row per order: ``submit_ts``, ``symbol``, ``side``, ``qty`` and the
-        optional columns of :data:`ORDER_COLUMNS` (see docs/engine.md).
+        optional columns of :data:`ORDER_COLUMNS` (see docs/engine.md). Or an
+        :class:`aftershock.Strategy` instance, compiled to orders over ``calendar``.
+    calendar:
+        The event calendar a strategy reads (surprises are added when missing).
     **config:
         ``init_cash`` (100000), ``fees`` (0, taker fraction), ``maker_fees``
         (= fees, limit fills), ``fixed_fees`` (0 per fill), ``slippage`` (0,
@@ -377,10 +382,23 @@ def backtest(bars: Any, orders: Any, **config: Any) -> Result:
     3.0
     """
     prepared = prepare_bars(bars)
+    orders = _resolve_orders(orders, calendar)
     frame, arrays = encode_orders(orders, prepared.symbols)
     cfg = _config(config)
     raw = _engine.simulate(prepared.arrays, arrays, cfg, True)
     return Result(raw, prepared, frame, cfg)
+
+
+def _resolve_orders(orders: Any, calendar: Any) -> Any:
+    from aftershock.strategy import Strategy, compile_orders
+
+    if isinstance(orders, type) and issubclass(orders, Strategy):
+        raise ConfigError(f"pass an instance, e.g. {orders.__name__}(), not the class", column="orders")
+    if isinstance(orders, Strategy):
+        if calendar is None:
+            raise ConfigError("a Strategy needs calendar=...", column="calendar")
+        return compile_orders(orders, calendar)
+    return orders
 
 
 def backtest_many(

@@ -7,6 +7,7 @@ __all__ = [
     "InputError",
     "BarsError",
     "OrdersError",
+    "LookAheadError",
     "CalendarError",
     "ConfigError",
     "EngineError",
@@ -39,6 +40,11 @@ class BarsError(InputError):
 
 class OrdersError(InputError):
     """The orders frame is invalid: unknown symbol, impossible field combination..."""
+
+
+class LookAheadError(OrdersError):
+    """An order would act on information before it was public: an ``on_release``
+    order submitted before its event's release time, or one not tied to an event."""
 
 
 class CalendarError(InputError):

@@ -1,0 +1,124 @@
+"""Builders that turn a frame of events into an orders frame, vectorized.
+
+Every builder takes the events a strategy was shown, one row per event, and returns
+one order per event with ``submit_ts = release_ts + delay`` and ``tag = event_id``,
+so that fills and trades can be attributed to the event that caused them.
+
+>>> import datetime as dt, polars as pl
+>>> ev = pl.DataFrame({"event_id": ["CPI-1"], "surprise_z": [1.4],
+...     "release_ts": [dt.datetime(2025, 2, 12, 13, 30, tzinfo=dt.timezone.utc)]})
+>>> o = market(ev, symbol="BTC", side=-pl.col("surprise_z").sign(), size=0.5,
+...            size_type="percent_equity", exit_after="1h", stop_loss=0.02)
+>>> o.select("submit_ts", "side", "qty", "exit_after", "tag").row(0)[1:]
+('sell', 0.5, '1h', 'CPI-1')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from aftershock._time import duration_us
+from aftershock.errors import OrdersError
+
+__all__ = ["market", "limit", "stop", "market_on_close"]
+
+
+def _expr(value: Any, name: str) -> pl.Expr:
+    if isinstance(value, pl.Expr):
+        return value
+    if isinstance(value, pl.Series):
+        return pl.lit(value)
+    return pl.lit(value)
+
+
+def _side(value: Any) -> pl.Expr:
+    if isinstance(value, str):
+        if value not in ("buy", "sell"):
+            raise OrdersError(f"side must be 'buy', 'sell' or a signed number/expression, got {value!r}", column="side")
+        return pl.lit(value)
+    e = _expr(value, "side")
+    # numeric sides: > 0 buys, < 0 sells, 0 (no signal) drops the row below
+    return pl.when(e > 0).then(pl.lit("buy")).when(e < 0).then(pl.lit("sell")).otherwise(pl.lit(None, pl.String))
+
+
+def _build(
+    events: pl.DataFrame,
+    *,
+    order_type: str,
+    symbol: Any,
+    side: Any,
+    size: Any,
+    size_type: str,
+    delay: Any,
+    limit_price: Any = None,
+    stop_price: Any = None,
+    tif: str = "gtc",
+    expire_after: Any = None,
+    stop_loss: Any = None,
+    take_profit: Any = None,
+    trailing_stop: Any = None,
+    exit_after: Any = None,
+    reduce_only: bool = False,
+    tag: Any = None,
+) -> pl.DataFrame:
+    if not isinstance(events, pl.DataFrame):
+        raise OrdersError(f"events must be a Polars DataFrame, got {type(events).__name__}")
+    for col in ("release_ts", "event_id"):
+        if col not in events.columns and not (col == "event_id" and tag is not None):
+            raise OrdersError(f"events lack {col!r}", column=col)
+    delay_us = duration_us(delay or 0, name="delay")
+    submit = pl.col("release_ts") + pl.duration(microseconds=delay_us)
+    expire = (
+        submit + pl.duration(microseconds=duration_us(expire_after, name="expire_after"))
+        if expire_after is not None
+        else pl.lit(None, pl.Datetime("us", "UTC"))
+    )
+    if isinstance(exit_after, (str, type(None))):
+        exit_expr = pl.lit(exit_after, pl.String)
+    else:
+        exit_expr = pl.lit(duration_us(exit_after, name="exit_after"), pl.Int64).cast(pl.Duration("us"))
+    f64 = lambda v: (_expr(v, "") if v is not None else pl.lit(None)).cast(pl.Float64)  # noqa: E731
+    out = events.select(
+        submit_ts=submit,
+        symbol=_expr(symbol, "symbol").cast(pl.String),
+        side=_side(side),
+        qty=f64(size),
+        size_type=pl.lit(size_type),
+        order_type=pl.lit(order_type),
+        limit_price=f64(limit_price),
+        stop_price=f64(stop_price),
+        tif=pl.lit("gtd" if expire_after is not None else tif),
+        expire_ts=expire,
+        reduce_only=pl.lit(reduce_only),
+        stop_loss=f64(stop_loss),
+        take_profit=f64(take_profit),
+        trailing_stop=f64(trailing_stop),
+        exit_after=exit_expr,
+        tag=(_expr(tag, "tag") if tag is not None else pl.col("event_id")).cast(pl.String),
+    )
+    return out.filter(pl.col("side").is_not_null())
+
+
+def market(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, size_type: str = "units", delay: Any = None, **exits: Any) -> pl.DataFrame:
+    """A market order per event at ``release_ts + delay``; fills at the open of the
+    first bar at or after that plus the backtest's latency. ``side`` is ``"buy"``,
+    ``"sell"`` or a signed number/expression (0 or null places no order). ``exits``:
+    ``stop_loss``, ``take_profit``, ``trailing_stop``, ``exit_after``, ``reduce_only``, ``tag``."""
+    return _build(events, order_type="market", symbol=symbol, side=side, size=size, size_type=size_type, delay=delay, **exits)
+
+
+def market_on_close(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, size_type: str = "units", delay: Any = None, **exits: Any) -> pl.DataFrame:
+    """A market-on-close order per event: fills at the close of its first live bar."""
+    return _build(events, order_type="market_on_close", symbol=symbol, side=side, size=size, size_type=size_type, delay=delay, **exits)
+
+
+def limit(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, price: Any, size_type: str = "units", delay: Any = None, tif: str = "gtc", expire_after: Any = None, **exits: Any) -> pl.DataFrame:
+    """A limit order per event at ``price`` (a number or an expression over the events)."""
+    return _build(events, order_type="limit", symbol=symbol, side=side, size=size, size_type=size_type, delay=delay, limit_price=price, tif=tif, expire_after=expire_after, **exits)
+
+
+def stop(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, price: Any, size_type: str = "units", delay: Any = None, tif: str = "gtc", expire_after: Any = None, **exits: Any) -> pl.DataFrame:
+    """A stop order per event, triggered at ``price``."""
+    return _build(events, order_type="stop", symbol=symbol, side=side, size=size, size_type=size_type, delay=delay, stop_price=price, tif=tif, expire_after=expire_after, **exits)
