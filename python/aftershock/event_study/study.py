@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Iterable, Sequence
@@ -25,6 +26,10 @@ _PATH_STEPS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 
 def _us(delta: timedelta) -> int:
     return int(delta / _US)
+
+
+def _label_us(us: int) -> str:
+    return parse_windows([timedelta(microseconds=us)])[0].label if us else "0"
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,15 @@ def study(
         paths_parts.append((s_idx, np.where(ok, path_car, np.nan)))
 
     data = {k: np.concatenate(v) for k, v in cols.items()}
+    short = int(np.sum(data["_reason"] == SHORT_ESTIMATION))
+    if short > 0.5 * data["_reason"].size:
+        warnings.warn(
+            f"{short} of {data['_reason'].size} reactions have no abnormal return: removing every event's "
+            f"window ({_label_us(ex0)} to {_label_us(ex1)} around each release) leaves fewer than "
+            f"{min_estimation} estimation returns. Pass a narrower exclude=, e.g. exclude=('-1h', '4h'), "
+            "or a longer estimation= window.",
+            stacklevel=2,
+        )
     reactions = _reactions_frame(data, cal, symbols, wins)
     blocks = np.concatenate(blocks_all)[reactions["_row"].to_numpy()]
     reactions = reactions.drop("_row").with_row_index("_row")

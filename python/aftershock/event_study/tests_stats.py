@@ -162,8 +162,10 @@ def pairwise_correlation(resid: np.ndarray) -> np.ndarray:
     sd = np.sqrt((dev * dev).sum(axis=1) / np.maximum(cnt, 1))
     z = dev / np.where(sd > 0, sd, 1.0)[:, None]
     v = valid.astype(np.float64)
-    both = v @ v.T
-    corr = (z @ z.T) / np.maximum(both, 1.0)
+    # einsum, not BLAS matmul: multithreaded OpenBLAS on these small products can stall
+    # for milliseconds when Polars' thread pool is busy, and the products are tiny.
+    both = np.einsum("ik,jk->ij", v, v)
+    corr = np.einsum("ik,jk->ij", z, z) / np.maximum(both, 1.0)
     bad = (both < 3) | (sd[:, None] <= 0) | (sd[None, :] <= 0)
     corr[bad] = np.nan
     return corr if n else np.zeros((0, 0))
