@@ -19,6 +19,7 @@ import polars as pl
 
 from aftershock.calendar import surprises, validate_calendar
 from aftershock.errors import ConfigError
+from aftershock.prices._read import to_utc
 
 # Output of scripts/calibrate_synthetic.py on Binance BTCUSDT perpetual 5-minute bars,
 # 2025-01-01 ... 2025-12-31 (105,120 bars), and the ForexFactory calendar 2022-2025.
@@ -70,15 +71,6 @@ class SyntheticMarket:
         syms = self.bars["symbol"].unique(maintain_order=True).to_list()
         return f"SyntheticMarket(SYNTHETIC bars: {self.bars.height} rows of {syms}; {self.truth.height} planted jumps)"
 
-
-def _utc(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
 
 
 def _sessions(ts: pl.Series, session: str) -> np.ndarray:
@@ -153,8 +145,8 @@ def synthetic_market(
     if start is None or end is None:
         if cal.height == 0 and (start is None or end is None):
             raise ConfigError("give start and end when the calendar has no macro events", column="start")
-    lo = _utc(start) if start is not None else _utc(cal["release_ts"].min().date())
-    hi = _utc(end) if end is not None else _utc(cal["release_ts"].max().date() + dt.timedelta(days=7))
+    lo = to_utc(start) if start is not None else to_utc(cal["release_ts"].min().date())
+    hi = to_utc(end) if end is not None else to_utc(cal["release_ts"].max().date() + dt.timedelta(days=7))
     step = pl.select(pl.lit(dt.datetime(2001, 1, 1)).dt.offset_by(freq) - pl.lit(dt.datetime(2001, 1, 1))).item()
     if not isinstance(step, dt.timedelta) or step <= dt.timedelta(0):
         raise ConfigError(f"freq must be a positive fixed duration such as '1m', got {freq!r}", column="freq")

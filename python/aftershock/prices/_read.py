@@ -9,6 +9,7 @@ from typing import Any, Literal, Sequence
 
 import polars as pl
 
+from aftershock.calendar._readers import parse_aware_datetime
 from aftershock.errors import BarsError
 from aftershock.prices._validate import validate_bars
 
@@ -17,9 +18,6 @@ BINANCE_COLUMNS = (
     "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
 )
 _BINANCE_NAME = re.compile(r"^([A-Z0-9]+)-(\d+[smhdwM])-")
-_AWARE_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%z",
-)
 
 Format = Literal["aftershock", "binance"]
 
@@ -97,8 +95,8 @@ def _read_own_csv(path: Path, symbol: str | None) -> pl.DataFrame:
     raw = pl.read_csv(path, infer_schema_length=0)
     if "ts" not in raw.columns:
         raise BarsError(f"{path.name} has no 'ts' column; found {raw.columns}", column="ts")
-    ts = pl.col("ts").str.strip_chars().str.replace(r"Z$", "+00:00")
-    parsed = pl.coalesce([ts.str.to_datetime(f, time_zone="UTC", time_unit="us", strict=False) for f in _AWARE_FORMATS])
+    ts = pl.col("ts").str.strip_chars()
+    parsed = parse_aware_datetime(ts)
     numeric = ts.str.contains(r"^\d+$")
     df = raw.with_columns(
         pl.when(numeric).then(epoch_to_utc(ts.cast(pl.Int64, strict=False))).otherwise(parsed).alias("ts")
@@ -133,13 +131,14 @@ def _filter(lf: pl.LazyFrame, symbols: list[str] | None, start: Any, end: Any) -
     if symbols is not None:
         lf = lf.filter(pl.col("symbol").cast(pl.String).is_in(symbols))
     if start is not None:
-        lf = lf.filter(pl.col("ts") >= _utc(start))
+        lf = lf.filter(pl.col("ts") >= to_utc(start))
     if end is not None:
-        lf = lf.filter(pl.col("ts") < _utc(end))
+        lf = lf.filter(pl.col("ts") < to_utc(end))
     return lf
 
 
-def _utc(value: Any) -> dt.datetime:
+def to_utc(value: Any) -> dt.datetime:
+    """A date, datetime or ISO string as an aware UTC datetime (naive values are UTC)."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):

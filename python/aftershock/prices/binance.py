@@ -27,7 +27,7 @@ from typing import Callable, Literal
 import polars as pl
 
 from aftershock.errors import BarsError
-from aftershock.prices._read import read_binance_csv
+from aftershock.prices._read import read_binance_csv, to_utc
 from aftershock.prices._validate import validate_bars
 
 BASE_URL = "https://data.binance.vision"
@@ -134,15 +134,6 @@ def fetch_archive(
     return bars.with_columns(pl.lit(name).alias("symbol"))
 
 
-def _as_utc(value: dt.date | dt.datetime | str) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
-
 
 def download_klines(
     symbol: str,
@@ -163,7 +154,7 @@ def download_klines(
     Binance publishes daily first). A missing archive raises :class:`ArchiveNotFound`
     naming its URL. ``as_symbol`` renames the instrument in the output (e.g. ``"BTC"``).
     """
-    lo, hi = _as_utc(start), _as_utc(end)
+    lo, hi = to_utc(start), to_utc(end)
     last_day = (hi - dt.timedelta(microseconds=1)).date()
     periods = archive_periods(lo.date(), last_day + dt.timedelta(days=1), granularity)
     frames = [
