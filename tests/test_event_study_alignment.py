@@ -195,3 +195,17 @@ def test_several_symbols_interleaved_and_different_resolutions():
     assert row(st, "15m", symbol="ETH")["reason"] == "below_resolution"
     assert row(st, "1h", symbol="ETH")["price_end"] == close_at(b, T - timedelta(minutes=30))
     assert st.settings["bar_length_us"] == {"BTC": 300_000_000, "ETH": 3_600_000_000}
+
+
+def test_window_extremes_use_the_bars_closing_inside_the_window():
+    every = timedelta(minutes=5)
+    bars = make_bars(T - timedelta(days=1), 2 * 24 * 12, every)
+    st = es.study(bars, calendar(T), windows=["15m", "-1h"], model="zero_mean")
+    r = row(st, "15m")
+    inside = bars.filter((pl.col("ts") >= T) & (pl.col("ts") < T + timedelta(minutes=15)))
+    assert inside.height == 3
+    assert r["low_ret"] == pytest.approx(math.log(inside["low"].min() / r["price_start"]), abs=1e-15)
+    assert r["high_ret"] == pytest.approx(math.log(inside["high"].max() / r["price_start"]), abs=1e-15)
+    d = row(st, "-1h")
+    before = bars.filter((pl.col("ts") >= T - timedelta(hours=1)) & (pl.col("ts") < T))
+    assert d["low_ret"] == pytest.approx(math.log(before["low"].min() / d["price_start"]), abs=1e-15)

@@ -53,6 +53,8 @@ class SymbolSeries:
     close_time: np.ndarray  # int64 µs: ts + bar length
     log_close: np.ndarray
     close: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
     bar_us: int
     volume_cum: np.ndarray | None  # volume_cum[i] = sum of volume[0..i]
     sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2, r[j] = log_close[j] - log_close[j-1]
@@ -66,7 +68,9 @@ class SymbolSeries:
         log_close = np.log(close)
         r = np.diff(log_close, prepend=log_close[:1])
         volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
-        return cls(symbol, ts + bar_us, log_close, close, int(bar_us), volume_cum, np.cumsum(r * r))
+        low = frame["low"].to_numpy() if "low" in frame.columns else close
+        high = frame["high"].to_numpy() if "high" in frame.columns else close
+        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, np.cumsum(r * r))
 
     @property
     def n(self) -> int:
@@ -79,6 +83,23 @@ class SymbolSeries:
         safe = np.maximum(idx, 0)
         fresh = (idx >= 0) & (self.close_time[safe] > t_us - self.bar_us)
         return idx, fresh
+
+    def extremes(self, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest low and highest high of the bars ``i0 + 1 .. i1`` (the bars that close
+        inside the window), for index pairs with ``i1 > i0``."""
+        order = np.argsort(i0, kind="stable")
+        a, b = i0[order] + 1, i1[order] + 1
+        # reduceat over interleaved (start, stop) pairs; the odd slices are discarded
+        idx = np.empty(2 * a.size, dtype=np.int64)
+        idx[0::2], idx[1::2] = a, np.minimum(b, self.n)
+        out_lo = np.empty(a.size)
+        out_hi = np.empty(a.size)
+        if a.size:
+            pad_lo = np.append(self.low, np.inf)
+            pad_hi = np.append(self.high, -np.inf)
+            out_lo[order] = np.minimum.reduceat(pad_lo, idx)[0::2]
+            out_hi[order] = np.maximum.reduceat(pad_hi, idx)[0::2]
+        return out_lo, out_hi
 
     def window_reasons(self, t_start: np.ndarray, t_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end bar indices for windows ``[t_start, t_end]`` and a reason code

@@ -37,7 +37,8 @@ class Study:
     """Results of an event study; every table is a Polars frame.
 
     - ``reactions``: one row per event × asset × window — prices used, log return
-      ``ret``, ``expected``, abnormal return ``car``, its prediction standard deviation
+      ``ret`` (and ``pct``, the simple return), the lowest low and highest high inside the
+      window as log returns from the start price (``low_ret``, ``high_ret``), ``expected``, abnormal return ``car``, its prediction standard deviation
       ``sd``, standardized ``scar``, realized volatility and volume in the window and in
       the same-length window just before it, and ``reason`` when something is null.
     - ``sensitivity``: OLS of ``car`` on the hawkish-signed standardized surprise per
@@ -232,7 +233,7 @@ def study(
         spec = bar_length.get(sym) if isinstance(bar_length, dict) else bar_length
         return None if spec is None else _us(parse_duration(spec, column="bar_length"))
 
-    by_symbol = _split_by_symbol(frame.select([c for c in ("ts", "symbol", "close", "volume") if c in frame.columns]))
+    by_symbol = _split_by_symbol(frame.select([c for c in ("ts", "symbol", "low", "high", "close", "volume") if c in frame.columns]))
     series = {sym: SymbolSeries.from_frame(sym, by_symbol[sym], length_of(sym)) for sym in set(symbols) | ({benchmark} - {None})}
 
     release = cal["release_ts"].dt.epoch("us").to_numpy()
@@ -302,6 +303,13 @@ def study(
         else:
             vol = vol_before = np.full(ret.shape, np.nan)
 
+        flat_good = good.reshape(-1)
+        lo_px, hi_px = np.full(flat_good.size, np.nan), np.full(flat_good.size, np.nan)
+        if flat_good.any():
+            lo_px[flat_good], hi_px[flat_good] = ser.extremes(i0c.reshape(-1)[flat_good], i1c.reshape(-1)[flat_good])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            put("low_ret", np.log(lo_px / np.where(good, ser.close[i0c], np.nan).reshape(-1)))
+            put("high_ret", np.log(hi_px / np.where(good, ser.close[i0c], np.nan).reshape(-1)))
         put("_event", e_idx)
         put("_symbol", np.full((n_ev, n_win), s_idx))
         put("_window", np.broadcast_to(np.arange(n_win)[None, :], (n_ev, n_win)))
@@ -388,7 +396,7 @@ def _reactions_frame(data: dict, cal: pl.DataFrame, symbols: Sequence[str], wins
             "end_ts": data["end_ts"],
             "_has0": data["_has0"],
             "_has1": data["_has1"],
-            **{k: data[k] for k in ("price_start", "price_end", "ret", "expected", "car", "sd", "scar", "rv", "rv_before", "volume", "volume_before")},
+            **{k: data[k] for k in ("price_start", "price_end", "ret", "low_ret", "high_ret", "expected", "car", "sd", "scar", "rv", "rv_before", "volume", "volume_before")},
             "bars": data["bars"].astype(np.int64),
             "n_est": data["n_est"].astype(np.int64),
             "_reason": data["_reason"].astype(np.int64),
@@ -407,12 +415,13 @@ def _reactions_frame(data: dict, cal: pl.DataFrame, symbols: Sequence[str], wins
         pl.col("sd").fill_nan(None), pl.col("scar").fill_nan(None), pl.col("rv").fill_nan(None),
         pl.col("rv_before").fill_nan(None), pl.col("volume").fill_nan(None), pl.col("volume_before").fill_nan(None),
         pl.col("price_start").fill_nan(None), pl.col("price_end").fill_nan(None),
+        pl.col("low_ret").fill_nan(None), pl.col("high_ret").fill_nan(None),
     )
     f = f.join(ev, on="_event", how="left").sort("_event", "_symbol", "_window")
     f = f.with_columns((pl.col("ret").exp() - 1.0).alias("pct"))
     order = [
         "event_id", "indicator", "kind", "release_ts", "symbol", "window", "window_kind",
-        "start_ts", "end_ts", "price_start", "price_end", "bars", "ret", "pct", "expected", "car", "sd", "scar",
+        "start_ts", "end_ts", "price_start", "price_end", "bars", "ret", "pct", "low_ret", "high_ret", "expected", "car", "sd", "scar",
         "hawkish_z", *[c for c in ("surprise_z",) if c in ev.columns],
         "rv", "rv_before", "volume", "volume_before", "n_est", "reason", "_row", "_event",
     ]
@@ -530,7 +539,10 @@ def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
         wide = wide.filter(pl.col("indicator").is_in(inds))
         y_frame = wide.group_by("_minute").agg(pl.col("car").first()).sort("_minute")
         xw = wide.pivot(on="indicator", index="_minute", values="hawkish_z").sort("_minute").fill_null(0.0)
-        if not xw.select((pl.col(i) != 0).any() for i in inds if i in xw.columns).row(0):
+        # An indicator whose surprises were all zero (e.g. every rate decision as expected)
+        # carries no information and would make the design singular.
+        inds = [i for i in inds if i in xw.columns and np.count_nonzero(xw[i].to_numpy()) >= 2]
+        if len(inds) < 2:
             continue
         x = np.column_stack([np.ones(xw.height)] + [xw[i].to_numpy() for i in inds])
         res = ols(x, y_frame["car"].to_numpy())
