@@ -258,3 +258,19 @@ def test_real_forexfactory_calendar(real_data):
     pct = joined.filter(pl.col("unit") == "pct")
     assert (pct["consensus"] == pct["consensus_ff"]).all()
     assert (joined["consensus"] - joined["consensus_ff"]).abs().max() <= 4.0
+
+
+def test_february_cpi_time_lines_up_with_the_real_btc_reaction(real_data):
+    """The report: after the 12 Feb CPI 'BTC plummeted by 2500 points within 15 minutes,
+    resulting in a 2.66% drop'. With the calendar's release_ts, the real 1-minute bars
+    show exactly that from the release bar on, and a calm quarter hour before it."""
+    from aftershock.prices import read_bars
+
+    ts = q1_2025_calendar().filter(event_id="CPI_YOY-2025-02-12")["release_ts"].item()
+    bars = read_bars(real_data / "btc_1m_futures_windows", symbol="BTC")
+    after = bars.filter(pl.col("ts") >= ts, pl.col("ts") < ts + dt.timedelta(minutes=15))
+    before = bars.filter(pl.col("ts") >= ts - dt.timedelta(minutes=15), pl.col("ts") < ts)
+    hi, lo = after["high"].max(), after["low"].min()
+    assert hi - lo == pytest.approx(2566.2, abs=0.1)
+    assert (hi - lo) / hi == pytest.approx(0.0266, abs=0.0001)
+    assert (before["high"].max() - before["low"].min()) / before["high"].max() < 0.007
