@@ -105,11 +105,14 @@ def test_hive_partitioned_parquet_is_filtered_before_loading(tmp_path):
     out = read_bars(tmp_path / "lake", symbol="ETH", start="2025-01-01T00:10:00+00:00", end=dt.datetime(2025, 1, 1, 0, 20))
     assert out["symbol"].unique().to_list() == ["ETH"]
     assert out.height == 10 and out["ts"].min() == T0 + dt.timedelta(minutes=10)
-    # the filters reach the scan: the optimized plan reads one partition with a predicate
+    # the filters reach the scan: the optimized plan opens only the ETH partition and
+    # carries the time predicate into the Parquet reader
     from aftershock.prices import scan_parquet_bars
+    from aftershock.prices._read import _filter
 
-    plan = scan_parquet_bars(tmp_path / "lake").filter(pl.col("symbol") == "ETH").explain()
-    assert "ETH" in plan
+    plan = _filter(scan_parquet_bars(tmp_path / "lake"), ["ETH"], "2025-01-01T00:10:00+00:00", None).explain()
+    assert "symbol=ETH" in plan and "symbol=BTC" not in plan and "symbol=NQ" not in plan
+    assert plan.index("SCAN") < plan.index("SELECTION") and "ts" in plan.split("SELECTION", 1)[1]
     both = read_bars(tmp_path / "lake", symbol=["BTC", "NQ"])
     assert set(both["symbol"]) == {"BTC", "NQ"} and both.height == 120
 

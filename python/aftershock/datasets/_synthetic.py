@@ -141,7 +141,10 @@ def synthetic_market(
         raise ConfigError("hourly_pattern needs 24 numbers", column="hourly_pattern")
 
     cal = calendar if isinstance(calendar, pl.DataFrame) and "hawkish_z" in calendar.columns else surprises(calendar)
-    cal = cal.filter(pl.col("kind") == "macro")
+    if "kind" in cal.columns:
+        cal = cal.filter(pl.col("kind").fill_null("macro") == "macro")
+    if "indicator" not in cal.columns:
+        cal = cal.with_columns(pl.lit(None, dtype=pl.String).alias("indicator"))
     if start is None or end is None:
         if cal.height == 0 and (start is None or end is None):
             raise ConfigError("give start and end when the calendar has no macro events", column="start")
