@@ -62,8 +62,9 @@ def ols(x: np.ndarray, y: np.ndarray) -> OLSResult | None:
     xe = x * resid[:, None]
     meat0 = xe.T @ xe
     v1 = xtx_inv @ meat0 @ xtx_inv * (n / (n - k))
-    xe3 = x * (resid / (1.0 - lev))[:, None]
-    v3 = xtx_inv @ (xe3.T @ xe3) @ xtx_inv
+    with np.errstate(divide="ignore", invalid="ignore"):  # leverage 1 makes HC3 undefined (NaN)
+        xe3 = x * (resid / (1.0 - lev))[:, None]
+        v3 = xtx_inv @ (xe3.T @ xe3) @ xtx_inv
     sst = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(resid @ resid) / sst if sst > 0 else math.nan
     return OLSResult(n, coef, np.sqrt(np.diag(v1)), np.sqrt(np.diag(v3)), r2)
