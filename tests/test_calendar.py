@@ -194,6 +194,7 @@ FF_TEXT = """DateTime,Currency,Impact,Event,Actual,Forecast,Previous,Detail
 2025-03-19T18:00:00+00:00,USD,High Impact Expected,Federal Funds Rate,4.50%,4.50%,4.50%,
 2025-03-14T14:00:00+01:00,USD,High Impact Expected,Core PCE Price Index m/m,-0.1%,<0.1%,1.2M,
 2025-02-06T12:00:00+00:00,GBP,High Impact Expected,Official Bank Rate,4.50%,4.50%,4.75%,
+2025-02-07T13:30:00+00:00,CAD,High Impact Expected,Unemployment Rate,6.6%,6.8%,6.7%,
 """
 
 
@@ -223,9 +224,12 @@ def test_forexfactory_unknown_events_raise_or_keep(tmp_path):
         read_calendar(path, unknown="raise")
     assert (err.value.column, err.value.row) == ("Event", 4)
     kept = read_calendar(path, unknown="keep", currencies=None)
-    assert kept.height == 8
+    assert kept.height == 9
     assert "Fed Chair Powell Speaks" in kept["indicator"].to_list()
-    assert kept.filter(indicator="Official Bank Rate")["jurisdiction"].item() == "UK"
+    assert kept.filter(indicator="GBP Official Bank Rate")["jurisdiction"].item() == "UK"
+    # Canada's unemployment rate is not the U.S. UNRATE
+    assert kept.filter(indicator="UNRATE").height == 1
+    assert kept.filter(indicator="CAD Unemployment Rate")["actual"].item() == 6.6
 
 
 def test_forexfactory_bad_datetime(tmp_path):

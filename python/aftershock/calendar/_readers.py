@@ -69,7 +69,8 @@ def read_forexfactory(
     (:class:`UnknownEventsWarning`, every name with its count) and leaves them out,
     ``"raise"`` raises :class:`CalendarError` at the first one (column ``Event``, its
     row in the export), ``"keep"`` keeps them with the event name as ``indicator``
-    (no registry unit or hawkish sign). ``period`` is taken as the month before the
+    (prefixed with the currency outside USD, e.g. ``"CAD Unemployment Rate"``; no
+    registry unit or hawkish sign). Registry names map only for USD rows. ``period`` is taken as the month before the
     release month (U.S. monthly statistics), null for FOMC decisions and weekly claims.
     """
     missing = [c for c in ("DateTime", "Currency", "Event", "Actual", "Forecast", "Previous") if c not in frame.columns]
@@ -87,7 +88,12 @@ def read_forexfactory(
         )
     if currencies is not None:
         df = df.filter(pl.col("Currency").is_in(list(currencies)))
-    df = df.with_columns(pl.col("Event").str.strip_chars().replace_strict(FOREXFACTORY_EVENTS, default=None).alias("indicator"))
+    # The registry's indicators are U.S. statistics: a CAD "Unemployment Rate" is not UNRATE.
+    df = df.with_columns(
+        pl.when(pl.col("Currency") == "USD")
+        .then(pl.col("Event").str.strip_chars().replace_strict(FOREXFACTORY_EVENTS, default=None))
+        .alias("indicator")
+    )
 
     unknown_rows = df.filter(pl.col("indicator").is_null())
     if unknown_rows.height:
@@ -107,7 +113,10 @@ def read_forexfactory(
             )
             df = df.filter(pl.col("indicator").is_not_null())
         elif unknown == "keep":
-            df = df.with_columns(pl.coalesce("indicator", pl.col("Event").str.strip_chars()).alias("indicator"))
+            own_name = pl.when(pl.col("Currency") == "USD").then(pl.col("Event").str.strip_chars()).otherwise(
+                pl.col("Currency") + " " + pl.col("Event").str.strip_chars()
+            )
+            df = df.with_columns(pl.coalesce("indicator", own_name).alias("indicator"))
         else:
             raise CalendarError(f"unknown must be 'warn', 'raise' or 'keep', got {unknown!r}")
 
