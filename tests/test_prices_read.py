@@ -145,3 +145,5 @@ def test_real_headered_file_and_folder(real_data):
     assert window.height == 36 and window["ts"][0] == dt.datetime(2025, 2, 12, 13, 15, tzinfo=UTC)
     folder = read_bars(real_data / "btc_5m_spot", symbol="BTC", start="2025-01-15", end="2025-02-15")
     assert folder.height == 31 * 288
+    globbed = read_bars(str(real_data / "btc_5m_spot" / "BTCUSDT-5m-2025-0[12].csv"))
+    assert globbed.height == (31 + 28) * 288 and globbed["ts"].is_sorted()

@@ -13,19 +13,19 @@ DEFAULT_MIN_HISTORY = 6
 SURPRISE_COLUMNS = ("surprise", "surprise_std", "surprise_n", "surprise_z", "hawkish_sign", "hawkish_z")
 
 
-def _raw(df: pl.DataFrame) -> pl.Expr:
+def _raw() -> pl.Expr:
     # Rounded so that 3.0 - 2.9 is 0.1, not 0.10000000000000009.
     return (pl.col("actual") - pl.col("consensus")).round(10)
 
 
 def _pool(calendar: pl.DataFrame, history: Any | None) -> pl.DataFrame:
     own = calendar.filter(pl.col("indicator").is_not_null()).select(
-        "indicator", "release_ts", _raw(calendar).alias("s")
+        "indicator", "release_ts", _raw().alias("s")
     )
     if history is not None:
         hist = validate_calendar(history)
         hist = hist.filter(pl.col("indicator").is_not_null()).select(
-            "indicator", "release_ts", _raw(hist).alias("s")
+            "indicator", "release_ts", _raw().alias("s")
         )
         # A release present in both frames counts once, with the calendar's figures.
         hist = hist.join(own.select("indicator", "release_ts"), on=["indicator", "release_ts"], how="anti")
@@ -125,7 +125,7 @@ def surprises(
         cal.join(stats, on="_row", how="left")
         .join(signs, on="indicator", how="left")
         .sort("_row")
-        .with_columns(_raw(cal).alias("surprise"))
+        .with_columns(_raw().alias("surprise"))
         .with_columns(
             pl.when(pl.col("surprise_std") > 0).then(pl.col("surprise") / pl.col("surprise_std")).alias("surprise_z")
         )

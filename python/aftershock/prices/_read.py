@@ -169,7 +169,8 @@ def read_bars(
     lazily, hive partitions such as ``symbol=BTC/`` included, filtered by ``symbol``,
     ``start`` and ``end`` before anything is loaded); a CSV file; a Binance kline
     CSV or zip (12 columns, with or without header, ``open_time`` in ms or µs); or a
-    folder of CSV/zip files, read in file-name order.
+    folder or glob (``"data/BTCUSDT-5m-2025-*.csv"``) of CSV/zip files, read in
+    file-name order.
 
     ``symbol``: when the data has a ``symbol`` column, keep only this symbol (or list);
     otherwise, the name to give the instrument (Binance files default to the symbol in
@@ -205,9 +206,14 @@ def read_bars(
             symbols = None
         return validate_bars(_filter(lf, symbols, start, end).collect())
 
-    if not path.exists():
+    if is_glob:
+        import glob
+
+        files = sorted(Path(f) for f in glob.glob(str(source), recursive=True))
+    elif not path.exists():
         raise FileNotFoundError(path)
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".zip")) if path.is_dir() else [path]
+    else:
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".zip")) if path.is_dir() else [path]
     if not files:
         raise FileNotFoundError(f"no .csv, .zip or .parquet files in {path}")
     frames = []
