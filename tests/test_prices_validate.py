@@ -157,3 +157,62 @@ def test_error_is_a_value_error():
 
 def test_empty_frame():
     assert validate_bars(bars().head(0)).height == 0
+
+
+# --- property: the reported row is the first bad row a plain loop finds ----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_price = st.sampled_from([1.0, 2.0, 3.0, 0.0, -1.0, float("nan"), float("inf")])
+
+
+@st.composite
+def small_frames(draw):
+    n = draw(st.integers(1, 12))
+    rows = []
+    for _ in range(n):
+        rows.append(
+            {
+                "minute": draw(st.integers(0, 6)),
+                "symbol": draw(st.sampled_from(["A", "B"])),
+                "open": draw(_price), "high": draw(_price), "low": draw(_price), "close": draw(_price),
+                "volume": draw(st.sampled_from([0.0, 1.0, -1.0])),
+            }
+        )
+    return rows
+
+
+def first_bad_row_by_loop(rows):
+    last: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        prices = [r[c] for c in ("open", "high", "low", "close")]
+        if any(not (p == p) or p in (float("inf"),) or p <= 0 for p in prices):
+            return i
+        if r["high"] < r["low"] or not (r["low"] <= r["open"] <= r["high"]) or not (r["low"] <= r["close"] <= r["high"]):
+            return i
+        if r["volume"] < 0:
+            return i
+        if r["symbol"] in last and r["minute"] <= last[r["symbol"]]:
+            return i
+        last[r["symbol"]] = r["minute"]
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_frames())
+def test_reported_row_matches_a_plain_loop(rows):
+    frame = pl.DataFrame(
+        {
+            "ts": [T0 + dt.timedelta(minutes=r["minute"]) for r in rows],
+            "symbol": [r["symbol"] for r in rows],
+            **{c: [r[c] for r in rows] for c in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    expected = first_bad_row_by_loop(rows)
+    if expected is None:
+        assert validate_bars(frame).height == len(rows)
+    else:
+        with pytest.raises(BarsError) as err:
+            validate_bars(frame)
+        assert err.value.row == expected
