@@ -88,6 +88,7 @@ def test_frames_pandas_and_missing_symbol():
     bars = make_bars()
     assert read_bars(bars).equals(bars)
     assert read_bars(bars.to_pandas()).equals(bars)
+    assert read_bars(bars.to_pandas().set_index("ts")).equals(bars)  # a named DatetimeIndex
     single = bars.filter(symbol="BTC").drop("symbol")
     assert read_bars(single, symbol="BTC").equals(bars.filter(symbol="BTC"))
     with pytest.raises(BarsError) as err:

@@ -11,7 +11,7 @@ import polars as pl
 
 from aftershock.calendar._readers import parse_aware_datetime
 from aftershock.errors import BarsError
-from aftershock.prices._validate import validate_bars
+from aftershock.prices._validate import _as_polars, validate_bars
 
 BINANCE_COLUMNS = (
     "open_time", "open", "high", "low", "close", "volume", "close_time",
@@ -182,7 +182,7 @@ def read_bars(
     name = symbol if isinstance(symbol, str) else None
 
     if isinstance(source, (pl.DataFrame, pl.LazyFrame)) or type(source).__name__ == "DataFrame":
-        df = source if isinstance(source, (pl.DataFrame, pl.LazyFrame)) else pl.from_pandas(source)
+        df = source if isinstance(source, (pl.DataFrame, pl.LazyFrame)) else _as_polars(source)
         lf = df.lazy()
         cols = lf.collect_schema().names()
         if format == "binance" or (format is None and "open_time" in cols):
