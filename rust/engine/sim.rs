@@ -11,6 +11,10 @@ use super::types::*;
 /// position, so more than this means the engine is looping on a bug.
 const MAX_EVENTS_PER_BAR: usize = 1_000_000;
 
+/// Room under the leverage cap smaller than this fraction of equity is treated as
+/// none (floating-point dust left when an account is exactly at its cap).
+pub const CAP_DUST: f64 = 1e-9;
+
 /// Which way the price must move to fire a trigger.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Cross {
@@ -288,19 +292,6 @@ impl<'a> Sim<'a> {
             self.record_equity(t);
         }
 
-        if self.cfg.close_at_end {
-            for s in 0..self.syms.len() {
-                if self.syms[s].pos.qty != 0.0 {
-                    let last = bars.offsets[s + 1] - 1;
-                    let qty = self.syms[s].pos.qty;
-                    let price = apply_slippage(self.syms[s].mark, qty < 0.0, self.cfg.slippage);
-                    self.fill(s, -qty, price, bars.ts[last], self.cfg.fees, FillReason::EndOfData, -1)?;
-                }
-            }
-            if let Some(l) = last_ts {
-                self.record_equity(l);
-            }
-        }
         if let (Some(f), true) = (first_ts, self.out.equity.is_empty()) {
             self.record_equity(f);
         }
@@ -379,7 +370,8 @@ impl<'a> Sim<'a> {
             }
         }
 
-        // 2. time exit at the open
+        // 2. time exit at the open (the open is part of the held path: touch first)
+        self.touch(s, o);
         if self.syms[s].pos.qty != 0.0 {
             if let Some(br) = &self.syms[s].pos.bracket {
                 if matches!(br.deadline, Some(d) if d <= ts) {
@@ -390,7 +382,6 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        self.touch(s, o);
 
         // 3. market orders at the open, in id order (the working list is in id order
         // within one activation, and market orders never outlive their first bar)
@@ -450,6 +441,13 @@ impl<'a> Sim<'a> {
 
         // 7. mark
         self.syms[s].mark = c;
+
+        // 8. the symbol's data ends here: close what is still open, if asked to
+        if self.cfg.close_at_end && i + 1 == b.offsets[s + 1] && self.syms[s].pos.qty != 0.0 {
+            let qty = self.syms[s].pos.qty;
+            let price = apply_slippage(c, qty < 0.0, self.cfg.slippage);
+            self.fill(s, -qty, price, ts, self.cfg.fees, FillReason::EndOfData, -1)?;
+        }
         Ok(())
     }
 
@@ -644,7 +642,11 @@ impl<'a> Sim<'a> {
             let fixed = cfg.fixed_fees;
             let lev = cfg.leverage;
             let room = lev * (equity - close_part * price * rate - fixed) - gross_other - base;
-            let max_open = (room / (price * (1.0 + lev * rate))).max(0.0);
+            let mut max_open = (room / (price * (1.0 + lev * rate))).max(0.0);
+            // rounding dust from an account already at its cap is no room at all
+            if max_open * price <= CAP_DUST * equity.abs().max(1.0) {
+                max_open = 0.0;
+            }
             if open_part > max_open {
                 open_part = max_open;
                 capped = true;
@@ -655,12 +657,16 @@ impl<'a> Sim<'a> {
             qty = round_to_lot(qty, cfg.lot_size);
         }
         if !(qty > 0.0) {
-            let reason = if capped { StatusReason::Margin } else { StatusReason::ZeroSize };
+            // margin only when the cap itself leaves nothing; a positive capped
+            // size that rounds to zero lots is a size problem
+            let reason = if capped && close_part + open_part <= 0.0 { StatusReason::Margin } else { StatusReason::ZeroSize };
             self.set_status(id, OrderStatus::Rejected, ts, reason);
             return Ok(());
         }
         let signed = qty * delta.signum();
-        let reason = if reducing && qty <= pos.abs() { FillReason::Exit } else { FillReason::Entry };
+        // a fill that reduces or reverses the position is an exit (a reversal also opens
+        // the remainder, whose trade starts at this fill)
+        let reason = if reducing { FillReason::Exit } else { FillReason::Entry };
         self.fill(s, signed, price, ts, rate, reason, id as i64)?;
         self.out.orders[id].filled_qty = qty;
         self.set_status(id, OrderStatus::Filled, ts, StatusReason::None);

@@ -367,7 +367,9 @@ fn reversal_closes_then_opens_and_splits_the_fee() {
     let d = Data::one(&[(100., 100., 100., 100.), (110., 110., 110., 110.), (100., 100., 100., 100.)]);
     let c = Config { fees: 0.001, ..cfg() };
     let out = d.run(&[buy(0, 1.0), sell(MIN, 3.0)], &c);
+    assert_eq!(out.fills[1].reason, FillReason::Exit);
     let t = &out.trades[0];
+    assert_eq!(t.exit_reason, Some(FillReason::Exit));
     assert_close!(t.qty, 1.0);
     assert_close!(t.pnl, 10.0 - 0.1 - 0.33 / 3.0);
     // the remaining short of 2 opened at 110 is open at the end, marked at 100
@@ -474,4 +476,12 @@ fn close_at_end_books_the_open_position() {
     assert_eq!(out.trades[0].exit_reason, Some(FillReason::EndOfData));
     assert_close!(out.equity.last().unwrap().equity, 10_000.0 + 20.0 - 0.1 - 0.12);
     assert_close!(out.equity.last().unwrap().gross_exposure, 0.0);
+}
+
+#[test]
+fn regression_no_orders_with_close_at_end_still_records_first_and_last_rows() {
+    let d = Data::one(&flat(3, 100.));
+    let out = d.run(&[], &Config { close_at_end: true, ..cfg() });
+    let ts: Vec<i64> = out.equity.iter().map(|r| r.ts).collect();
+    assert_eq!(ts, vec![0, 2 * MIN]);
 }
