@@ -73,14 +73,14 @@ class PreparedSeries:
 
 
 def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, excluded: np.ndarray) -> PreparedSeries:
-    r = np.diff(series.log_close, prepend=series.log_close[:1])
+    r = series.r
     usable = ~excluded
     usable[0] = False
-    if benchmark is not None:
-        if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
-            bi, fresh = np.arange(series.n), np.ones(series.n, dtype=bool)  # same bar grid: no search
-        else:
-            bi, fresh = benchmark.asof(series.close_time)
+    if benchmark is not None and benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
+        # same bar grid (the usual case): the benchmark's own arrays line up, no search
+        m, m_log, fresh = benchmark.r, benchmark.log_close, np.ones(r.size, dtype=bool)
+    elif benchmark is not None:
+        bi, fresh = benchmark.asof(series.close_time)
         m_log = np.where(bi >= 0, benchmark.log_close[np.maximum(bi, 0)], np.nan)
         m = np.diff(m_log, prepend=np.nan)
         both = fresh & np.concatenate([[False], fresh[:-1]])

@@ -57,7 +57,8 @@ class SymbolSeries:
     high: np.ndarray
     bar_us: int
     volume_cum: np.ndarray | None  # volume_cum[i] = sum of volume[0..i]
-    sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2, r[j] = log_close[j] - log_close[j-1]
+    sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2
+    r: np.ndarray  # r[j] = log_close[j] - log_close[j-1], r[0] = 0
 
     @classmethod
     def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None) -> "SymbolSeries":
@@ -70,7 +71,7 @@ class SymbolSeries:
         volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
         low = frame["low"].to_numpy() if "low" in frame.columns else close
         high = frame["high"].to_numpy() if "high" in frame.columns else close
-        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, np.cumsum(r * r))
+        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, np.cumsum(r * r), r)
 
     @property
     def n(self) -> int:
