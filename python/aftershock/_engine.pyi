@@ -1,0 +1,30 @@
+"""Type stubs for the compiled Rust engine (checked by mypy.stubtest in the tests)."""
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["__version__", "simulate", "simulate_many", "check_bars"]
+
+__version__: str
+
+def simulate(
+    bars: Mapping[str, npt.NDArray[Any]],
+    orders: Mapping[str, npt.NDArray[Any]],
+    config: Mapping[str, Any],
+    trusted: bool,
+) -> dict[str, Any]:
+    """Run one backtest over engine-ready column arrays; returns raw output columns."""
+
+def simulate_many(
+    bars: Mapping[str, npt.NDArray[Any]],
+    orders: Sequence[Mapping[str, npt.NDArray[Any]]],
+    configs: Sequence[Mapping[str, Any]],
+    threads: int,
+    trusted: bool,
+) -> list[dict[str, Any]]:
+    """Run many backtests over the same bars on ``threads`` threads."""
+
+def check_bars(bars: Mapping[str, npt.NDArray[np.generic]]) -> None:
+    """Validate ordering and prices of engine-ready bar arrays; raises BarsError."""
