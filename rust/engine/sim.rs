@@ -385,17 +385,7 @@ impl<'a> Sim<'a> {
 
         // 3. market orders at the open, in id order (the working list is in id order
         // within one activation, and market orders never outlive their first bar)
-        let mut k = 0;
-        while k < self.syms[s].working.len() {
-            let w = self.syms[s].working[k];
-            if self.orders[w.id].order_type == OrderType::Market {
-                self.syms[s].working.remove(k);
-                self.execute_order(s, w.id, o, ts, true)?;
-                self.touch(s, o);
-            } else {
-                k += 1;
-            }
-        }
+        self.fill_all_of_type(s, OrderType::Market, o, ts)?;
         // ... then everything that already holds at the open
         let mut x = o;
         self.walk(s, &mut x, o, ts)?;
@@ -415,17 +405,7 @@ impl<'a> Sim<'a> {
         self.walk(s, &mut x, c, ts)?;
 
         // 5. market-on-close
-        let mut k = 0;
-        while k < self.syms[s].working.len() {
-            let w = self.syms[s].working[k];
-            if self.orders[w.id].order_type == OrderType::MarketOnClose {
-                self.syms[s].working.remove(k);
-                self.execute_order(s, w.id, c, ts, true)?;
-                self.touch(s, c);
-            } else {
-                k += 1;
-            }
-        }
+        self.fill_all_of_type(s, OrderType::MarketOnClose, c, ts)?;
 
         // 6. IOC orders that did not fill on their first live bar
         let mut k = 0;
@@ -447,6 +427,23 @@ impl<'a> Sim<'a> {
             let qty = self.syms[s].pos.qty;
             let price = apply_slippage(c, qty < 0.0, self.cfg.slippage);
             self.fill(s, -qty, price, ts, self.cfg.fees, FillReason::EndOfData, -1)?;
+        }
+        Ok(())
+    }
+
+    /// Fills every working order of `kind` (market or market-on-close: they live
+    /// for one bar) at `price`, in id order.
+    fn fill_all_of_type(&mut self, s: usize, kind: OrderType, price: f64, ts: i64) -> EngineResult<()> {
+        let mut k = 0;
+        while k < self.syms[s].working.len() {
+            let w = self.syms[s].working[k];
+            if self.orders[w.id].order_type == kind {
+                self.syms[s].working.remove(k);
+                self.execute_order(s, w.id, price, ts, true)?;
+                self.touch(s, price);
+            } else {
+                k += 1;
+            }
         }
         Ok(())
     }
