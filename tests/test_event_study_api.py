@@ -57,6 +57,7 @@ def test_result_frames_have_their_shapes(st, data):
     assert table.columns == ["indicator", "symbol", "window", "n", "mean_car", "t_cs", "slope", "t_slope", "r2", "n_slope"]
     assert table["window"].to_list()[:3] == ["-2h", "15m", "1h"]
     assert st.model == "zero_mean" and [w.label for w in st.windows] == ["-2h", "15m", "1h"]
+    assert repr(st).startswith("Study(model='zero_mean', benchmark=None, windows=['-2h', '15m', '1h'], events=12")
 
 
 def test_deterministic(data):

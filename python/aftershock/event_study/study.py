@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from aftershock.errors import BarsError, CalendarError, InputError
+from aftershock.prices import validate_bars
 from aftershock.event_study import models as _models
 from aftershock.event_study import tests_stats as ts
 from aftershock.event_study.regression import coef_row, ols
@@ -64,6 +65,15 @@ class Study:
     benchmark: str | None
     settings: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        r = self.reactions
+        return (
+            f"Study(model={self.model!r}, benchmark={self.benchmark!r}, "
+            f"windows={[w.label for w in self.windows]}, events={r['event_id'].n_unique()}, "
+            f"symbols={r['symbol'].unique(maintain_order=True).to_list()}, reactions={r.height} "
+            f"({r['ret'].null_count()} uncovered))"
+        )
+
     def table(self, symbol: str | None = None, cov: str = "HC3") -> pl.DataFrame:
         """The paper table: indicator × window with mean reaction, its t, the slope on
         the hawkish surprise, its robust t, R² and n."""
@@ -84,16 +94,7 @@ class Study:
 
 
 def _validated_bars(bars: Any) -> pl.DataFrame:
-    try:
-        from aftershock.prices import validate_bars
-    except ImportError:  # pragma: no cover - the prices package ships with the library
-        validate_bars = None
-    if validate_bars is not None:
-        frame = validate_bars(bars)
-    elif isinstance(bars, pl.DataFrame):
-        frame = bars
-    else:
-        raise BarsError(f"bars must be a Polars DataFrame, got {type(bars).__name__}")
+    frame = validate_bars(bars)
     if frame.height == 0:
         raise BarsError("bars are empty")
     return frame
@@ -234,7 +235,8 @@ def study(
         return None if spec is None else _us(parse_duration(spec, column="bar_length"))
 
     by_symbol = _split_by_symbol(frame.select([c for c in ("ts", "symbol", "low", "high", "close", "volume") if c in frame.columns]))
-    series = {sym: SymbolSeries.from_frame(sym, by_symbol[sym], length_of(sym)) for sym in set(symbols) | ({benchmark} - {None})}
+    needed = list(symbols) + ([benchmark] if benchmark is not None and benchmark not in symbols else [])
+    series = {sym: SymbolSeries.from_frame(sym, by_symbol[sym], length_of(sym)) for sym in needed}
 
     release = cal["release_ts"].dt.epoch("us").to_numpy()
     n_ev, n_win = release.size, len(wins)
