@@ -136,68 +136,66 @@ def prepare_bars(bars: Any) -> PreparedBars:
     return PreparedBars(frame=df, symbols=symbols, arrays=arrays)
 
 
-def _ts_us(col: pl.Series, name: str) -> np.ndarray:
-    dtype = col.dtype
-    if not isinstance(dtype, pl.Datetime):
-        raise OrdersError(f"{name!r} must be a Datetime column, got {dtype}", column=name)
-    if dtype.time_zone is None:
-        raise OrdersError(f"{name!r} has no time zone: use UTC-aware timestamps (e.g. .dt.replace_time_zone('UTC'))", column=name)
-    values = col.dt.convert_time_zone("UTC").dt.epoch("us")
-    return values.fill_null(NULL_I64).to_numpy().astype(np.int64)
-
-
 def _first_row(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _encode_enum(col: pl.Series, mapping: Mapping[str, int], name: str) -> np.ndarray:
-    if col.dtype in (pl.Categorical, pl.Enum):
-        col = col.cast(pl.String)
-    if col.dtype != pl.String:
-        raise OrdersError(f"{name!r} must hold strings ({', '.join(mapping)}), got {col.dtype}", column=name)
-    lowered = col.str.to_lowercase()
-    codes = lowered.replace_strict(mapping, default=-1, return_dtype=pl.Int64)
-    bad = (codes == -1) | lowered.is_null()
+_FLOAT_COLUMNS = ("qty", "limit_price", "stop_price", "stop_loss", "take_profit", "trailing_stop")
+_ENUMS: dict[str, Mapping[str, int]] = {"size_type": SIZE_TYPES, "order_type": ORDER_TYPES, "tif": TIFS}
+
+
+def _check_schema(orders: pl.DataFrame) -> None:
+    """Dtype checks: metadata only, no pass over the data."""
+    schema = orders.schema
+    for name in ("submit_ts", "expire_ts"):
+        dtype = schema[name]
+        if dtype == pl.Null and name == "expire_ts":
+            continue
+        if not isinstance(dtype, pl.Datetime):
+            raise OrdersError(f"{name!r} must be a Datetime column, got {dtype}", column=name)
+        if dtype.time_zone is None:
+            raise OrdersError(
+                f"{name!r} has no time zone: use UTC-aware timestamps (e.g. .dt.replace_time_zone('UTC'))", column=name
+            )
+    for name in _FLOAT_COLUMNS:
+        if not (schema[name].is_numeric() or schema[name] == pl.Null):
+            raise OrdersError(f"{name!r} must be numeric, got {schema[name]}", column=name)
+    for name, mapping in _ENUMS.items():
+        if schema[name] not in (pl.String, pl.Categorical, pl.Null) and not isinstance(schema[name], pl.Enum):
+            raise OrdersError(f"{name!r} must hold strings ({', '.join(mapping)}), got {schema[name]}", column=name)
+    side = schema["side"]
+    if not (side.is_numeric() or side in (pl.String, pl.Categorical) or isinstance(side, pl.Enum)):
+        raise OrdersError(f"'side' must be 'buy'/'sell' strings or signed numbers, got {side}", column="side")
+    if schema["symbol"] not in (pl.String, pl.Categorical) and not isinstance(schema["symbol"], pl.Enum):
+        raise OrdersError(f"'symbol' must be a string column, got {schema['symbol']}", column="symbol")
+    if schema["reduce_only"] not in (pl.Boolean, pl.Null):
+        raise OrdersError(f"'reduce_only' must be Boolean, got {schema['reduce_only']}", column="reduce_only")
+    exit_after = schema["exit_after"]
+    if not (isinstance(exit_after, pl.Duration) or exit_after in (pl.String, pl.Null)):
+        raise OrdersError(f"'exit_after' must be a Duration or strings like '1h', got {exit_after}", column="exit_after")
+
+
+def _exit_after_expr(orders: pl.DataFrame) -> pl.Expr:
+    dtype = orders.schema["exit_after"]
+    if isinstance(dtype, pl.Duration):
+        return pl.col("exit_after").dt.total_microseconds()
+    if dtype == pl.Null:
+        return pl.lit(None, pl.Int64)
+    mapping: dict[str, int] = {}
+    col = orders.get_column("exit_after")
+    for v in col.drop_nulls().unique().to_list():
+        try:
+            mapping[v] = duration_us(v, name="exit_after")
+        except ValueError as exc:
+            raise OrdersError(str(exc), column="exit_after", row=_first_row((col == v).fill_null(False).to_numpy())) from None
+    return pl.col("exit_after").replace_strict(mapping, default=None, return_dtype=pl.Int64)
+
+
+def _raise_first(bad: np.ndarray, column: str, message: str, values: pl.Series | None = None) -> None:
     if bad.any():
-        row = _first_row(bad.to_numpy())
-        raise OrdersError(
-            f"{name!r} must be one of {sorted(mapping)}, got {col[row]!r}", column=name, row=row
-        )
-    return codes.to_numpy()
-
-
-def _float_col(col: pl.Series, name: str, *, required: bool) -> np.ndarray:
-    if col.dtype == pl.Null:
-        col = col.cast(pl.Float64)
-    if not col.dtype.is_numeric():
-        raise OrdersError(f"{name!r} must be numeric, got {col.dtype}", column=name)
-    col = col.cast(pl.Float64)
-    values = col.to_numpy()
-    nulls = col.is_null().to_numpy()
-    nan = np.isnan(values) & ~nulls
-    if nan.any():
-        raise OrdersError(f"{name!r} is NaN (use null for 'not set')", column=name, row=_first_row(nan))
-    if required and nulls.any():
-        raise OrdersError(f"{name!r} is required", column=name, row=_first_row(nulls))
-    return np.where(nulls, np.nan, values).astype(np.float64)
-
-
-def _duration_col(col: pl.Series, name: str) -> np.ndarray:
-    if isinstance(col.dtype, pl.Duration):
-        values = col.dt.total_microseconds()
-        return values.fill_null(NULL_I64).to_numpy().astype(np.int64)
-    if col.dtype == pl.Null:
-        return np.full(len(col), NULL_I64, dtype=np.int64)
-    if col.dtype == pl.String:
-        mapping: dict[str, int] = {}
-        for v in col.drop_nulls().unique().to_list():
-            try:
-                mapping[v] = duration_us(v, name=name)
-            except ValueError as exc:
-                row = _first_row((col == v).fill_null(False).to_numpy())
-                raise OrdersError(str(exc), column=name, row=row) from None
-        return col.replace_strict(mapping, default=None, return_dtype=pl.Int64).fill_null(NULL_I64).to_numpy()
-    raise OrdersError(f"{name!r} must be a Duration or strings like '1h', got {col.dtype}", column=name)
+        row = _first_row(bad)
+        shown = f", got {values[row]!r}" if values is not None else ""
+        raise OrdersError(f"{message}{shown}", column=column, row=row)
 
 
 def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
@@ -209,8 +207,8 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
     """
     if not isinstance(orders, pl.DataFrame):
         try:
-            orders = pl.DataFrame(orders)
-        except Exception as exc:  # pandas frames, dicts of columns
+            orders = pl.from_pandas(orders) if type(orders).__module__.startswith("pandas") else pl.DataFrame(orders)
+        except Exception as exc:
             raise OrdersError(f"orders must be a Polars DataFrame: {exc}") from None
     if orders.width == 0:  # "no orders" (e.g. a strategy that found no signal)
         orders = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String, "qty": pl.Float64})
@@ -222,80 +220,67 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
         raise OrdersError(
             f"unknown orders column {unknown[0]!r}; known: {', '.join((*_REQUIRED, *ORDER_COLUMNS))}", column=unknown[0]
         )
-    n = orders.height
-    fills = []
-    for name, default in ORDER_COLUMNS.items():
-        if name not in orders.columns:
-            fills.append(pl.lit(default).alias(name))
-    if fills:
-        orders = orders.with_columns(fills)
-    # defaults for nulls inside optional enum/bool columns
+    absent = [pl.lit(default).alias(name) for name, default in ORDER_COLUMNS.items() if name not in orders.columns]
+    if absent:
+        orders = orders.with_columns(absent)
     orders = orders.with_columns(
-        *(pl.col(c).fill_null(ORDER_COLUMNS[c]) for c in ("size_type", "order_type", "tif") if orders.schema[c] != pl.Null),
+        *(pl.col(c).cast(pl.String).fill_null(ORDER_COLUMNS[c]) for c in _ENUMS),
+        pl.col("tag").cast(pl.String),
     )
+    _check_schema(orders)
 
-    sym = orders.get_column("symbol")
-    if sym.dtype in (pl.Categorical, pl.Enum):
-        sym = sym.cast(pl.String)
-    index = {s: i for i, s in enumerate(symbols)}
-    codes = sym.replace_strict(index, default=-1, return_dtype=pl.Int64)
-    bad = (codes == -1) | sym.is_null()
-    if bad.any():
-        row = _first_row(bad.to_numpy())
-        raise OrdersError(f"unknown symbol {sym[row]!r}; bars have {list(symbols)}", column="symbol", row=row)
-
-    side_col = orders.get_column("side")
-    if side_col.dtype.is_numeric():
-        values = side_col.cast(pl.Float64).to_numpy()
-        bad = ~np.isfinite(values) | (values == 0) | side_col.is_null().to_numpy()
-        if bad.any():
-            raise OrdersError("numeric 'side' must be > 0 (buy) or < 0 (sell)", column="side", row=_first_row(bad))
-        side = np.where(values > 0, 1, 2).astype(np.int64)
-    else:
-        side = _encode_enum(side_col, SIDES, "side")
-
-    qty = _float_col(orders.get_column("qty"), "qty", required=True)
-    size_type = _encode_enum(orders.get_column("size_type").cast(pl.String), SIZE_TYPES, "size_type")
-    target = size_type == SIZE_TYPES["target_percent"]
-    bad_qty = ~np.isfinite(qty) | np.where(target, qty < 0, qty <= 0)
-    if bad_qty.any():
-        row = _first_row(bad_qty)
-        raise OrdersError(f"'qty' must be finite and > 0 (>= 0 for target_percent), got {qty[row]}", column="qty", row=row)
-
-    reduce = orders.get_column("reduce_only")
-    if reduce.dtype == pl.Null:
-        reduce = reduce.cast(pl.Boolean)
-    if reduce.dtype != pl.Boolean:
-        raise OrdersError(f"'reduce_only' must be Boolean, got {reduce.dtype}", column="reduce_only")
-
-    submit = _ts_us(orders.get_column("submit_ts"), "submit_ts")
-    if (submit == NULL_I64).any():
-        raise OrdersError("'submit_ts' is required", column="submit_ts", row=_first_row(submit == NULL_I64))
-    expire_col = orders.get_column("expire_ts")
-    expire = (
-        np.full(n, NULL_I64, dtype=np.int64) if expire_col.dtype == pl.Null else _ts_us(expire_col, "expire_ts")
+    side_numeric = orders.schema["side"].is_numeric()
+    side = pl.col("side").cast(pl.Float64)
+    encoded = orders.select(
+        symbol=pl.col("symbol").cast(pl.String).replace_strict(
+            {s: i for i, s in enumerate(symbols)}, default=-1, return_dtype=pl.Int64
+        ).fill_null(-1),
+        side=(
+            pl.when(side > 0).then(1).when(side < 0).then(2).otherwise(-1)
+            if side_numeric
+            else pl.col("side").cast(pl.String).str.to_lowercase().replace_strict(SIDES, default=-1, return_dtype=pl.Int64)
+        ).fill_null(-1).cast(pl.Int64),
+        **{
+            c: pl.col(c).str.to_lowercase().replace_strict(m, default=-1, return_dtype=pl.Int64)
+            for c, m in _ENUMS.items()
+        },
+        submit_ts=pl.col("submit_ts").dt.convert_time_zone("UTC").dt.epoch("us").fill_null(NULL_I64),
+        expire_ts=(
+            pl.col("expire_ts").dt.convert_time_zone("UTC").dt.epoch("us")
+            if isinstance(orders.schema["expire_ts"], pl.Datetime)
+            else pl.lit(None, pl.Int64)
+        ).fill_null(NULL_I64),
+        reduce_only=pl.col("reduce_only").cast(pl.Boolean).fill_null(False).cast(pl.Int64),
+        exit_after=_exit_after_expr(orders).fill_null(NULL_I64),
+        **{c: pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in _FLOAT_COLUMNS},
+        **{f"{c}__nan": pl.col(c).cast(pl.Float64).is_nan().fill_null(False) for c in _FLOAT_COLUMNS},
+        qty__null=pl.col("qty").is_null(),
     )
-    arrays = {
-        "submit_ts": submit,
-        "symbol": codes.to_numpy().astype(np.int64),
-        "side": side,
-        "qty": qty,
-        "size_type": size_type,
-        "order_type": _encode_enum(orders.get_column("order_type").cast(pl.String), ORDER_TYPES, "order_type"),
-        "limit_price": _float_col(orders.get_column("limit_price"), "limit_price", required=False),
-        "stop_price": _float_col(orders.get_column("stop_price"), "stop_price", required=False),
-        "tif": _encode_enum(orders.get_column("tif").cast(pl.String), TIFS, "tif"),
-        "expire_ts": expire,
-        "reduce_only": reduce.fill_null(False).cast(pl.Int64).to_numpy(),
-        "stop_loss": _float_col(orders.get_column("stop_loss"), "stop_loss", required=False),
-        "take_profit": _float_col(orders.get_column("take_profit"), "take_profit", required=False),
-        "trailing_stop": _float_col(orders.get_column("trailing_stop"), "trailing_stop", required=False),
-        "exit_after": _duration_col(orders.get_column("exit_after"), "exit_after"),
+    arrays = {c: encoded.get_column(c).to_numpy() for c in encoded.columns}
+    _raise_first(arrays["submit_ts"] == NULL_I64, "submit_ts", "'submit_ts' is required")
+    _raise_first(arrays["symbol"] < 0, "symbol", f"unknown symbol (bars have {list(symbols)})", orders.get_column("symbol"))
+    _raise_first(
+        arrays["side"] < 0, "side", "'side' must be 'buy', 'sell' or a non-zero signed number", orders.get_column("side")
+    )
+    for c, mapping in _ENUMS.items():
+        _raise_first(arrays[c] < 0, c, f"{c!r} must be one of {sorted(mapping)}", orders.get_column(c))
+    _raise_first(arrays["qty__null"], "qty", "'qty' is required")
+    for c in _FLOAT_COLUMNS:
+        _raise_first(arrays[f"{c}__nan"], c, f"{c!r} is NaN (use null for 'not set')")
+    qty = arrays["qty"]
+    target = arrays["size_type"] == SIZE_TYPES["target_percent"]
+    _raise_first(
+        ~np.isfinite(qty) | np.where(target, qty < 0, qty <= 0),
+        "qty",
+        "'qty' must be finite and > 0 (>= 0 for target_percent)",
+        orders.get_column("qty"),
+    )
+    engine_arrays = {
+        k: np.ascontiguousarray(arrays[k], dtype=np.float64 if k in _FLOAT_COLUMNS else np.int64)
+        for k in ("submit_ts", "symbol", "side", "qty", "size_type", "order_type", "limit_price", "stop_price", "tif",
+                  "expire_ts", "reduce_only", "stop_loss", "take_profit", "trailing_stop", "exit_after")
     }
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    tag = orders.get_column("tag")
-    orders = orders.with_columns(tag.cast(pl.String) if tag.dtype != pl.String else tag)
-    return orders, arrays
+    return orders, engine_arrays
 
 
 def _config(config: Mapping[str, Any]) -> dict[str, Any]:
