@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ def naive_price(opens: list[datetime], closes: list[float], length: timedelta, t
     return i
 
 
+@pytest.mark.filterwarnings("ignore:.*no abnormal return")  # tiny samples leave no estimation data
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     minutes=st.sampled_from([1, 5, 15, 60, 1440]),

@@ -24,7 +24,7 @@ import numpy as np
 
 from aftershock.event_study.returns import SymbolSeries
 
-__all__ = ["MODELS", "ModelFit", "excluded_returns", "fit_models"]
+__all__ = ["MODELS", "ModelFit", "excluded_ranges", "fit_models", "prepare"]
 
 MODELS = {"zero_mean": 0, "constant_mean": 1, "market": 2}
 
@@ -43,63 +43,110 @@ def merge_intervals(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, n
     return out_s, out_e
 
 
-def excluded_returns(close_time: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """True for each bar return ``(close_time[j-1], close_time[j]]`` that overlaps any interval."""
+def excluded_ranges(close_time: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index ranges ``[a, b)`` (sorted, disjoint) of the bar returns
+    ``(close_time[j-1], close_time[j]]`` that overlap any interval ``[start, end)``."""
     s, e = merge_intervals(starts, ends)
-    if s.size == 0:
-        return np.zeros(close_time.size, dtype=bool)
-    k = np.searchsorted(s, close_time, side="left") - 1
-    prev = np.concatenate([[np.iinfo(np.int64).min], close_time[:-1]])
-    return (k >= 0) & (e[np.maximum(k, 0)] > prev)
+    n = close_time.size
+    lo = np.maximum(np.searchsorted(close_time, s, side="right"), 1)  # first j with close_time[j] > s
+    hi = np.minimum(np.searchsorted(close_time, e, side="left"), n - 1)  # last j with close_time[j-1] < e
+    keep = lo <= hi
+    if not keep.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # a long bar gap can put one return in two neighbouring intervals: merge in index space too
+    return merge_intervals(lo[keep], hi[keep] + 1)
 
 
-@dataclass
 class PreparedSeries:
-    """Per-symbol arrays the models need: usable returns and their prefix sums."""
+    """Sums over the *usable* returns (not excluded, benchmark present) of any index range.
 
-    r: np.ndarray
-    m: np.ndarray  # benchmark return aligned on this symbol's bars (0 without a benchmark)
-    m_log: np.ndarray  # benchmark log price as of each bar's close (0 without a benchmark)
-    m_fresh: np.ndarray
-    usable: np.ndarray
-    cum: dict[str, np.ndarray]
+    ``base[name]`` is a prefix sum over all returns (``base[name][i]`` = sum of returns
+    ``1..i``); the excluded returns are a few index ranges whose own sums are
+    subtracted, so no per-bar mask or extra pass over the bars is needed.
+    """
+
+    def __init__(self, r, m, m_log, m_fresh, base: dict, ex_a: np.ndarray, ex_b: np.ndarray):
+        self.r, self.m, self.m_log, self.m_fresh = r, m, m_log, m_fresh
+        self.base = base
+        self.ex_a, self.ex_b = ex_a, ex_b
+        self.ex_cum = {}
+        for name in base:
+            part = self._base(name, ex_b - 1) - self._base(name, ex_a - 1)
+            self.ex_cum[name] = np.concatenate([np.zeros(1, dtype=part.dtype), np.cumsum(part)])
+
+    def _base(self, name: str, idx: np.ndarray) -> np.ndarray:
+        b = self.base[name]
+        if b is None:  # the count of returns 1..i is i itself
+            return np.asarray(idx, dtype=np.int64)
+        if b.size == 1:  # no benchmark: every market sum is zero
+            return np.zeros(np.shape(idx))
+        return b[idx]
+
+    def _inside(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = np.searchsorted(self.ex_a, idx, side="right")
+        km = np.maximum(k - 1, 0)
+        inside = (k > 0) & (idx < self.ex_b[km]) if self.ex_a.size else np.zeros(np.shape(idx), dtype=bool)
+        return k, inside
+
+    def cums_at(self, names: tuple[str, ...], idx: np.ndarray) -> list[np.ndarray]:
+        """Prefix sums over usable returns ``1..idx`` for several quantities at once."""
+        idx = np.asarray(idx)
+        if not self.ex_a.size:
+            return [self._base(name, idx) for name in names]
+        k, inside = self._inside(idx)
+        km = np.maximum(k - 1, 0)
+        start = self.ex_a[km] - 1
+        out = []
+        for name in names:
+            full = self.ex_cum[name]
+            b = self._base(name, idx)
+            excluded = np.where(inside, full[km] + b - self._base(name, start), full[k])
+            out.append(b - excluded)
+        return out
+
+    def cum_at(self, name: str, idx: np.ndarray) -> np.ndarray:
+        return self.cums_at((name,), idx)[0]
+
+    def totals(self, names: tuple[str, ...], lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+        """Sums over usable returns with index in ``(lo, hi]``, for several quantities."""
+        return [h - l for h, l in zip(self.cums_at(names, hi), self.cums_at(names, lo))]
 
     def total(self, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Sum over usable returns with index in ``(lo, hi]``."""
-        c = self.cum[name]
-        if c.size == 1:
-            return np.zeros(np.broadcast_shapes(np.shape(lo), np.shape(hi)))
-        return c[hi] - c[lo]
+        return self.totals((name,), lo, hi)[0]
+
+    def usable_at(self, idx: np.ndarray) -> np.ndarray:
+        return (self.total("n", np.asarray(idx) - 1, idx) == 1) & (np.asarray(idx) >= 1)
 
 
-def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, excluded: np.ndarray) -> PreparedSeries:
+def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, ex_a: np.ndarray, ex_b: np.ndarray) -> PreparedSeries:
     r = series.r
-    usable = ~excluded
-    usable[0] = False
-    if benchmark is not None and benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
-        # same bar grid (the usual case): the benchmark's own arrays line up, no search
-        m, m_log, fresh = benchmark.r, benchmark.log_close, np.ones(r.size, dtype=bool)
-    elif benchmark is not None:
-        bi, fresh = benchmark.asof(series.close_time)
-        m_log = np.where(bi >= 0, benchmark.log_close[np.maximum(bi, 0)], np.nan)
-        m = np.diff(m_log, prepend=np.nan)
-        both = fresh & np.concatenate([[False], fresh[:-1]])
-        usable &= both & np.isfinite(m)
-        m = np.where(np.isfinite(m), m, 0.0)
-        m_log = np.where(np.isfinite(m_log), m_log, 0.0)
-    else:
-        m = np.zeros_like(r)
-        m_log = np.zeros_like(r)
-        fresh = np.ones(r.size, dtype=bool)
-    ru = np.where(usable, r, 0.0)
-    cum = {"n": np.cumsum(usable, dtype=np.int64), "r": np.cumsum(ru), "rr": np.cumsum(ru * ru)}
-    if benchmark is not None:
-        mu_ = np.where(usable, m, 0.0)
-        cum.update(m=np.cumsum(mu_), mm=np.cumsum(mu_ * mu_), rm=np.cumsum(ru * mu_))
-    else:  # without a benchmark every market sum is zero
+    base: dict[str, np.ndarray | None] = {"n": None, "r": series.log_close - series.log_close[0], "rr": series.sq_cum}
+    if benchmark is None:
         zero = np.zeros(1)
-        cum.update(m=zero, mm=zero, rm=zero)
-    return PreparedSeries(r, m, m_log, fresh, usable, cum)
+        base.update(m=zero, mm=zero, rm=zero)
+        return PreparedSeries(r, np.zeros_like(r), np.zeros_like(r), np.ones(r.size, dtype=bool), base, ex_a, ex_b)
+    if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
+        # same bar grid (the usual case): the benchmark's own arrays line up, no search
+        m, m_log = benchmark.r, benchmark.log_close
+        base.update(m=m_log - m_log[0], mm=benchmark.sq_cum, rm=np.cumsum(r * m))
+        return PreparedSeries(r, m, m_log, np.ones(r.size, dtype=bool), base, ex_a, ex_b)
+    # different grids: returns where the benchmark has no fresh price on both ends are
+    # unusable too, so build the usable mask and its prefix sums explicitly
+    bi, fresh = benchmark.asof(series.close_time)
+    m_log = np.where(bi >= 0, benchmark.log_close[np.maximum(bi, 0)], np.nan)
+    m = np.diff(m_log, prepend=np.nan)
+    usable = fresh & np.concatenate([[False], fresh[:-1]]) & np.isfinite(m)
+    for a, b in zip(ex_a, ex_b):
+        usable[a:b] = False
+    usable[0] = False
+    m = np.where(np.isfinite(m), m, 0.0)
+    m_log = np.where(np.isfinite(m_log), m_log, 0.0)
+    ru, mu = np.where(usable, r, 0.0), np.where(usable, m, 0.0)
+    base = {"n": np.cumsum(usable, dtype=np.int64), "r": np.cumsum(ru), "rr": np.cumsum(ru * ru),
+            "m": np.cumsum(mu), "mm": np.cumsum(mu * mu), "rm": np.cumsum(ru * mu)}
+    none = np.zeros(0, dtype=np.int64)
+    return PreparedSeries(r, m, m_log, fresh, base, none, none)
 
 
 @dataclass
@@ -136,10 +183,8 @@ def fit_models(prep: PreparedSeries, model: str, lo: np.ndarray, hi: np.ndarray)
     """Fit ``model`` on the usable returns with index in ``(lo, hi]`` for each event."""
     k = MODELS[model]
     with np.errstate(divide="ignore", invalid="ignore"):
-        n = prep.total("n", lo, hi)
+        n, sr, srr, sm, smm, srm = prep.totals(("n", "r", "rr", "m", "mm", "rm"), lo, hi)
         nf = n.astype(np.float64)
-        sr, srr = prep.total("r", lo, hi), prep.total("rr", lo, hi)
-        sm, smm, srm = prep.total("m", lo, hi), prep.total("mm", lo, hi), prep.total("rm", lo, hi)
         zeros = np.zeros(n.size)
         if k == 0:
             alpha, beta, sigma2 = zeros, zeros, srr / nf
@@ -167,9 +212,8 @@ def block_abnormal(prep: PreparedSeries, fit: ModelFit, e: np.ndarray, h: np.nda
     lo = hi - hh
     inside = (lo >= fit.lo[e][:, None]) & (h[:, None] > 0)
     lo_c, hi_c = np.where(inside, lo, 0), np.where(inside, hi, 0)
-    full = prep.total("n", lo_c, hi_c) == hh
-    sr = prep.total("r", lo_c, hi_c)
-    sm = prep.total("m", lo_c, hi_c)
+    cnt, sr, sm = prep.totals(("n", "r", "m"), lo_c, hi_c)
+    full = cnt == hh
     ar = sr - fit.alpha[e][:, None] * hh - fit.beta[e][:, None] * sm
     return np.where(inside & full, ar, np.nan)
 
@@ -182,4 +226,4 @@ def residual_matrix(prep: PreparedSeries, fit: ModelFit, bars: int) -> np.ndarra
     ok = idx > fit.lo[:, None]
     idx_c = np.where(ok, idx, 0)
     res = prep.r[idx_c] - fit.alpha[:, None] - fit.beta[:, None] * prep.m[idx_c]
-    return np.where(ok & prep.usable[idx_c], res, np.nan)
+    return np.where(ok & prep.usable_at(idx_c), res, np.nan)

@@ -67,11 +67,15 @@ class SymbolSeries:
             bar_us = infer_bar_length(ts) if ts.size >= 2 else 60_000_000
         close = frame["close"].to_numpy().astype(np.float64, copy=False)
         log_close = np.log(close)
-        r = np.diff(log_close, prepend=log_close[:1])
+        r = np.empty_like(log_close)
+        r[:1] = 0.0
+        np.subtract(log_close[1:], log_close[:-1], out=r[1:])
+        sq_cum = np.multiply(r, r)
+        np.cumsum(sq_cum, out=sq_cum)
         volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
         low = frame["low"].to_numpy() if "low" in frame.columns else close
         high = frame["high"].to_numpy() if "high" in frame.columns else close
-        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, np.cumsum(r * r), r)
+        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, sq_cum, r)
 
     @property
     def n(self) -> int:

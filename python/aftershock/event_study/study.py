@@ -264,8 +264,8 @@ def study(
     for s_idx, sym in enumerate(symbols):
         ser = series[sym]
         bench = series[benchmark] if model == "market" and sym != benchmark else None
-        excluded = _models.excluded_returns(ser.close_time, uniq + ex0, uniq + ex1)
-        prep = _models.prepare(ser, bench, excluded)
+        ex_a, ex_b = _models.excluded_ranges(ser.close_time, uniq + ex0, uniq + ex1)
+        prep = _models.prepare(ser, bench, ex_a, ex_b)
         lo, lo_fresh = ser.asof(release + est0)
         hi, _ = ser.asof(release + est1)
         lo, hi = np.maximum(lo, 0), np.maximum(hi, 0)
