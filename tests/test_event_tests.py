@@ -219,3 +219,29 @@ def test_cross_sectional_statistics_on_a_tiny_fixture():
     blocks2 = np.array([[0.1, -0.2, 0.9, -0.1], [0.3, -0.4, np.nan, np.nan]])
     p = (2 / 4 + 1 / 2) / 2
     assert t.generalized_sign_z(np.array([0.5, 1.0]), blocks2) == pytest.approx((2 - 2 * p) / math.sqrt(2 * p * (1 - p)))
+
+
+def test_benchmark_on_another_grid_takes_the_general_path_and_agrees(data):
+    bars, cal = data
+    nq = bars.filter(pl.col("symbol") == "NQ")
+    last = nq.tail(1).with_columns(pl.col("ts") + pl.duration(minutes=5))
+    longer = pl.concat([bars, last])  # one extra NQ bar: the grids differ, the as-of prices do not
+    kw = dict(windows=WINDOWS, model="market", benchmark="NQ", estimation=("-2d", "0"), symbols=["BTC"])
+    same, general = es.study(bars, cal, **kw), es.study(longer, cal, **kw)
+    for col in ("car", "sd", "expected"):
+        np.testing.assert_allclose(general.reactions[col].to_numpy(), same.reactions[col].to_numpy(), rtol=1e-9, atol=1e-15)
+    assert general.reactions["n_est"].equals(same.reactions["n_est"])
+    np.testing.assert_allclose(general.tests["kp_rbar"].to_numpy(), same.tests["kp_rbar"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(general.tests["rank_z"].to_numpy(), same.tests["rank_z"].to_numpy(), rtol=1e-12)
+
+
+def test_a_benchmark_hole_makes_its_returns_unusable(data):
+    bars, cal = data
+    drop = cal["release_ts"][3] - timedelta(hours=5)
+    holed = bars.filter(~((pl.col("symbol") == "NQ") & (pl.col("ts") == drop)))
+    kw = dict(windows=WINDOWS, model="market", benchmark="NQ", estimation=("-2d", "0"), symbols=["BTC"])
+    base = es.study(bars, cal, **kw).reactions.filter(pl.col("window") == "15m")["n_est"].to_numpy()
+    got = es.study(holed, cal, **kw).reactions.filter(pl.col("window") == "15m")["n_est"].to_numpy()
+    # the missing NQ bar (5 h before event 3, inside its estimation window only) makes two
+    # BTC returns unusable: the benchmark price as of their ends is stale
+    assert (base - got).tolist() == [0, 0, 0, 2, 0, 0, 0, 0, 0, 0]
