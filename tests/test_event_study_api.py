@@ -108,6 +108,7 @@ def test_calendar_without_hawkish_z_gets_surprises():
     # policy events are grouped by category and load on their analyst direction
     policy = st.reactions.filter(pl.col("kind") == "policy")
     assert policy["indicator"].str.starts_with("POLICY:").all()
+    assert {"surprise", "surprise_z", "time_precision"} <= set(st.reactions.columns)
     reasons = set(st.reactions.filter(pl.col("symbol") == "BTC")["reason"].drop_nulls())
     assert reasons <= {"benchmark_gap", "after_data", "short_estimation"}
     assert st.reactions.filter(pl.col("reason") == "benchmark_gap")["car"].null_count() == st.reactions.filter(pl.col("reason") == "benchmark_gap").height

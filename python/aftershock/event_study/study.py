@@ -22,6 +22,9 @@ from aftershock.event_study.windows import DEFAULT_WINDOWS, Window, parse_durati
 __all__ = ["Study", "study"]
 
 _US = timedelta(microseconds=1)
+# Calendar columns copied into ``reactions`` when present (a day-precision policy
+# timestamp makes a 5-minute reaction meaningless: keep it visible).
+_PASSED_THROUGH = ("surprise", "surprise_z", "time_precision")
 _PATH_STEPS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 
 
@@ -386,7 +389,7 @@ def _reactions_frame(data: dict, cal: pl.DataFrame, symbols: Sequence[str], wins
     ev = cal.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_event"),
         "event_id", "indicator", "kind", "release_ts",
-        *[c for c in ("surprise_z",) if c in cal.columns],
+        *[c for c in _PASSED_THROUGH if c in cal.columns],
         pl.col("_x").alias("hawkish_z"),
     )
     f = pl.DataFrame(
@@ -424,7 +427,7 @@ def _reactions_frame(data: dict, cal: pl.DataFrame, symbols: Sequence[str], wins
     order = [
         "event_id", "indicator", "kind", "release_ts", "symbol", "window", "window_kind",
         "start_ts", "end_ts", "price_start", "price_end", "bars", "ret", "pct", "low_ret", "high_ret", "expected", "car", "sd", "scar",
-        "hawkish_z", *[c for c in ("surprise_z",) if c in ev.columns],
+        "hawkish_z", *[c for c in _PASSED_THROUGH if c in ev.columns],
         "rv", "rv_before", "volume", "volume_before", "n_est", "reason", "_row", "_event",
     ]
     return f.select(order)
