@@ -245,3 +245,35 @@ def test_a_benchmark_hole_makes_its_returns_unusable(data):
     # the missing NQ bar (5 h before event 3, inside its estimation window only) makes two
     # BTC returns unusable: the benchmark price as of their ends is stale
     assert (base - got).tolist() == [0, 0, 0, 2, 0, 0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_usable_sums_equal_a_brute_force_mask(seed):
+    """Sums over non-excluded returns, from prefix sums minus excluded index ranges, equal
+    sums over an explicit mask — with bar gaps that put one return in two intervals."""
+    from aftershock.event_study.models import excluded_ranges, prepare
+    from aftershock.event_study.returns import SymbolSeries
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    opens = np.cumsum(rng.choice([60, 60, 60, 600, 3600], n)) * 1_000_000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    frame = pl.DataFrame({"ts": pl.Series(opens, dtype=pl.Datetime("us", "UTC")), "close": close})
+    ser = SymbolSeries.from_frame("X", frame, 60_000_000)
+    starts = rng.choice(ser.close_time, 15) + rng.integers(-120, 120, 15) * 1_000_000
+    ends = starts + rng.integers(1, 7200, 15) * 1_000_000
+    a, b = excluded_ranges(ser.close_time, starts, ends)
+    prep = prepare(ser, None, a, b)
+    ct = ser.close_time
+    r = np.diff(np.log(close), prepend=np.log(close[0]))
+    usable = np.array([j >= 1 and not any(ct[j] > s and ct[j - 1] < e for s, e in zip(starts, ends)) for j in range(n)])
+    lo = rng.integers(0, n - 1, 200)
+    hi = np.minimum(lo + rng.integers(0, 150, 200), n - 1)
+    cnt, sr, srr = prep.totals(("n", "r", "rr"), lo, hi)
+    for i in range(lo.size):
+        sel = np.arange(lo[i] + 1, hi[i] + 1)
+        sel = sel[usable[sel]]
+        assert cnt[i] == sel.size
+        assert sr[i] == pytest.approx(r[sel].sum(), abs=1e-12)
+        assert srr[i] == pytest.approx((r[sel] ** 2).sum(), abs=1e-12)
+    np.testing.assert_array_equal(prep.usable_at(np.arange(n)), usable)
