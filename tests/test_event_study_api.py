@@ -190,3 +190,17 @@ def test_exclusion_that_leaves_no_estimation_data_warns(data):
     with pytest.warns(UserWarning, match="exclude="):
         st = es.study(bars, cal, windows=["15m", "2w"], estimation=("-2d", "0"))
     assert set(st.reactions.filter(pl.col("car").is_null())["reason"]) <= {"short_estimation", "after_data"}
+
+
+def test_market_model_paths_agree_with_window_cars(data):
+    bars, cal = data
+    st = es.study(bars, cal, windows=["-1h", "15m", "1h"], model="market", benchmark="NQ", path=("-1h", "1h", "5m"))
+    p = st.paths.filter((pl.col("symbol") == "BTC") & (pl.col("indicator") == "NFP"))
+    at = {row["offset"]: row for row in p.iter_rows(named=True)}
+    assert len(at) == 25
+    r = st.reactions.filter((pl.col("symbol") == "BTC") & (pl.col("indicator") == "NFP"))
+    for off, window in ((timedelta(minutes=15), "15m"), (timedelta(hours=1), "1h")):
+        assert at[off]["mean_car"] == pytest.approx(r.filter(pl.col("window") == window)["car"].mean(), rel=1e-9)
+    assert at[timedelta(hours=-1)]["mean_car"] == pytest.approx(-r.filter(pl.col("window") == "-1h")["car"].mean(), rel=1e-9)
+    signed = (r.filter(pl.col("window") == "15m")["car"] * r.filter(pl.col("window") == "15m")["hawkish_z"].sign()).mean()
+    assert at[timedelta(minutes=15)]["mean_signed_car"] == pytest.approx(signed, rel=1e-9)
