@@ -33,8 +33,8 @@ impl Cross {
     }
 }
 
-/// What fires, in tie-break priority order (the derive orders the variants).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What fires. Ties at one point break by `rank`, then by order id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
     Liquidation,
     StopLoss,
@@ -42,6 +42,18 @@ enum Event {
     TakeProfit,
     /// Working order at this index of the symbol's working list.
     Order(usize),
+}
+
+impl Event {
+    fn rank(self) -> u8 {
+        match self {
+            Event::Liquidation => 0,
+            Event::StopLoss => 1,
+            Event::TrailingStop => 2,
+            Event::TakeProfit => 3,
+            Event::Order(_) => 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -274,14 +286,20 @@ impl<'a> Sim<'a> {
                 }
                 st.working.push(Working { id, first_bar: bar, triggered: false });
             }
+            let mut touched = false;
             while let Some(&Reverse((ts, s))) = heap.peek() {
                 if ts != t {
                     break;
                 }
                 heap.pop();
                 self.syms[s].in_heap = false;
+                if !self.syms[s].active() {
+                    // went idle while queued (a liquidation closed it): not visited
+                    continue;
+                }
                 let bar = self.syms[s].cursor;
                 self.process_bar(s, bar)?;
+                touched = true;
                 let st = &mut self.syms[s];
                 st.cursor = bar + 1;
                 if st.active() && st.cursor < bars.offsets[s + 1] {
@@ -289,7 +307,9 @@ impl<'a> Sim<'a> {
                     heap.push(Reverse((bars.ts[st.cursor], s)));
                 }
             }
-            self.record_equity(t);
+            if touched {
+                self.record_equity(t);
+            }
         }
 
         if let (Some(f), true) = (first_ts, self.out.equity.is_empty()) {
@@ -499,7 +519,7 @@ impl<'a> Sim<'a> {
             };
             let better = match &best {
                 None => true,
-                Some(b) => (cand.distance, cand.event, cand.id) < (b.distance, b.event, b.id),
+                Some(b) => (cand.distance, cand.event.rank(), cand.id) < (b.distance, b.event.rank(), b.id),
             };
             if better {
                 best = Some(cand);
@@ -649,10 +669,15 @@ impl<'a> Sim<'a> {
                 capped = true;
             }
         }
-        let mut qty = close_part + open_part;
-        if cfg.lot_size > 0.0 {
-            qty = round_to_lot(qty, cfg.lot_size);
-        }
+        let qty = if cfg.lot_size <= 0.0 {
+            close_part + open_part
+        } else if reducing && close_part >= pos.abs() {
+            // closing the whole position is exact (it may hold float dust from a sum
+            // of lots); only the part that opens new exposure is rounded
+            pos.abs() + round_to_lot(open_part, cfg.lot_size)
+        } else {
+            round_to_lot(close_part + open_part, cfg.lot_size).min(if reducing { pos.abs() } else { f64::INFINITY })
+        };
         if !(qty > 0.0) {
             // margin only when the cap itself leaves nothing; a positive capped
             // size that rounds to zero lots is a size problem
