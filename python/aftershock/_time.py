@@ -1,36 +1,73 @@
-"""Durations and timestamps as the engine sees them: integer microseconds, UTC."""
+"""Durations as the library reads them: ``"15m"``, ``"-10h"``, ``"1h30m"``, ``"2w"``,
+``timedelta``; the engine sees integer microseconds."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
+from datetime import timedelta
 from typing import Any
 
-_UNITS_US = {
-    "us": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "min": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-    "w": 604_800_000_000,
+from aftershock.errors import InputError
+
+__all__ = ["parse_duration", "duration_us"]
+
+_UNITS = {
+    "us": timedelta(microseconds=1),
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "min": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
 }
-_DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*(us|ms|s|min|m|h|d|w)\s*$")
+_TOKEN = re.compile(r"(\d+(?:\.\d+)?)(us|ms|min|s|m|h|d|w)")
+
+
+def parse_duration(value: str | timedelta, *, column: str | None = "windows") -> timedelta:
+    """``"15m"``, ``"-10h"``, ``"1h30m"``, ``"2w"``, ``"0"`` or a ``timedelta`` → ``timedelta``.
+
+    Units: ``us, ms, s, m`` (or ``min``) for minutes, ``h, d, w``. Months and years are
+    refused: their length is not fixed. Errors are :class:`InputError` naming ``column``.
+
+    >>> parse_duration("1h30m")
+    datetime.timedelta(seconds=5400)
+    """
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"{value!r} is neither a duration string nor a timedelta", column=column)
+    text = value.strip().lower().replace(" ", "")
+    sign = 1
+    if text.startswith(("-", "+")):
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    if text == "0":
+        return timedelta(0)
+    pos, total = 0, timedelta(0)
+    for match in _TOKEN.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise InputError(
+            f"cannot parse duration {value!r}: use a number and a unit (us, ms, s, m, h, d, w), e.g. '15m', '-10h', '1d'",
+            column=column,
+        )
+    return sign * total
 
 
 def duration_us(value: Any, *, name: str = "duration") -> int:
-    """Microseconds in ``value``: a ``timedelta``, a string like ``"15m"``, ``"-10h"``,
-    ``"2s"``, ``"1d"``, ``"2w"``, or an integer number of microseconds."""
-    if isinstance(value, dt.timedelta):
-        return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    """Whole microseconds in ``value``: anything :func:`parse_duration` reads, or an
+    integer number of microseconds.
+
+    >>> duration_us("2s"), duration_us(timedelta(minutes=1)), duration_us(5)
+    (2000000, 60000000, 5)
+    """
     if isinstance(value, bool):
-        raise TypeError(f"{name}: expected a duration, got a bool")
+        raise InputError(f"{name}: expected a duration, got a bool", column=name)
     if isinstance(value, int):
         return value
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if not m:
-            raise ValueError(f"{name}: cannot read {value!r} as a duration (use e.g. '15m', '-10h', '2s', '1d')")
-        return round(float(m.group(1)) * _UNITS_US[m.group(2)])
-    raise TypeError(f"{name}: expected a timedelta, a string like '15m' or microseconds, got {type(value).__name__}")
+    delta = parse_duration(value, column=name)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

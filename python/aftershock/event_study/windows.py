@@ -7,61 +7,18 @@ pre-release window ``(-d, 0)`` (the "drift" before the release). A pair gives bo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Iterable, Union
 
+from aftershock._time import parse_duration
 from aftershock.errors import InputError
 
 __all__ = ["Window", "parse_duration", "parse_window", "parse_windows", "DEFAULT_WINDOWS"]
 
 DEFAULT_WINDOWS = ("-10h", "5m", "15m", "1h", "4h", "1d")
 
-_UNITS = {
-    "us": timedelta(microseconds=1),
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "min": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-}
-_TOKEN = re.compile(r"(\d+(?:\.\d+)?)(us|ms|min|s|m|h|d|w)")
-
 WindowSpec = Union[str, timedelta, "Window", tuple]
-
-
-def parse_duration(value: str | timedelta, *, column: str | None = "windows") -> timedelta:
-    """``"15m"``, ``"-10h"``, ``"1h30m"``, ``"2w"``, ``"0"`` or a ``timedelta`` → ``timedelta``.
-
-    Units: ``us, ms, s, m`` (or ``min``) for minutes, ``h, d, w``. Months and years are
-    refused: their length is not fixed.
-    """
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise InputError(f"window bound {value!r} is neither a duration string nor a timedelta", column=column)
-    text = value.strip().lower().replace(" ", "")
-    sign = 1
-    if text.startswith(("-", "+")):
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    if text == "0":
-        return timedelta(0)
-    pos, total = 0, timedelta(0)
-    for match in _TOKEN.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise InputError(
-            f"cannot parse duration {value!r}: use a number and a unit (us, ms, s, m, h, d, w), e.g. '15m', '-10h', '1d'",
-            column=column,
-        )
-    return sign * total
 
 
 def _label(delta: timedelta) -> str:
