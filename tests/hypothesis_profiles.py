@@ -1,0 +1,31 @@
+"""Hypothesis settings profiles for the engine suites (reference, parity, properties).
+
+Each suite reads its example budget from here so the CI run stays within a few
+minutes on two cores, and a long seeded run is one environment variable away:
+
+* default (CI): ``AFTERSHOCK_HYPOTHESIS`` unset.
+* ``AFTERSHOCK_HYPOTHESIS=long``: 20,000 parity examples, seeded (``derandomize``),
+  no deadline — run by hand, e.g. ``AFTERSHOCK_HYPOTHESIS=long pytest -m slow``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+PROFILE = os.environ.get("AFTERSHOCK_HYPOTHESIS", "ci")
+LONG = PROFILE == "long"
+
+_COMMON = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+
+
+def examples(ci: int, long: int) -> settings:
+    """A settings object running ``ci`` examples normally and ``long`` (seeded) under the long profile."""
+    if LONG:
+        return settings(max_examples=long, derandomize=True, **_COMMON)
+    return settings(max_examples=ci, **_COMMON)
