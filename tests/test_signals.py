@@ -1,0 +1,154 @@
+"""``aftershock.signals.from_signals``: the orders it compiles and its look-ahead-free default.
+
+Parity with vectorbt (``price="close"``) lives in ``test_parity_vectorbt.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aftershock.errors import ConfigError, InputError
+from aftershock.signals import from_signals
+
+T0 = dt.datetime(2025, 3, 12, 12, 30, tzinfo=dt.timezone.utc)
+
+
+def bars_from(rows, symbol="BTC", start=T0):
+    arr = np.array(rows, dtype=float)
+    return pl.DataFrame(
+        {"ts": [start + dt.timedelta(minutes=i) for i in range(len(rows))], "symbol": symbol,
+         "open": arr[:, 0], "high": arr[:, 1], "low": arr[:, 2], "close": arr[:, 3]},
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    )
+
+
+BARS = bars_from([(100, 101, 99, 100), (101, 103, 100, 102), (103, 104, 101, 102), (102, 103, 97, 99), (98, 99, 97, 98)])
+
+
+def mask(n, on):
+    m = np.zeros(n, dtype=bool)
+    m[list(on)] = True
+    return m
+
+
+def test_next_open_fills_at_the_following_bar_open():
+    r = from_signals(BARS, mask(5, [0]), mask(5, [2]), size=1.0)
+    assert r.fills.select("ts", "side", "price").rows() == [
+        (T0 + dt.timedelta(minutes=1), "buy", 101.0),
+        (T0 + dt.timedelta(minutes=3), "sell", 102.0),
+    ]
+    assert r.orders["order_type"].unique().to_list() == ["market"]
+
+
+def test_close_price_fills_at_the_signal_bar_close():
+    r = from_signals(BARS, mask(5, [0]), mask(5, [2]), size=1.0, price="close")
+    assert r.fills.select("ts", "price").rows() == [(T0, 100.0), (T0 + dt.timedelta(minutes=2), 102.0)]
+    assert r.orders["order_type"].unique().to_list() == ["market_on_close"]
+
+
+def test_signal_on_last_bar_is_dropped_in_next_open_mode():
+    r = from_signals(BARS, mask(5, [4]), None, size=1.0)
+    assert r.fills.height == 0
+    assert r.orders.height == 0
+
+
+def test_all_in_default_uses_all_cash_net_of_fees():
+    r = from_signals(BARS, mask(5, [0]), None, fees=0.01, fixed_fees=1.0, init_cash=1_000.0)
+    qty = r.fills["qty"].item()
+    assert qty == pytest.approx((1_000.0 - 1.0) / (101.0 * 1.01), rel=1e-12)
+    assert r.equity["cash"][-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_exit_while_flat_and_entry_while_long_do_nothing():
+    r = from_signals(BARS, mask(5, [0, 1]), mask(5, []), size=1.0, price="close")
+    assert r.fills["qty"].to_list() == [1.0]
+    r = from_signals(BARS, mask(5, []), mask(5, [1]), size=1.0, price="close")
+    assert r.fills.height == 0 and r.orders.height == 0
+
+
+def test_entry_and_exit_on_one_bar_cancel_out():
+    r = from_signals(BARS, mask(5, [0, 2]), mask(5, [2]), size=1.0, price="close")
+    assert r.fills.select("side").to_series().to_list() == ["buy"]
+
+
+def test_direction_both_reverses_with_size_added():
+    r = from_signals(BARS, mask(5, [0]), mask(5, [2]), size=2.0, direction="both", price="close")
+    assert r.fills.select("side", "qty").rows() == [("buy", 2.0), ("sell", 4.0)]
+    assert r.trades.select("direction", "status").rows() == [("long", "closed"), ("short", "open")]
+
+
+def test_shortonly_entries_sell():
+    r = from_signals(BARS, mask(5, [0]), mask(5, [3]), size=1.0, direction="shortonly", price="close")
+    assert r.fills.select("side", "price").rows() == [("sell", 100.0), ("buy", 99.0)]
+
+
+def test_short_masks_switch_to_long_short_mode():
+    r = from_signals(BARS, mask(5, [0]), mask(5, [1]), mask(5, [2]), mask(5, [4]), size=1.0, price="close")
+    assert r.fills.select("side", "price").rows() == [("buy", 100.0), ("sell", 102.0), ("sell", 102.0), ("buy", 98.0)]
+
+
+def test_stop_exit_then_re_entry_is_resolved_against_the_real_position():
+    # the stop closes the long during bar 3, so bar 3's entry signal opens a fresh long at bar 4's open
+    r = from_signals(BARS, mask(5, [0, 3]), None, size=1.0, sl_stop=0.03)
+    assert r.fills.select("side", "price", "reason").rows() == [
+        ("buy", 101.0, "entry"),
+        ("sell", 101.0 * 0.97, "stop_loss"),
+        ("buy", 98.0, "entry"),
+    ]
+
+
+def test_accumulate_adds_to_the_position():
+    r = from_signals(BARS, mask(5, [0, 1]), mask(5, [3]), size=1.0, accumulate=True, price="close")
+    assert r.fills.select("side", "qty").rows() == [("buy", 1.0), ("buy", 1.0), ("sell", 1.0)]
+    assert r.trades.filter(pl.col("status") == "open")["qty"].item() == 1.0
+
+
+def test_notional_size_converts_at_the_order_price_before_slippage():
+    r = from_signals(BARS, mask(5, [0]), None, size=500.0, size_type="notional", slippage=0.01, price="close")
+    assert r.fills["qty"].item() == pytest.approx(5.0, rel=1e-12)
+    assert r.fills["price"].item() == pytest.approx(101.0, rel=1e-12)
+
+
+def test_signals_from_columns_and_series():
+    bars = BARS.with_columns(go=pl.Series(mask(5, [0])), stop=pl.Series(mask(5, [2])))
+    a = from_signals(bars, "go", "stop", size=1.0)
+    b = from_signals(BARS, pl.Series(mask(5, [0])), pl.Series(mask(5, [2])), size=1.0)
+    assert a.fills.equals(b.fills)
+
+
+def test_one_symbol_of_many():
+    other = bars_from([(10, 11, 9, 10)] * 5, symbol="ETH")
+    both = pl.concat([BARS, other]).sort("ts", maintain_order=True)
+    r = from_signals(both, mask(5, [0]), mask(5, [2]), size=1.0, symbol="BTC")
+    assert r.fills["symbol"].unique().to_list() == ["BTC"]
+    with pytest.raises(ConfigError, match="symbol"):
+        from_signals(both, mask(5, [0]), None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(entries=np.ones(4, dtype=bool)), InputError, "4 values"),
+        (dict(entries=np.ones(5)), InputError, "boolean"),
+        (dict(entries=pl.Series([True, None, False, False, False])), InputError, "null"),
+        (dict(entries=mask(5, [0]), direction="sideways"), ConfigError, "direction"),
+        (dict(entries=mask(5, [0]), price="vwap"), ConfigError, "price"),
+        (dict(entries=mask(5, [0]), size=-1.0), ConfigError, "size"),
+        (dict(entries=mask(5, [0]), size=math.inf, size_type="notional"), ConfigError, "size=inf"),
+        (dict(entries=mask(5, [0]), sl_stop=0.0), ConfigError, "sl_stop"),
+    ],
+)
+def test_bad_input_raises_naming_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        from_signals(BARS, **kwargs)
+
+
+def test_engine_config_passes_through():
+    r = from_signals(BARS, mask(5, [0]), None, size=1.0, latency="90s")
+    # submitted at bar 1 plus 90 s of latency: live from bar 3, not bar 1
+    assert r.fills.select("ts", "price").rows() == [(T0 + dt.timedelta(minutes=3), 102.0)]
