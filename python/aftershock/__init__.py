@@ -25,6 +25,7 @@ from aftershock.errors import (
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
 from aftershock.results import Result
+from aftershock.signals import from_signals
 from aftershock.strategy import Strategy
 from aftershock.sweep import sweep
 
@@ -46,6 +47,7 @@ __all__ = [
     "orders",
     "backtest",
     "backtest_many",
+    "from_signals",
     "sweep",
     "Result",
     "report",
