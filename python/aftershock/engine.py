@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from aftershock import _engine
+from aftershock._checks import utc_timestamps
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
@@ -148,15 +149,8 @@ def _check_schema(orders: pl.DataFrame) -> None:
     """Dtype checks: metadata only, no pass over the data."""
     schema = orders.schema
     for name in ("submit_ts", "expire_ts"):
-        dtype = schema[name]
-        if dtype == pl.Null and name == "expire_ts":
-            continue
-        if not isinstance(dtype, pl.Datetime):
-            raise OrdersError(f"{name!r} must be a Datetime column, got {dtype}", column=name)
-        if dtype.time_zone is None:
-            raise OrdersError(
-                f"{name!r} has no time zone: use UTC-aware timestamps (e.g. .dt.replace_time_zone('UTC'))", column=name
-            )
+        if not (name == "expire_ts" and schema[name] == pl.Null):
+            utc_timestamps(orders, name, OrdersError)
     for name in _FLOAT_COLUMNS:
         if not (schema[name].is_numeric() or schema[name] == pl.Null):
             raise OrdersError(f"{name!r} must be numeric, got {schema[name]}", column=name)

@@ -678,7 +678,7 @@ impl<'a> Sim<'a> {
         } else {
             round_to_lot(close_part + open_part, cfg.lot_size).min(if reducing { pos.abs() } else { f64::INFINITY })
         };
-        if !(qty > 0.0) {
+        if qty.is_nan() || qty <= 0.0 {
             // margin only when the cap itself leaves nothing; a positive capped
             // size that rounds to zero lots is a size problem
             let reason = if capped && close_part + open_part <= 0.0 { StatusReason::Margin } else { StatusReason::ZeroSize };
@@ -749,23 +749,7 @@ impl<'a> Sim<'a> {
         let dir = pos.qty.signum();
         let gross_pnl = dir * closed * (price - pos.avg_price);
         let pnl = gross_pnl - entry_fee - exit_fee;
-        let (mae, mfe) = excursions(pos);
-        self.out.trades.push(Trade {
-            symbol: s,
-            direction: dir as i8,
-            entry_order_id: pos.open_order,
-            entry_ts: pos.open_ts,
-            entry_price: pos.avg_price,
-            exit_ts: ts,
-            exit_price: price,
-            qty: closed,
-            pnl,
-            ret: pnl / (pos.avg_price * closed),
-            fees: entry_fee + exit_fee,
-            exit_reason: Some(reason),
-            mae,
-            mfe,
-        });
+        self.out.trades.push(trade(s, pos, ts, price, closed, pnl, entry_fee + exit_fee, Some(reason)));
         pos.entry_fees -= entry_fee;
         if closed >= held {
             *pos = Position::default();
@@ -790,28 +774,34 @@ impl<'a> Sim<'a> {
             let mut p = pos.clone();
             p.min_price = p.min_price.min(mark);
             p.max_price = p.max_price.max(mark);
-            let (mae, mfe) = excursions(&p);
-            let dir = pos.qty.signum();
             let qty = pos.qty.abs();
             let last = self.bars.offsets[s + 1] - 1;
-            let pnl = dir * qty * (mark - pos.avg_price) - pos.entry_fees;
-            self.out.trades.push(Trade {
-                symbol: s,
-                direction: dir as i8,
-                entry_order_id: pos.open_order,
-                entry_ts: pos.open_ts,
-                entry_price: pos.avg_price,
-                exit_ts: self.bars.ts[last],
-                exit_price: mark,
-                qty,
-                pnl,
-                ret: pnl / (pos.avg_price * qty),
-                fees: pos.entry_fees,
-                exit_reason: None,
-                mae,
-                mfe,
-            });
+            let pnl = pos.qty.signum() * qty * (mark - pos.avg_price) - pos.entry_fees;
+            let record = trade(s, &p, self.bars.ts[last], mark, qty, pnl, pos.entry_fees, None);
+            self.out.trades.push(record);
         }
+    }
+}
+
+/// The trade record for `qty` units of `pos` leaving at `exit_price`.
+#[allow(clippy::too_many_arguments)]
+fn trade(s: usize, pos: &Position, exit_ts: i64, exit_price: f64, qty: f64, pnl: f64, fees: f64, reason: Option<FillReason>) -> Trade {
+    let (mae, mfe) = excursions(pos);
+    Trade {
+        symbol: s,
+        direction: pos.qty.signum() as i8,
+        entry_order_id: pos.open_order,
+        entry_ts: pos.open_ts,
+        entry_price: pos.avg_price,
+        exit_ts,
+        exit_price,
+        qty,
+        pnl,
+        ret: pnl / (pos.avg_price * qty),
+        fees,
+        exit_reason: reason,
+        mae,
+        mfe,
     }
 }
 

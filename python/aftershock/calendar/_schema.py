@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from aftershock.calendar._registry import INDICATORS
+from aftershock._checks import utc_timestamps
 from aftershock.errors import CalendarError
 
 CALENDAR_SCHEMA: dict[str, pl.DataType] = {
@@ -54,15 +55,7 @@ def _first_row(df: pl.DataFrame, mask: pl.Expr) -> int | None:
 
 def _cast(df: pl.DataFrame) -> pl.DataFrame:
     exprs: list[pl.Expr] = []
-    ts_type = df.schema["release_ts"]
-    if not isinstance(ts_type, pl.Datetime):
-        raise CalendarError(f"'release_ts' must be a Datetime, got {ts_type}", column="release_ts")
-    if ts_type.time_zone is None:
-        raise CalendarError(
-            "'release_ts' is naive; attach its time zone (e.g. .dt.replace_time_zone('UTC'))",
-            column="release_ts",
-        )
-    exprs.append(pl.col("release_ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    exprs.append(utc_timestamps(df, "release_ts", CalendarError))
     for name in _STRING_COLUMNS:
         dtype = df.schema[name]
         if dtype == pl.Null or dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):

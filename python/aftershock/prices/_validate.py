@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from aftershock._checks import utc_timestamps
 from aftershock.errors import BarsError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -41,15 +42,7 @@ def _normalize_dtypes(df: pl.DataFrame) -> pl.DataFrame:
             raise BarsError(f"bars have no {name!r} column; found {df.columns}", column=name)
     casts: list[pl.Expr] = []
 
-    ts_type = df.schema["ts"]
-    if not isinstance(ts_type, pl.Datetime):
-        raise BarsError(f"'ts' must be a time-zone aware Datetime, got {ts_type}", column="ts")
-    if ts_type.time_zone is None:
-        raise BarsError(
-            "'ts' is naive (no time zone); attach one, e.g. .dt.replace_time_zone('UTC')",
-            column="ts",
-        )
-    casts.append(pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    casts.append(utc_timestamps(df, "ts", BarsError))
 
     sym_type = df.schema["symbol"]
     if not (sym_type == pl.String or isinstance(sym_type, (pl.Categorical, pl.Enum))):
