@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 AMBIGUITIES = [
-    "sizing price: size types resolve at the fill price after slippage",
+    "sizing price: size types resolve at the fill price after slippage; a target_percent order's side (which sets the slippage direction) is found at the price before slippage",
     "a fill that crosses zero is one fill row (reason 'exit', as the doc now says)",
     "reduce_only is cancelled when it would fill: with no position (before sizing) or when its side (after target_percent resolves it; a zero target difference keeps the order's side) does not close the position, reason 'nothing_to_reduce' (Rust's name; the doc gives none)",
     "an order whose gtd expiry passes before it is live is expired at its first live bar",
@@ -339,15 +339,23 @@ class Engine:
         return None
 
     # ----------------------------------------------------------------- ordinary orders
-    def execute_order(self, order: Order, ts: int, x: float, price: float, fee_rate: float) -> None:
-        """Fill ``order`` at ``price`` (slippage already applied) or reject / cancel it."""
+    def execute_order(self, order: Order, ts: int, x: float, slip: bool, fee_rate: float) -> None:
+        """Fill ``order`` at path price ``x`` (plus slippage if ``slip``) or reject / cancel it.
+
+        Slippage goes against the side actually traded: a ``target_percent`` order's side is
+        the sign of its difference, found at ``x`` before slippage; its size at the fill price."""
         symbol = order.symbol
         pos = self.positions[symbol]
         q0 = pos.qty
         if order.reduce_only and q0 == 0.0:
             return self.finish(order, ts, "cancelled", reason="nothing_to_reduce")
-        equity = self.equity_at(symbol, price)
         side = order.side
+        if order.size_type == "target_percent":
+            target = (1.0 if order.side == "buy" else -1.0) * order.qty * self.equity_at(symbol, x) / x
+            if target != q0:
+                side = "buy" if target > q0 else "sell"
+        price = self.slipped(side, x) if slip else x
+        equity = self.equity_at(symbol, price)
         if order.size_type == "units":
             qty = order.qty
         elif order.size_type == "notional":
@@ -356,10 +364,7 @@ class Engine:
             qty = order.qty * equity / price
         elif order.size_type == "target_percent":
             target = (1.0 if order.side == "buy" else -1.0) * order.qty * equity / price
-            diff = target - q0
-            if diff != 0.0:
-                side = "buy" if diff > 0 else "sell"
-            qty = abs(diff)
+            qty = abs(target - q0)
         else:  # pragma: no cover - validated upstream
             raise ValueError(order.size_type)
         sign = 1.0 if side == "buy" else -1.0
@@ -460,9 +465,9 @@ class Engine:
             if o.order_type == "stop_limit" and not o.triggered:
                 o.triggered = True
             elif o.order_type == "stop":
-                self.execute_order(o, ts, x, self.slipped(o.side, x), self.cfg.fees)
+                self.execute_order(o, ts, x, True, self.cfg.fees)
             else:  # limit, or the limit leg of a stop-limit
-                self.execute_order(o, ts, x, x, self.cfg.maker)
+                self.execute_order(o, ts, x, False, self.cfg.maker)
 
     def book_liquidation(self, symbol: str, ts: int, x: float) -> None:
         self.close_position(symbol, ts, x, x, "liquidation", -1)
@@ -529,7 +534,7 @@ class Engine:
         self.track(symbol, x)
         for o in self.orders:
             if o.symbol == symbol and o.is_live(ts) and o.order_type == "market":
-                self.execute_order(o, ts, x, self.slipped(o.side, x), self.cfg.fees)
+                self.execute_order(o, ts, x, True, self.cfg.fees)
         self.settle(symbol, ts, x)
         # 4. the path
         for point in self.path(symbol, bar):
@@ -537,7 +542,7 @@ class Engine:
         # 5. the close
         for o in self.orders:
             if o.symbol == symbol and o.is_live(ts) and o.order_type == "market_on_close":
-                self.execute_order(o, ts, bar.close, self.slipped(o.side, bar.close), self.cfg.fees)
+                self.execute_order(o, ts, bar.close, True, self.cfg.fees)
         # 6. IOC
         for o in self.orders:
             if o.symbol == symbol and o.is_live(ts) and o.tif == "ioc":
