@@ -4,8 +4,9 @@ Each suite reads its example budget from here so the CI run stays within a few
 minutes on two cores, and a long seeded run is one environment variable away:
 
 * default (CI): ``AFTERSHOCK_HYPOTHESIS`` unset.
-* ``AFTERSHOCK_HYPOTHESIS=long``: 20,000 parity examples, seeded (``derandomize``),
-  no deadline — run by hand, e.g. ``AFTERSHOCK_HYPOTHESIS=long pytest -m slow``.
+* ``AFTERSHOCK_HYPOTHESIS=long``: the long, seeded (``derandomize``) profile — 20,000
+  parity examples, 5,000 reference examples — run by hand, e.g.
+  ``AFTERSHOCK_HYPOTHESIS=long pytest tests/test_parity_vectorbt.py``.
 """
 
 from __future__ import annotations
