@@ -626,10 +626,15 @@ impl<'a> Sim<'a> {
     fn execute_order(&mut self, s: usize, id: usize, raw: f64, ts: i64, taker: bool) -> EngineResult<()> {
         let o = &self.orders[id];
         let cfg = self.cfg;
-        let buy = o.side == Side::Buy;
+        let pos = self.syms[s].pos.qty;
+        // slippage goes against the side actually traded: for a target the trade's
+        // direction comes from the gap to the target at the unslipped price
+        let buy = match o.size_type {
+            SizeType::TargetPercent => o.side.sign() * o.qty * self.equity_at(s, raw) / raw > pos,
+            _ => o.side == Side::Buy,
+        };
         let price = if taker { apply_slippage(raw, buy, cfg.slippage) } else { raw };
         let rate = if taker { cfg.fees } else { cfg.maker_fees };
-        let pos = self.syms[s].pos.qty;
         let equity = self.equity_at(s, price);
 
         let mut delta = match o.size_type {

@@ -485,3 +485,15 @@ fn regression_no_orders_with_close_at_end_still_records_first_and_last_rows() {
     let ts: Vec<i64> = out.equity.iter().map(|r| r.ts).collect();
     assert_eq!(ts, vec![0, 2 * MIN]);
 }
+
+#[test]
+fn regression_target_percent_slips_by_the_traded_side() {
+    // short 10 at 100; a 'sell' target of 0% covers it: a buy, so it pays the slippage
+    let d = Data::one(&[(100., 100., 100., 100.), (100., 101., 99., 100.)]);
+    let mut cover = sell(MIN, 0.0);
+    cover.size_type = SizeType::TargetPercent;
+    let out = d.run(&[sell(0, 10.0), cover], &Config { slippage: 0.01, ..cfg() });
+    assert_eq!(out.fills[1].side, Side::Buy);
+    assert_close!(out.fills[1].price, 101.0);
+    assert_close!(out.fills[1].qty, 10.0);
+}
