@@ -18,7 +18,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hypothesis_profiles import examples
-from test_reference_engine import MINUTE, T0, make_bars, make_orders, scenarios, slippage_against_order_side
+from test_reference_engine import MINUTE, T0, make_bars, make_orders, scenarios
 
 from aftershock.engine import backtest, backtest_many
 
@@ -92,8 +92,6 @@ def test_equity_is_cash_plus_positions_at_marks(case):
 def test_fills_respect_time_range_and_order_prices(case):
     bars, orders, config = case
     r = backtest(bars, orders, **config)
-    # a known Rust deviation, pinned by test_reference_engine.test_regression_slippage_follows_the_traded_side
-    assume(not slippage_against_order_side(r, orders, config))
     lookup = _bar_lookup(bars)
     latency = _latency(config)
     slip = config.get("slippage", 0.0)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import reference_engine as ref
@@ -193,20 +193,10 @@ EQUITY_COLS = ["ts", "cash", "equity", "gross_exposure"]
 ORDER_COLS = ["status", "status_ts", "filled_qty", "reject_reason"]
 
 
-def slippage_against_order_side(result, orders: pl.DataFrame, config: dict[str, Any]) -> bool:
-    """The area of test_regression_slippage_follows_the_traded_side (strict xfail): slipped
-    target_percent orders, whose side Rust takes from the order rather than the trade (it
-    also sizes them at the wrong-way price, so some end up rejected as zero_size)."""
-    if not config.get("slippage") or orders.height == 0:
-        return False
-    slipped = orders.filter((pl.col("size_type") == "target_percent") & ~pl.col("order_type").is_in(["limit", "stop_limit"]))
-    return slipped.height > 0
-
-
 def known_deviations(got, want, config: dict[str, Any]):
     """Where the random test looks past a difference: Rust deviations that a strict-xfail
-    regression test below already pins (none open right now), and the ``return`` of
-    float-dust trades (a 1e-14-unit remainder), a ratio of two numbers at rounding noise."""
+    regression test below already pins (none open now: each one found was fixed), and the
+    ``return`` of float-dust trades (a 1e-14-unit remainder), a ratio of rounding noise."""
     trades = want.trades
     if got.trades.height == trades.height and trades.height:
         dust = (trades["entry_price"] * trades["qty"]).abs() < 1e-6
@@ -240,7 +230,6 @@ def assert_same(bars: pl.DataFrame, orders: pl.DataFrame, **config: Any) -> None
 @given(scenarios())
 def test_rust_matches_reference(case):
     bars, orders, config = case
-    assume(not slippage_against_order_side(backtest(bars, orders, **config), orders, config))
     problems = compare(bars, orders, config)
     assert not problems, "\n".join(problems)
 
@@ -353,10 +342,7 @@ def test_regression_no_equity_row_after_cross_symbol_liquidation():
     assert r.equity["ts"].to_list() == [T0, T0 + 2 * MINUTE]
 
 
-@pytest.mark.xfail(strict=True, reason="Rust applies slippage by the order's side, not the side traded: a target_percent "
-                   "'sell' order that covers a short buys at open * (1 - slippage), below the bar's low, and one sized at "
-                   "the wrong-way price can come out rejected as zero_size (found by test_properties; docs/engine.md: "
-                   "'buys pay p*(1+s)')")
+# Found by test_properties (fill below the bar's low), fixed by the lead (19404a2).
 def test_regression_slippage_follows_the_traded_side():
     bars = _bars_one([(100, 101, 99, 100), (100, 102, 99.5, 101)])
     orders = make_orders([
