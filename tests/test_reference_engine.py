@@ -351,3 +351,95 @@ def test_regression_slippage_follows_the_traded_side():
     ])
     r = backtest(bars, orders, slippage=0.01)
     assert r.fills.select("side", "price").rows() == [("sell", 99.0), ("buy", 101.0)]
+
+
+# ----------------------------------------------------------------------------- hand-computed anchors
+
+
+def test_trailing_stop_after_gap_up_uses_the_new_peak():
+    # long from 100; bar 1 gaps up to 110 then trades down to 104: the peak is the open (110),
+    # so the 5% trail fires at 104.5 on the way down
+    bars = _bars_one([(100, 101, 99, 100), (110, 110.5, 104, 105)])
+    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, trailing_stop=0.05)])
+    r = ref.backtest(bars, orders)
+    reason, price = r.fills.select("reason", "price").rows()[1]
+    assert reason == "trailing_stop" and price == pytest.approx(110 * 0.95, rel=1e-12)
+    assert_same(bars, orders)
+
+
+def test_trailing_stop_gap_down_fills_at_the_open():
+    bars = _bars_one([(100, 101, 99, 100), (104, 105, 103, 104), (95, 96, 94, 95)])
+    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, trailing_stop=0.05)])
+    r = ref.backtest(bars, orders, slippage=0.001)
+    assert r.fills.select("reason", "price").rows()[1] == ("trailing_stop", 95 * 0.999)
+    assert_same(bars, orders, slippage=0.001)
+
+
+def test_stop_limit_triggers_and_fills_on_one_bar():
+    # buy stop 102 / limit 101: the path (flat: high first) reaches 103, triggers at 102,
+    # then comes down through 101, where the limit fills
+    bars = _bars_one([(100, 101, 99, 100), (100, 103, 99, 102)])
+    orders = make_orders([dict(submit_ts=T0 + MINUTE, symbol="BTC", side="buy", qty=1.0, order_type="stop_limit",
+                               stop_price=102.0, limit_price=101.0)])
+    r = ref.backtest(bars, orders)
+    assert r.fills.select("price", "reason").rows() == [(101.0, "entry")]
+    assert_same(bars, orders)
+
+
+def test_market_on_close_bracket_is_armed_for_the_next_bar():
+    # bought at the close of bar 0 (100); bar 0's low of 90 came before the fill
+    bars = _bars_one([(100, 101, 90, 100), (100, 101, 97, 98), (98, 99, 94, 95)])
+    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="market_on_close",
+                               stop_loss=0.05)])
+    r = ref.backtest(bars, orders)
+    assert r.fills.select("ts", "price", "reason").rows() == [(T0, 100.0, "entry"), (T0 + 2 * MINUTE, 95.0, "stop_loss")]
+    assert_same(bars, orders)
+
+
+def test_short_liquidation_at_the_solved_price():
+    # short 1000 at 10 with 10,000 cash: cash 20,000; equity(x) = 20,000 - 1000 x, gross 1000 x;
+    # with m = 0.5 liquidation when 20,000 - 1000 x < 500 x, i.e. x > 13.333...
+    bars = _bars_one([(10, 10.5, 9.5, 10), (10, 14, 10, 13.9)])
+    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="sell", qty=1000.0)])
+    cfg = dict(init_cash=10_000.0, maintenance_margin=0.5, leverage=2.0)
+    r = ref.backtest(bars, orders, **cfg)
+    liq = r.fills.filter(pl.col("reason") == "liquidation")
+    assert liq["price"].item() == pytest.approx(20_000 / 1_500, rel=1e-12)
+    assert liq["order_id"].item() == -1
+    assert_same(bars, orders, **cfg)
+
+
+def test_time_exit_at_the_open_before_market_orders():
+    bars = _bars_one([(100, 101, 99, 100), (101, 102, 100, 101), (103, 104, 102, 103)])
+    orders = make_orders([
+        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, exit_after=2 * MINUTE),
+        dict(submit_ts=T0 + 2 * MINUTE, symbol="BTC", side="buy", qty=2.0),
+    ])
+    r = ref.backtest(bars, orders)
+    assert r.fills.select("order_id", "side", "qty", "reason").rows() == [
+        (0, "buy", 1.0, "entry"), (0, "sell", 1.0, "time_exit"), (1, "buy", 2.0, "entry")]
+    assert_same(bars, orders)
+
+
+def test_ioc_limit_cancelled_after_its_first_live_bar_and_gtd_expiry():
+    bars = _bars_one([(100, 101, 99, 100), (100, 101, 99.5, 100), (100, 101, 97, 98)])
+    orders = make_orders([
+        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0, tif="ioc"),
+        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0, tif="gtd",
+             expire_ts=T0 + 2 * MINUTE),
+        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0),
+    ])
+    r = ref.backtest(bars, orders)
+    assert r.orders.select("status", "reject_reason").rows() == [
+        ("cancelled", "ioc_unfilled"), ("expired", "expired"), ("filled", None)]
+    assert_same(bars, orders)
+
+
+def test_leverage_cap_with_fees_buys_everything_the_formula_allows():
+    bars = _bars_one([(100, 101, 99, 100), (100, 101, 99, 100)])
+    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1e6)])
+    cfg = dict(init_cash=10_000.0, fees=0.01, fixed_fees=5.0, leverage=2.0)
+    r = ref.backtest(bars, orders, **cfg)
+    # gross q p <= 2 (E - q p f - fixed)  ->  q = 2 (E - fixed) / (p (1 + 2 f))
+    assert r.fills["qty"].item() == pytest.approx(2 * (10_000 - 5) / (100 * 1.02), rel=1e-12)
+    assert_same(bars, orders, **cfg)
