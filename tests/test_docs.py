@@ -16,12 +16,25 @@ def python_blocks(path):
 
 def test_readme_tour_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    tour = python_blocks("README.md")[0]
+    blocks = python_blocks("README.md")
     namespace: dict = {}
-    exec(compile(tour, "README.md", "exec"), namespace)
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
     result, grid = namespace["result"], namespace["grid"]
     assert (tmp_path / "cpi_fade.html").exists()
     assert grid.height == 9
     assert set(grid["hold"].to_list()) == {"15m", "1h", "4h"}
     assert isinstance(result.stats()["final_equity"], float)
     assert namespace["study"].sensitivity.filter(pl.col("indicator") == "CPI_YOY").height > 0
+
+
+def test_readme_signals_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks("README.md")
+    namespace: dict = {}
+    exec(compile("import polars as pl\nimport aftershock as ash\ndata = ash.datasets.sample()\n" + blocks[1], "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.stats()["trades"] > 10
+    # next-open fills: every fill is at some bar's open (plus fees, no slippage here)
+    opens = set(namespace["btc"]["open"].to_list())
+    entries = result.fills.filter(pl.col("reason") != "stop_loss")
+    assert set(entries["price"].to_list()) <= opens
