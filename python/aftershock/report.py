@@ -17,8 +17,9 @@ __all__ = ["write_report", "attribution"]
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1f24;max-width:1100px}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
-table{border-collapse:collapse;font-size:.85rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e6ea;text-align:right}
-th{background:#f5f7f9}td:first-child,th:first-child{text-align:left}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:.85rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e6ea;text-align:right;white-space:nowrap}
+th{background:#f5f7f9}td:first-child,th:first-child,td.text,th.text{text-align:left}td.text{white-space:normal}
 .note{color:#6a737d;font-size:.8rem}
 """
 
@@ -49,11 +50,19 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _table(df: pl.DataFrame, limit: int = 200) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in df.head(limit).iter_rows())
+def _table(df: pl.DataFrame, limit: int = 200, text: tuple[str, ...] = ()) -> str:
+    """An HTML table; columns named in ``text`` are left-aligned prose."""
+    cls = [' class="text"' if c in text else "" for c in df.columns]
+    head = "".join(f"<th{k}>{html.escape(c)}</th>" for c, k in zip(df.columns, cls))
+    rows = "".join(
+        "<tr>" + "".join(f"<td{k}>{_fmt(v)}</td>" for v, k in zip(row, cls)) + "</tr>" for row in df.head(limit).iter_rows()
+    )
     more = f'<p class="note">{df.height - limit} more rows not shown</p>' if df.height > limit else ""
-    return f"<table><tr>{head}</tr>{rows}</table>{more}"
+    return f'<div class="scroll"><table><tr>{head}</tr>{rows}</table></div>{more}'
+
+
+def _utc(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=us)
 
 
 def _equity_svg(result: "Result", width: int = 1000, height: int = 260) -> str:
@@ -71,7 +80,9 @@ def _equity_svg(result: "Result", width: int = 1000, height: int = 260) -> str:
     return (
         f'<svg width="{width}" height="{height}" role="img" aria-label="equity curve">'
         f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{pts}"/>'
-        f'<text x="0" y="14" font-size="11">{hi:,.2f}</text><text x="0" y="{height - 20}" font-size="11">{lo:,.2f}</text>'
+        f'<text x="0" y="14" font-size="11">{hi:,.2f}</text><text x="0" y="{height - 24}" font-size="11">{lo:,.2f}</text>'
+        f'<text x="50" y="{height - 4}" font-size="11">{_fmt(_utc(t0))}</text>'
+        f'<text x="{width - 10}" y="{height - 4}" font-size="11" text-anchor="end">{_fmt(_utc(t1))}</text>'
         "</svg>"
     )
 
@@ -84,11 +95,12 @@ def write_report(result: "Result", path: str | Path, *, title: str = "aftershock
     stats_rows = pl.DataFrame(
         {"figure": list(stats), "value": [_fmt(v) for v in stats.values()], "meaning": [STATS_DOC[k] for k in stats]}
     )
-    config = pl.DataFrame({"setting": list(result.config), "value": [_fmt(v) for v in result.config.values()]})
+    shown = {k: (f"{v / 1e6:g}s" if k == "latency" else v) for k, v in result.config.items()}  # latency is in µs
+    config = pl.DataFrame({"setting": list(shown), "value": [_fmt(v) for v in shown.values()]})
     body = [
         f"<h1>{html.escape(title)}</h1>",
         "<h2>Headline figures</h2>",
-        _table(stats_rows),
+        _table(stats_rows, text=("meaning",)),
         "<h2>Equity</h2>",
         _equity_svg(result),
         "<h2>Attribution by event (tag)</h2>",
