@@ -16,6 +16,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from aftershock.datasets import synthetic_market
+
 from aftershock import event_study as es
 
 UTC = timezone.utc
@@ -84,14 +86,6 @@ def test_calibration_200_runs():
             assert abs(m - PLANTED[ind]) < 0.0006, (ind, m)
 
 
-def _synthetic_market():
-    try:
-        from aftershock.datasets import synthetic_market
-    except ImportError:
-        return None
-    return synthetic_market
-
-
 def _calibration_calendar(seed: int, n_events: int = 60) -> pl.DataFrame:
     rng = np.random.default_rng(10_000 + seed)
     rel = [START + timedelta(days=3 + 3 * k, hours=13, minutes=30) for k in range(n_events)]
@@ -99,10 +93,8 @@ def _calibration_calendar(seed: int, n_events: int = 60) -> pl.DataFrame:
                          "release_ts": pl.Series(rel, dtype=pl.Datetime("us", "UTC")), "hawkish_z": rng.normal(size=n_events)})
 
 
-@pytest.mark.skipif(_synthetic_market() is None, reason="aftershock.datasets.synthetic_market is not available yet")
 @pytest.mark.parametrize("runs", [pytest.param(40, id="40-runs"), pytest.param(200, id="200-runs", marks=pytest.mark.slow)])
 def test_calibration_on_synthetic_market(runs):
-    synthetic_market = _synthetic_market()
     planted = -0.004
     hits = 0
     slopes = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from aftershock.errors import InputError
 
-__all__ = ["utc_timestamps"]
+__all__ = ["as_polars", "utc_timestamps"]
 
 
 def utc_timestamps(df: pl.DataFrame, column: str, error: type[InputError]) -> pl.Expr:
@@ -21,3 +23,19 @@ def utc_timestamps(df: pl.DataFrame, column: str, error: type[InputError]) -> pl
             f"{column!r} is naive (no time zone); attach one, e.g. .dt.replace_time_zone('UTC')", column=column
         )
     return pl.col(column).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+
+
+def as_polars(frame: Any, error: type[InputError], what: str) -> pl.DataFrame:
+    """A Polars frame from a Polars (eager or lazy) or pandas frame; a named pandas
+    index becomes a column. Anything else raises ``error``."""
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(frame, pd.DataFrame):
+        return pl.from_pandas(frame.reset_index(drop=True) if frame.index.name is None else frame.reset_index())
+    raise error(f"{what} must be a Polars or pandas DataFrame, got {type(frame).__name__}")

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from aftershock.calendar._registry import INDICATORS
-from aftershock._checks import utc_timestamps
+from aftershock._checks import as_polars, utc_timestamps
 from aftershock.errors import CalendarError
 
 CALENDAR_SCHEMA: dict[str, pl.DataType] = {
@@ -36,17 +36,7 @@ _FLOAT_COLUMNS = ["actual", "consensus", "previous", "direction"]
 
 
 def _as_polars(frame: Any) -> pl.DataFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame
-    if isinstance(frame, pl.LazyFrame):
-        return frame.collect()
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        pd = None
-    if pd is not None and isinstance(frame, pd.DataFrame):
-        return pl.from_pandas(frame)
-    raise CalendarError(f"a calendar must be a Polars or pandas DataFrame, got {type(frame).__name__}")
+    return as_polars(frame, CalendarError, "a calendar")
 
 
 def _first_row(df: pl.DataFrame, mask: pl.Expr) -> int | None:

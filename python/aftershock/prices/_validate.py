@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from aftershock._checks import utc_timestamps
+from aftershock._checks import as_polars, utc_timestamps
 from aftershock.errors import BarsError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -23,17 +23,7 @@ BARS_SCHEMA = {
 
 
 def _as_polars(frame: Any) -> pl.DataFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame
-    if isinstance(frame, pl.LazyFrame):
-        return frame.collect()
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        pd = None
-    if pd is not None and isinstance(frame, pd.DataFrame):
-        return pl.from_pandas(frame.reset_index(drop=True) if frame.index.name is None else frame.reset_index())
-    raise BarsError(f"bars must be a Polars or pandas DataFrame, got {type(frame).__name__}")
+    return as_polars(frame, BarsError, "bars")
 
 
 def _normalize_dtypes(df: pl.DataFrame) -> pl.DataFrame:
