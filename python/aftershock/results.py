@@ -43,6 +43,12 @@ def _col(raw: dict[str, Any], key: str, dtype: type) -> np.ndarray:
     return np.frombuffer(raw[key], dtype=dtype)
 
 
+def _decode(codes: np.ndarray, labels: list[Any]) -> pl.Series:
+    """Engine codes to their labels; codes outside ``labels`` (the -1 of "none") give null."""
+    mapping = {k: v for k, v in enumerate(labels) if v is not None}
+    return pl.Series(codes.astype(np.int64), dtype=pl.Int64).replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
 def _ts(values: np.ndarray) -> pl.Series:
     s = pl.Series(values.astype(np.int64), dtype=pl.Int64)
     if (values == _NULL_I64).any():
@@ -65,19 +71,16 @@ class Result:
         return f"<aftershock.Result fills={self.fills.height} trades={self.trades.height} final_equity={self.final_equity:.2f}>"
 
     def _symbols(self, codes: np.ndarray) -> pl.Series:
-        names = np.asarray(self._bars.symbols, dtype=object)
-        return pl.Series(names[codes.astype(np.int64)].tolist(), dtype=pl.String)
+        return _decode(codes, list(self._bars.symbols))
 
     def _tags(self, ids: np.ndarray) -> pl.Series:
+        """The tag of each order id; null for -1 (liquidations, end-of-data closes)."""
         tags = self._orders_in.get_column("tag")
-        ids = ids.astype(np.int64)
         valid = ids >= 0
-        out: list[Any] = [None] * len(ids)
-        if valid.any():
-            picked = tags.gather(ids[valid]).to_list()
-            for k, v in zip(np.flatnonzero(valid), picked):
-                out[k] = v
-        return pl.Series(out, dtype=pl.String)
+        if tags.len() == 0 or not valid.any():
+            return pl.Series([None] * len(ids), dtype=pl.String)
+        picked = tags.gather(np.where(valid, ids, 0))
+        return pl.select(pl.when(pl.Series(valid)).then(picked)).to_series().alias("tag")
 
     @property
     def fills(self) -> pl.DataFrame:
@@ -90,11 +93,11 @@ class Result:
                     "order_id": order_id,
                     "ts": _ts(_col(r, "fills.ts", np.int64)),
                     "symbol": self._symbols(_col(r, "fills.symbol", np.int64)),
-                    "side": pl.Series(np.where(_col(r, "fills.side", np.int64) == 1, "buy", "sell").tolist(), dtype=pl.String),
+                    "side": _decode(_col(r, "fills.side", np.int64), [None, "buy", "sell"]),
                     "qty": _col(r, "fills.qty", np.float64),
                     "price": _col(r, "fills.price", np.float64),
                     "fee": _col(r, "fills.fee", np.float64),
-                    "reason": pl.Series([_REASONS[k] for k in _col(r, "fills.reason", np.int64)], dtype=pl.String),
+                    "reason": _decode(_col(r, "fills.reason", np.int64), _REASONS),
                     "tag": self._tags(order_id),
                 }
             )
@@ -110,7 +113,7 @@ class Result:
             self._cache["trades"] = pl.DataFrame(
                 {
                     "symbol": self._symbols(_col(r, "trades.symbol", np.int64)),
-                    "direction": pl.Series(np.where(_col(r, "trades.direction", np.int64) > 0, "long", "short").tolist(), dtype=pl.String),
+                    "direction": _decode(_col(r, "trades.direction", np.int64) > 0, ["short", "long"]),
                     "entry_order_id": entry_id,
                     "entry_ts": _ts(_col(r, "trades.entry_ts", np.int64)),
                     "entry_price": _col(r, "trades.entry_price", np.float64),
@@ -120,11 +123,11 @@ class Result:
                     "pnl": _col(r, "trades.pnl", np.float64),
                     "return": _col(r, "trades.return", np.float64),
                     "fees": _col(r, "trades.fees", np.float64),
-                    "exit_reason": pl.Series([_REASONS[k] if k >= 0 else None for k in reason], dtype=pl.String),
+                    "exit_reason": _decode(reason, _REASONS),
                     "mae": _col(r, "trades.mae", np.float64),
                     "mfe": _col(r, "trades.mfe", np.float64),
                     "tag": self._tags(entry_id),
-                    "status": pl.Series(np.where(reason >= 0, "closed", "open").tolist(), dtype=pl.String),
+                    "status": _decode(reason >= 0, ["open", "closed"]),
                 }
             )
         return self._cache["trades"]
@@ -152,10 +155,10 @@ class Result:
             r = self._raw
             self._cache["orders"] = self._orders_in.with_columns(
                 order_id=pl.int_range(pl.len(), dtype=pl.Int64),
-                status=pl.Series([_STATUSES[k] for k in _col(r, "orders.status", np.int64)], dtype=pl.String),
+                status=_decode(_col(r, "orders.status", np.int64), _STATUSES),
                 status_ts=_ts(_col(r, "orders.status_ts", np.int64)),
                 filled_qty=pl.Series(_col(r, "orders.filled_qty", np.float64)),
-                reject_reason=pl.Series([_STATUS_REASONS[k] for k in _col(r, "orders.reason", np.int64)], dtype=pl.String),
+                reject_reason=_decode(_col(r, "orders.reason", np.int64), _STATUS_REASONS),
             )
         return self._cache["orders"]
 
