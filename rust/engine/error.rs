@@ -13,7 +13,10 @@ pub enum EngineError {
         message: String,
     },
     /// A configuration value is out of range.
-    InvalidConfig { field: &'static str, message: String },
+    InvalidConfig {
+        field: &'static str,
+        message: String,
+    },
     /// An invariant of the engine broke: a bug, reported instead of a panic.
     Internal(String),
 }
@@ -35,23 +38,47 @@ impl Table {
 
 impl EngineError {
     pub fn bars(column: &'static str, row: usize, message: impl Into<String>) -> Self {
-        EngineError::InvalidInput { table: Table::Bars, column, row, message: message.into() }
+        EngineError::InvalidInput {
+            table: Table::Bars,
+            column,
+            row,
+            message: message.into(),
+        }
     }
     pub fn orders(column: &'static str, row: usize, message: impl Into<String>) -> Self {
-        EngineError::InvalidInput { table: Table::Orders, column, row, message: message.into() }
+        EngineError::InvalidInput {
+            table: Table::Orders,
+            column,
+            row,
+            message: message.into(),
+        }
     }
     pub fn config(field: &'static str, message: impl Into<String>) -> Self {
-        EngineError::InvalidConfig { field, message: message.into() }
+        EngineError::InvalidConfig {
+            field,
+            message: message.into(),
+        }
     }
 }
 
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EngineError::InvalidInput { table, column, row, message } => {
-                write!(f, "{}: {message} (column {column:?}, row {row})", table.name())
+            EngineError::InvalidInput {
+                table,
+                column,
+                row,
+                message,
+            } => {
+                write!(
+                    f,
+                    "{}: {message} (column {column:?}, row {row})",
+                    table.name()
+                )
             }
-            EngineError::InvalidConfig { field, message } => write!(f, "config {field:?}: {message}"),
+            EngineError::InvalidConfig { field, message } => {
+                write!(f, "config {field:?}: {message}")
+            }
             EngineError::Internal(msg) => write!(f, "internal engine error: {msg}"),
         }
     }

@@ -32,7 +32,12 @@ pub enum BarCheck {
 /// Runs every job over the same bars on up to `threads` threads. Jobs are split
 /// into contiguous chunks and each result lands in its job's slot, so the output
 /// does not depend on the thread count or on scheduling.
-pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize, check: BarCheck) -> Vec<EngineResult<Output>> {
+pub fn simulate_many(
+    bars: Bars<'_>,
+    jobs: &[Job<'_>],
+    threads: usize,
+    check: BarCheck,
+) -> Vec<EngineResult<Output>> {
     let threads = threads.max(1).min(jobs.len().max(1));
     if threads == 1 {
         return jobs.iter().map(|j| run_guarded(bars, j, check)).collect();
@@ -50,7 +55,13 @@ pub fn simulate_many(bars: Bars<'_>, jobs: &[Job<'_>], threads: usize, check: Ba
     });
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(EngineError::Internal("a sweep worker did not report".into()))))
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(EngineError::Internal(
+                    "a sweep worker did not report".into(),
+                ))
+            })
+        })
         .collect()
 }
 
@@ -61,12 +72,12 @@ pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>, check: BarCheck) -> EngineResu
         BarCheck::Full => simulate(bars, job.orders, job.config),
         BarCheck::Trusted => simulate_validated(bars, job.orders, job.config),
     }))
-        .unwrap_or_else(|payload| {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(EngineError::Internal(format!("panic: {msg}")))
-        })
+    .unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(EngineError::Internal(format!("panic: {msg}")))
+    })
 }

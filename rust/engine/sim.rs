@@ -145,7 +145,12 @@ pub fn simulate_validated(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> Eng
         out: Output::default(),
     };
     sim.out.orders = vec![
-        OrderState { status: OrderStatus::Open, status_ts: None, filled_qty: 0.0, reason: StatusReason::None };
+        OrderState {
+            status: OrderStatus::Open,
+            status_ts: None,
+            filled_qty: 0.0,
+            reason: StatusReason::None
+        };
         orders.len()
     ];
     sim.run()?;
@@ -155,57 +160,121 @@ pub fn simulate_validated(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> Eng
 fn validate_orders(orders: &[Order], n_symbols: usize) -> EngineResult<()> {
     for (row, o) in orders.iter().enumerate() {
         if o.symbol >= n_symbols {
-            return Err(EngineError::orders("symbol", row, format!("symbol code {} has no bars", o.symbol)));
+            return Err(EngineError::orders(
+                "symbol",
+                row,
+                format!("symbol code {} has no bars", o.symbol),
+            ));
         }
         let qty_ok = match o.size_type {
             SizeType::TargetPercent => o.qty.is_finite() && o.qty >= 0.0,
             _ => o.qty.is_finite() && o.qty > 0.0,
         };
         if !qty_ok {
-            return Err(EngineError::orders("qty", row, format!("invalid quantity {}", o.qty)));
+            return Err(EngineError::orders(
+                "qty",
+                row,
+                format!("invalid quantity {}", o.qty),
+            ));
         }
         let needs_limit = matches!(o.order_type, OrderType::Limit | OrderType::StopLimit);
         let needs_stop = matches!(o.order_type, OrderType::Stop | OrderType::StopLimit);
         match (needs_limit, o.limit_price) {
             (true, Some(p)) if p.is_finite() && p > 0.0 => {}
-            (true, _) => return Err(EngineError::orders("limit_price", row, "required, finite and > 0")),
-            (false, Some(_)) => return Err(EngineError::orders("limit_price", row, "only limit and stop_limit orders take a limit price")),
+            (true, _) => {
+                return Err(EngineError::orders(
+                    "limit_price",
+                    row,
+                    "required, finite and > 0",
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(EngineError::orders(
+                    "limit_price",
+                    row,
+                    "only limit and stop_limit orders take a limit price",
+                ))
+            }
             (false, None) => {}
         }
         match (needs_stop, o.stop_price) {
             (true, Some(p)) if p.is_finite() && p > 0.0 => {}
-            (true, _) => return Err(EngineError::orders("stop_price", row, "required, finite and > 0")),
-            (false, Some(_)) => return Err(EngineError::orders("stop_price", row, "only stop and stop_limit orders take a stop price")),
+            (true, _) => {
+                return Err(EngineError::orders(
+                    "stop_price",
+                    row,
+                    "required, finite and > 0",
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(EngineError::orders(
+                    "stop_price",
+                    row,
+                    "only stop and stop_limit orders take a stop price",
+                ))
+            }
             (false, None) => {}
         }
         match (o.tif, o.expire_ts) {
             (TimeInForce::Gtd, Some(e)) if e > o.submit_ts => {}
-            (TimeInForce::Gtd, _) => return Err(EngineError::orders("expire_ts", row, "gtd orders need expire_ts after submit_ts")),
-            (_, Some(_)) => return Err(EngineError::orders("expire_ts", row, "only gtd orders take expire_ts")),
+            (TimeInForce::Gtd, _) => {
+                return Err(EngineError::orders(
+                    "expire_ts",
+                    row,
+                    "gtd orders need expire_ts after submit_ts",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(EngineError::orders(
+                    "expire_ts",
+                    row,
+                    "only gtd orders take expire_ts",
+                ))
+            }
             _ => {}
         }
         if let Some(v) = o.stop_loss {
             if !(v.is_finite() && v > 0.0 && v < 1.0) {
-                return Err(EngineError::orders("stop_loss", row, format!("must be in (0, 1), got {v}")));
+                return Err(EngineError::orders(
+                    "stop_loss",
+                    row,
+                    format!("must be in (0, 1), got {v}"),
+                ));
             }
         }
         if let Some(v) = o.trailing_stop {
             if !(v.is_finite() && v > 0.0 && v < 1.0) {
-                return Err(EngineError::orders("trailing_stop", row, format!("must be in (0, 1), got {v}")));
+                return Err(EngineError::orders(
+                    "trailing_stop",
+                    row,
+                    format!("must be in (0, 1), got {v}"),
+                ));
             }
         }
         if let Some(v) = o.take_profit {
             if !(v.is_finite() && v > 0.0) {
-                return Err(EngineError::orders("take_profit", row, format!("must be finite and > 0, got {v}")));
+                return Err(EngineError::orders(
+                    "take_profit",
+                    row,
+                    format!("must be finite and > 0, got {v}"),
+                ));
             }
         }
         if let Some(v) = o.exit_after {
             if v <= 0 {
-                return Err(EngineError::orders("exit_after", row, "must be a positive duration"));
+                return Err(EngineError::orders(
+                    "exit_after",
+                    row,
+                    "must be a positive duration",
+                ));
             }
         }
         if o.reduce_only && o.has_bracket() {
-            return Err(EngineError::orders("reduce_only", row, "a reduce-only order cannot carry a bracket"));
+            return Err(EngineError::orders(
+                "reduce_only",
+                row,
+                "a reduce-only order cannot carry a bracket",
+            ));
         }
     }
     Ok(())
@@ -284,7 +353,11 @@ impl<'a> Sim<'a> {
                     st.in_heap = true;
                     heap.push(Reverse((ts, s)));
                 }
-                st.working.push(Working { id, first_bar: bar, triggered: false });
+                st.working.push(Working {
+                    id,
+                    first_bar: bar,
+                    triggered: false,
+                });
             }
             let mut touched = false;
             while let Some(&Reverse((ts, s))) = heap.peek() {
@@ -335,11 +408,21 @@ impl<'a> Sim<'a> {
         }
         if let Some(last) = self.out.equity.last_mut() {
             if last.ts == ts {
-                *last = EquityRow { ts, cash: self.cash, equity, gross_exposure: gross };
+                *last = EquityRow {
+                    ts,
+                    cash: self.cash,
+                    equity,
+                    gross_exposure: gross,
+                };
                 return;
             }
         }
-        self.out.equity.push(EquityRow { ts, cash: self.cash, equity, gross_exposure: gross });
+        self.out.equity.push(EquityRow {
+            ts,
+            cash: self.cash,
+            equity,
+            gross_exposure: gross,
+        });
     }
 
     fn set_status(&mut self, id: usize, status: OrderStatus, ts: i64, reason: StatusReason) {
@@ -398,7 +481,15 @@ impl<'a> Sim<'a> {
                     let source = br.source as i64;
                     let qty = self.syms[s].pos.qty;
                     let price = apply_slippage(o, qty < 0.0, self.cfg.slippage);
-                    self.fill(s, -qty, price, ts, self.cfg.fees, FillReason::TimeExit, source)?;
+                    self.fill(
+                        s,
+                        -qty,
+                        price,
+                        ts,
+                        self.cfg.fees,
+                        FillReason::TimeExit,
+                        source,
+                    )?;
                 }
             }
         }
@@ -453,7 +544,13 @@ impl<'a> Sim<'a> {
 
     /// Fills every working order of `kind` (market or market-on-close: they live
     /// for one bar) at `price`, in id order.
-    fn fill_all_of_type(&mut self, s: usize, kind: OrderType, price: f64, ts: i64) -> EngineResult<()> {
+    fn fill_all_of_type(
+        &mut self,
+        s: usize,
+        kind: OrderType,
+        price: f64,
+        ts: i64,
+    ) -> EngineResult<()> {
         let mut k = 0;
         while k < self.syms[s].working.len() {
             let w = self.syms[s].working[k];
@@ -503,7 +600,9 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        Err(EngineError::Internal(format!("more than {MAX_EVENTS_PER_BAR} events in one bar")))
+        Err(EngineError::Internal(format!(
+            "more than {MAX_EVENTS_PER_BAR} events in one bar"
+        )))
     }
 
     /// The first trigger reached when the price moves from `x` to `target`.
@@ -511,15 +610,27 @@ impl<'a> Sim<'a> {
         let mut best: Option<Trigger> = None;
         let mut consider = |level: f64, cross: Cross, event: Event, id: usize| {
             let cand = if cross.holds(x, level) {
-                Trigger { distance: 0.0, event, price: x, id }
+                Trigger {
+                    distance: 0.0,
+                    event,
+                    price: x,
+                    id,
+                }
             } else if cross.holds(target, level) {
-                Trigger { distance: (x - level).abs(), event, price: level, id }
+                Trigger {
+                    distance: (x - level).abs(),
+                    event,
+                    price: level,
+                    id,
+                }
             } else {
                 return;
             };
             let better = match &best {
                 None => true,
-                Some(b) => (cand.distance, cand.event.rank(), cand.id) < (b.distance, b.event.rank(), b.id),
+                Some(b) => {
+                    (cand.distance, cand.event.rank(), cand.id) < (b.distance, b.event.rank(), b.id)
+                }
             };
             if better {
                 best = Some(cand);
@@ -549,7 +660,11 @@ impl<'a> Sim<'a> {
                     consider(level, down, Event::StopLoss, 0);
                 }
                 if let Some(tr) = br.trailing {
-                    let level = if long { br.peak * (1.0 - tr) } else { br.peak * (1.0 + tr) };
+                    let level = if long {
+                        br.peak * (1.0 - tr)
+                    } else {
+                        br.peak * (1.0 + tr)
+                    };
                     consider(level, down, Event::TrailingStop, 0);
                 }
                 if let Some(level) = br.take_profit {
@@ -563,13 +678,33 @@ impl<'a> Sim<'a> {
             let limit_cross = if buy { Cross::Below } else { Cross::Above };
             let stop_cross = if buy { Cross::Above } else { Cross::Below };
             match o.order_type {
-                OrderType::Limit => consider(o.limit_price.unwrap_or(f64::NAN), limit_cross, Event::Order(k), w.id),
-                OrderType::Stop => consider(o.stop_price.unwrap_or(f64::NAN), stop_cross, Event::Order(k), w.id),
+                OrderType::Limit => consider(
+                    o.limit_price.unwrap_or(f64::NAN),
+                    limit_cross,
+                    Event::Order(k),
+                    w.id,
+                ),
+                OrderType::Stop => consider(
+                    o.stop_price.unwrap_or(f64::NAN),
+                    stop_cross,
+                    Event::Order(k),
+                    w.id,
+                ),
                 OrderType::StopLimit => {
                     if w.triggered {
-                        consider(o.limit_price.unwrap_or(f64::NAN), limit_cross, Event::Order(k), w.id)
+                        consider(
+                            o.limit_price.unwrap_or(f64::NAN),
+                            limit_cross,
+                            Event::Order(k),
+                            w.id,
+                        )
                     } else {
-                        consider(o.stop_price.unwrap_or(f64::NAN), stop_cross, Event::Order(k), w.id)
+                        consider(
+                            o.stop_price.unwrap_or(f64::NAN),
+                            stop_cross,
+                            Event::Order(k),
+                            w.id,
+                        )
                     }
                 }
                 OrderType::Market | OrderType::MarketOnClose => {}
@@ -587,8 +722,16 @@ impl<'a> Sim<'a> {
                 let qty = pos.qty;
                 let source = pos.bracket.as_ref().map(|b| b.source as i64).unwrap_or(-1);
                 let (reason, price, rate) = match tr.event {
-                    Event::StopLoss => (FillReason::StopLoss, apply_slippage(x, qty < 0.0, slip), self.cfg.fees),
-                    Event::TrailingStop => (FillReason::TrailingStop, apply_slippage(x, qty < 0.0, slip), self.cfg.fees),
+                    Event::StopLoss => (
+                        FillReason::StopLoss,
+                        apply_slippage(x, qty < 0.0, slip),
+                        self.cfg.fees,
+                    ),
+                    Event::TrailingStop => (
+                        FillReason::TrailingStop,
+                        apply_slippage(x, qty < 0.0, slip),
+                        self.cfg.fees,
+                    ),
                     _ => (FillReason::TakeProfit, x, self.cfg.maker_fees),
                 };
                 self.fill(s, -qty, price, ts, rate, reason, source)
@@ -610,7 +753,15 @@ impl<'a> Sim<'a> {
     fn liquidate(&mut self, s: usize, x: f64, ts: i64) -> EngineResult<()> {
         let slip = self.cfg.slippage;
         let qty = self.syms[s].pos.qty;
-        self.fill(s, -qty, apply_slippage(x, qty < 0.0, slip), ts, self.cfg.fees, FillReason::Liquidation, -1)?;
+        self.fill(
+            s,
+            -qty,
+            apply_slippage(x, qty < 0.0, slip),
+            ts,
+            self.cfg.fees,
+            FillReason::Liquidation,
+            -1,
+        )?;
         for k in 0..self.syms.len() {
             let q = self.syms[k].pos.qty;
             if k != s && q != 0.0 {
@@ -623,7 +774,14 @@ impl<'a> Sim<'a> {
 
     /// Sizes and fills working order `id` at raw price `raw` (slippage added here for
     /// taker orders), or records why it could not fill.
-    fn execute_order(&mut self, s: usize, id: usize, raw: f64, ts: i64, taker: bool) -> EngineResult<()> {
+    fn execute_order(
+        &mut self,
+        s: usize,
+        id: usize,
+        raw: f64,
+        ts: i64,
+        taker: bool,
+    ) -> EngineResult<()> {
         let o = &self.orders[id];
         let cfg = self.cfg;
         let pos = self.syms[s].pos.qty;
@@ -633,7 +791,11 @@ impl<'a> Sim<'a> {
             SizeType::TargetPercent => o.side.sign() * o.qty * self.equity_at(s, raw) / raw > pos,
             _ => o.side == Side::Buy,
         };
-        let price = if taker { apply_slippage(raw, buy, cfg.slippage) } else { raw };
+        let price = if taker {
+            apply_slippage(raw, buy, cfg.slippage)
+        } else {
+            raw
+        };
         let rate = if taker { cfg.fees } else { cfg.maker_fees };
         let equity = self.equity_at(s, price);
 
@@ -645,7 +807,12 @@ impl<'a> Sim<'a> {
         };
         if o.reduce_only {
             if pos == 0.0 || delta * pos >= 0.0 {
-                self.set_status(id, OrderStatus::Cancelled, ts, StatusReason::NothingToReduce);
+                self.set_status(
+                    id,
+                    OrderStatus::Cancelled,
+                    ts,
+                    StatusReason::NothingToReduce,
+                );
                 return Ok(());
             }
             if delta.abs() > pos.abs() {
@@ -655,7 +822,11 @@ impl<'a> Sim<'a> {
 
         // Split into the part that closes and the part that opens exposure.
         let reducing = pos != 0.0 && delta * pos < 0.0;
-        let close_part = if reducing { delta.abs().min(pos.abs()) } else { 0.0 };
+        let close_part = if reducing {
+            delta.abs().min(pos.abs())
+        } else {
+            0.0
+        };
         let mut open_part = delta.abs() - close_part;
         let mut capped = false;
         if open_part > 0.0 {
@@ -681,19 +852,31 @@ impl<'a> Sim<'a> {
             // of lots); only the part that opens new exposure is rounded
             pos.abs() + round_to_lot(open_part, cfg.lot_size)
         } else {
-            round_to_lot(close_part + open_part, cfg.lot_size).min(if reducing { pos.abs() } else { f64::INFINITY })
+            round_to_lot(close_part + open_part, cfg.lot_size).min(if reducing {
+                pos.abs()
+            } else {
+                f64::INFINITY
+            })
         };
         if qty.is_nan() || qty <= 0.0 {
             // margin only when the cap itself leaves nothing; a positive capped
             // size that rounds to zero lots is a size problem
-            let reason = if capped && close_part + open_part <= 0.0 { StatusReason::Margin } else { StatusReason::ZeroSize };
+            let reason = if capped && close_part + open_part <= 0.0 {
+                StatusReason::Margin
+            } else {
+                StatusReason::ZeroSize
+            };
             self.set_status(id, OrderStatus::Rejected, ts, reason);
             return Ok(());
         }
         let signed = qty * delta.signum();
         // a fill that reduces or reverses the position is an exit (a reversal also opens
         // the remainder, whose trade starts at this fill)
-        let reason = if reducing { FillReason::Exit } else { FillReason::Entry };
+        let reason = if reducing {
+            FillReason::Exit
+        } else {
+            FillReason::Entry
+        };
         self.fill(s, signed, price, ts, rate, reason, id as i64)?;
         self.out.orders[id].filled_qty = qty;
         self.set_status(id, OrderStatus::Filled, ts, StatusReason::None);
@@ -717,7 +900,16 @@ impl<'a> Sim<'a> {
 
     /// Books a fill of `delta` units (signed) at `price`: cash, position, trades.
     #[allow(clippy::too_many_arguments)]
-    fn fill(&mut self, s: usize, delta: f64, price: f64, ts: i64, rate: f64, reason: FillReason, order_id: i64) -> EngineResult<()> {
+    fn fill(
+        &mut self,
+        s: usize,
+        delta: f64,
+        price: f64,
+        ts: i64,
+        rate: f64,
+        reason: FillReason,
+        order_id: i64,
+    ) -> EngineResult<()> {
         if delta == 0.0 {
             return Ok(());
         }
@@ -754,13 +946,29 @@ impl<'a> Sim<'a> {
         let dir = pos.qty.signum();
         let gross_pnl = dir * closed * (price - pos.avg_price);
         let pnl = gross_pnl - entry_fee - exit_fee;
-        self.out.trades.push(trade(s, pos, ts, price, closed, pnl, entry_fee + exit_fee, Some(reason)));
+        self.out.trades.push(trade(
+            s,
+            pos,
+            ts,
+            price,
+            closed,
+            pnl,
+            entry_fee + exit_fee,
+            Some(reason),
+        ));
         pos.entry_fees -= entry_fee;
         if closed >= held {
             *pos = Position::default();
             let rest = qty - closed;
             if rest > 0.0 {
-                open_position(pos, delta.signum() * rest, price, ts, fee - exit_fee, order_id);
+                open_position(
+                    pos,
+                    delta.signum() * rest,
+                    price,
+                    ts,
+                    fee - exit_fee,
+                    order_id,
+                );
             }
         } else {
             pos.qty += delta;
@@ -782,7 +990,16 @@ impl<'a> Sim<'a> {
             let qty = pos.qty.abs();
             let last = self.bars.offsets[s + 1] - 1;
             let pnl = pos.qty.signum() * qty * (mark - pos.avg_price) - pos.entry_fees;
-            let record = trade(s, &p, self.bars.ts[last], mark, qty, pnl, pos.entry_fees, None);
+            let record = trade(
+                s,
+                &p,
+                self.bars.ts[last],
+                mark,
+                qty,
+                pnl,
+                pos.entry_fees,
+                None,
+            );
             self.out.trades.push(record);
         }
     }
@@ -790,7 +1007,16 @@ impl<'a> Sim<'a> {
 
 /// The trade record for `qty` units of `pos` leaving at `exit_price`.
 #[allow(clippy::too_many_arguments)]
-fn trade(s: usize, pos: &Position, exit_ts: i64, exit_price: f64, qty: f64, pnl: f64, fees: f64, reason: Option<FillReason>) -> Trade {
+fn trade(
+    s: usize,
+    pos: &Position,
+    exit_ts: i64,
+    exit_price: f64,
+    qty: f64,
+    pnl: f64,
+    fees: f64,
+    reason: Option<FillReason>,
+) -> Trade {
     let (mae, mfe) = excursions(pos);
     Trade {
         symbol: s,

@@ -20,7 +20,14 @@ impl Data {
     }
 
     fn many(symbols: &[&[(f64, f64, f64, f64)]]) -> Self {
-        let mut d = Data { ts: vec![], o: vec![], h: vec![], l: vec![], c: vec![], offsets: vec![0] };
+        let mut d = Data {
+            ts: vec![],
+            o: vec![],
+            h: vec![],
+            l: vec![],
+            c: vec![],
+            offsets: vec![0],
+        };
         for rows in symbols {
             for (k, &(o, h, l, c)) in rows.iter().enumerate() {
                 d.ts.push(k as i64 * MIN);
@@ -35,7 +42,14 @@ impl Data {
     }
 
     fn bars(&self) -> Bars<'_> {
-        Bars { ts: &self.ts, open: &self.o, high: &self.h, low: &self.l, close: &self.c, offsets: &self.offsets }
+        Bars {
+            ts: &self.ts,
+            open: &self.o,
+            high: &self.h,
+            low: &self.l,
+            close: &self.c,
+            offsets: &self.offsets,
+        }
     }
 
     fn run(&self, orders: &[Order], cfg: &Config) -> Output {
@@ -48,7 +62,10 @@ fn flat(n: usize, p: f64) -> Vec<(f64, f64, f64, f64)> {
 }
 
 fn cfg() -> Config {
-    Config { init_cash: 10_000.0, ..Config::default() }
+    Config {
+        init_cash: 10_000.0,
+        ..Config::default()
+    }
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -72,7 +89,11 @@ fn sell(ts: i64, qty: f64) -> Order {
 
 #[test]
 fn market_order_fills_at_the_open_of_the_first_bar_at_or_after_submit_plus_latency() {
-    let d = Data::one(&[(100., 101., 99., 100.), (102., 103., 101., 102.), (104., 105., 103., 104.)]);
+    let d = Data::one(&[
+        (100., 101., 99., 100.),
+        (102., 103., 101., 102.),
+        (104., 105., 103., 104.),
+    ]);
     // submitted 30 s into bar 0: bar 0 opened before the decision, so bar 1 fills
     let out = d.run(&[buy(30, 1.0)], &cfg());
     assert_eq!(out.fills.len(), 1);
@@ -81,7 +102,13 @@ fn market_order_fills_at_the_open_of_the_first_bar_at_or_after_submit_plus_laten
     // at exactly a bar's open it fills on that bar; latency pushes it to the next
     let out = d.run(&[buy(MIN, 1.0)], &cfg());
     assert_close!(out.fills[0].price, 102.0);
-    let out = d.run(&[buy(MIN, 1.0)], &Config { latency: 1, ..cfg() });
+    let out = d.run(
+        &[buy(MIN, 1.0)],
+        &Config {
+            latency: 1,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills[0].ts, 2 * MIN);
     assert_close!(out.fills[0].price, 104.0);
 }
@@ -98,7 +125,12 @@ fn order_after_the_last_bar_stays_open() {
 #[test]
 fn fees_slippage_and_fixed_fees_are_charged_per_fill() {
     let d = Data::one(&[(100., 100., 100., 100.), (110., 110., 110., 110.)]);
-    let c = Config { fees: 0.001, fixed_fees: 2.0, slippage: 0.01, ..cfg() };
+    let c = Config {
+        fees: 0.001,
+        fixed_fees: 2.0,
+        slippage: 0.01,
+        ..cfg()
+    };
     let out = d.run(&[buy(0, 10.0), sell(MIN, 10.0)], &c);
     // buy at 101, fee 10*101*0.001 + 2 = 3.01; sell at 108.9, fee 1.089 + 2 = 3.089
     assert_close!(out.fills[0].price, 101.0);
@@ -119,11 +151,18 @@ fn limit_buy_fills_at_its_price_or_at_a_better_open() {
     let mut o = buy(0, 1.0);
     o.order_type = OrderType::Limit;
     o.limit_price = Some(95.0);
-    let out = d.run(&[o.clone()], &Config { fees: 0.01, maker_fees: 0.002, ..cfg() });
+    let out = d.run(
+        &[o.clone()],
+        &Config {
+            fees: 0.01,
+            maker_fees: 0.002,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills[0].ts, MIN);
     assert_close!(out.fills[0].price, 95.0);
     assert_close!(out.fills[0].fee, 95.0 * 0.002); // maker fee on limit fills
-    // gap: bar 1 opens at 90, below the limit: fill at the open
+                                                   // gap: bar 1 opens at 90, below the limit: fill at the open
     let d = Data::one(&[(100., 101., 99., 100.), (90., 92., 89., 91.)]);
     let out = d.run(&[o], &cfg());
     assert_close!(out.fills[0].price, 90.0);
@@ -131,11 +170,21 @@ fn limit_buy_fills_at_its_price_or_at_a_better_open() {
 
 #[test]
 fn stop_orders_fill_at_the_stop_or_the_gapped_open_with_slippage() {
-    let d = Data::one(&[(100., 101., 99., 100.), (100., 106., 99., 105.), (110., 111., 109., 110.)]);
+    let d = Data::one(&[
+        (100., 101., 99., 100.),
+        (100., 106., 99., 105.),
+        (110., 111., 109., 110.),
+    ]);
     let mut o = buy(0, 1.0);
     o.order_type = OrderType::Stop;
     o.stop_price = Some(105.0);
-    let out = d.run(&[o.clone()], &Config { slippage: 0.001, ..cfg() });
+    let out = d.run(
+        &[o.clone()],
+        &Config {
+            slippage: 0.001,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills[0].ts, MIN);
     assert_close!(out.fills[0].price, 105.0 * 1.001);
     o.stop_price = Some(108.0);
@@ -180,7 +229,13 @@ fn bracket_stop_wins_when_the_path_visits_the_low_first() {
         // open 100: high 104 is 4 away, low 97 is 3 away: low first
         (Intrabar::NearestFirst, FillReason::StopLoss, 98.0),
     ] {
-        let out = d.run(&[bracket_buy(Some(0.02), Some(0.03))], &Config { intrabar: mode, ..cfg() });
+        let out = d.run(
+            &[bracket_buy(Some(0.02), Some(0.03))],
+            &Config {
+                intrabar: mode,
+                ..cfg()
+            },
+        );
         assert_eq!(out.fills.len(), 2, "{mode:?}");
         assert_eq!(out.fills[1].reason, reason, "{mode:?}");
         assert_close!(out.fills[1].price, price);
@@ -206,10 +261,12 @@ fn bracket_target_wins_and_gaps_fill_at_the_open() {
 
 #[test]
 fn bracket_time_exit_closes_at_the_open_of_the_deadline_bar() {
-    let rows: Vec<_> = (0..10).map(|k| {
-        let p = 100.0 + k as f64;
-        (p, p + 0.5, p - 0.5, p)
-    }).collect();
+    let rows: Vec<_> = (0..10)
+        .map(|k| {
+            let p = 100.0 + k as f64;
+            (p, p + 0.5, p - 0.5, p)
+        })
+        .collect();
     let d = Data::one(&rows);
     let mut o = buy(0, 2.0);
     o.exit_after = Some(3 * MIN);
@@ -229,12 +286,24 @@ fn trailing_stop_follows_the_peak() {
     let mut o = buy(0, 1.0);
     o.trailing_stop = Some(0.05);
     // ohlc: high first, then the low breaches 104.5
-    let out = d.run(&[o.clone()], &Config { intrabar: Intrabar::Ohlc, ..cfg() });
+    let out = d.run(
+        &[o.clone()],
+        &Config {
+            intrabar: Intrabar::Ohlc,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills[1].reason, FillReason::TrailingStop);
     assert_close!(out.fills[1].price, 110.0 * 0.95);
     // olhc: the low 104 comes while the peak is 105 (stop 99.75); after the high
     // the close 105 stays above 104.5: no exit
-    let out = d.run(&[o], &Config { intrabar: Intrabar::Olhc, ..cfg() });
+    let out = d.run(
+        &[o],
+        &Config {
+            intrabar: Intrabar::Olhc,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills.len(), 1);
     assert_eq!(out.trades[0].exit_reason, None);
 }
@@ -263,10 +332,22 @@ fn short_position_pnl_and_bracket_mirror_long() {
 fn lot_size_rounds_toward_zero_and_rejects_zero() {
     let d = Data::one(&flat(3, 100.));
     let mut o = buy(0, 0.37);
-    let out = d.run(&[o.clone()], &Config { lot_size: 0.1, ..cfg() });
+    let out = d.run(
+        &[o.clone()],
+        &Config {
+            lot_size: 0.1,
+            ..cfg()
+        },
+    );
     assert_close!(out.fills[0].qty, 0.3);
     o.qty = 0.05;
-    let out = d.run(&[o], &Config { lot_size: 0.1, ..cfg() });
+    let out = d.run(
+        &[o],
+        &Config {
+            lot_size: 0.1,
+            ..cfg()
+        },
+    );
     assert!(out.fills.is_empty());
     assert_eq!(out.orders[0].status, OrderStatus::Rejected);
     assert_eq!(out.orders[0].reason, StatusReason::ZeroSize);
@@ -277,15 +358,30 @@ fn lot_size_rounds_toward_zero_and_rejects_zero() {
 fn leverage_caps_the_exposure_raising_part() {
     let d = Data::one(&flat(3, 100.));
     // 10k cash, leverage 1, fee 1%: max buy = 10000 / (100 * 1.01)
-    let c = Config { fees: 0.01, ..cfg() };
+    let c = Config {
+        fees: 0.01,
+        ..cfg()
+    };
     let out = d.run(&[buy(0, 1000.0)], &c);
     assert_close!(out.fills[0].qty, 10_000.0 / 101.0);
     assert!(out.equity.last().unwrap().cash.abs() < 1e-9);
     // leverage 3: 3 * (10000 - fee) >= q*100 -> q = 30000 / (100 * 1.03)
-    let out = d.run(&[buy(0, 1000.0)], &Config { leverage: 3.0, ..c.clone() });
+    let out = d.run(
+        &[buy(0, 1000.0)],
+        &Config {
+            leverage: 3.0,
+            ..c.clone()
+        },
+    );
     assert_close!(out.fills[0].qty, 30_000.0 / 103.0);
     // reducing is never capped; a short counts against the same cap
-    let out = d.run(&[sell(0, 1000.0)], &Config { leverage: 2.0, ..cfg() });
+    let out = d.run(
+        &[sell(0, 1000.0)],
+        &Config {
+            leverage: 2.0,
+            ..cfg()
+        },
+    );
     assert_close!(out.fills[0].qty, 200.0);
     // already at the cap: the next buy is rejected for margin
     let out = d.run(&[buy(0, 100.0), buy(MIN, 1.0)], &cfg());
@@ -297,8 +393,16 @@ fn leverage_caps_the_exposure_raising_part() {
 fn maintenance_margin_liquidates_at_the_solved_price() {
     // 3x long 300 units at 100 with 10k: cash -20000. Equity(p) = 300p - 20000,
     // gross 300p; m = 0.25: 300p - 20000 < 75p  <=>  p < 88.888...
-    let d = Data::one(&[(100., 100., 100., 100.), (99., 99.5, 85., 90.), (90., 91., 89., 90.)]);
-    let c = Config { leverage: 3.0, maintenance_margin: 0.25, ..cfg() };
+    let d = Data::one(&[
+        (100., 100., 100., 100.),
+        (99., 99.5, 85., 90.),
+        (90., 91., 89., 90.),
+    ]);
+    let c = Config {
+        leverage: 3.0,
+        maintenance_margin: 0.25,
+        ..cfg()
+    };
     let out = d.run(&[buy(0, 300.0)], &c);
     assert_eq!(out.fills.len(), 2);
     assert_eq!(out.fills[1].reason, FillReason::Liquidation);
@@ -314,7 +418,11 @@ fn maintenance_margin_liquidates_at_the_solved_price() {
 
 #[test]
 fn percent_equity_and_target_percent_sizing() {
-    let d = Data::one(&[(100., 100., 100., 100.), (200., 200., 200., 200.), (200., 200., 200., 200.)]);
+    let d = Data::one(&[
+        (100., 100., 100., 100.),
+        (200., 200., 200., 200.),
+        (200., 200., 200., 200.),
+    ]);
     let mut o = buy(0, 0.5);
     o.size_type = SizeType::PercentEquity;
     let out = d.run(&[o], &cfg());
@@ -336,7 +444,11 @@ fn percent_equity_and_target_percent_sizing() {
 
 #[test]
 fn ioc_gtd_and_reduce_only() {
-    let d = Data::one(&[(100., 101., 99., 100.), (100., 101., 99., 100.), (100., 101., 90., 95.)]);
+    let d = Data::one(&[
+        (100., 101., 99., 100.),
+        (100., 101., 99., 100.),
+        (100., 101., 90., 95.),
+    ]);
     let mut lim = buy(0, 1.0);
     lim.order_type = OrderType::Limit;
     lim.limit_price = Some(95.0);
@@ -364,8 +476,15 @@ fn ioc_gtd_and_reduce_only() {
 
 #[test]
 fn reversal_closes_then_opens_and_splits_the_fee() {
-    let d = Data::one(&[(100., 100., 100., 100.), (110., 110., 110., 110.), (100., 100., 100., 100.)]);
-    let c = Config { fees: 0.001, ..cfg() };
+    let d = Data::one(&[
+        (100., 100., 100., 100.),
+        (110., 110., 110., 110.),
+        (100., 100., 100., 100.),
+    ]);
+    let c = Config {
+        fees: 0.001,
+        ..cfg()
+    };
     let out = d.run(&[buy(0, 1.0), sell(MIN, 3.0)], &c);
     assert_eq!(out.fills[1].reason, FillReason::Exit);
     let t = &out.trades[0];
@@ -381,8 +500,16 @@ fn reversal_closes_then_opens_and_splits_the_fee() {
 
 #[test]
 fn multi_symbol_portfolio_shares_one_cash_balance() {
-    let a = vec![(100., 100., 100., 100.), (110., 110., 110., 110.), (110., 110., 110., 110.)];
-    let b = vec![(50., 50., 50., 50.), (50., 50., 50., 50.), (40., 40., 40., 40.)];
+    let a = vec![
+        (100., 100., 100., 100.),
+        (110., 110., 110., 110.),
+        (110., 110., 110., 110.),
+    ];
+    let b = vec![
+        (50., 50., 50., 50.),
+        (50., 50., 50., 50.),
+        (40., 40., 40., 40.),
+    ];
     let d = Data::many(&[&a, &b]);
     let mut ob = Order::market(0, 1, Side::Buy, 100.0);
     ob.submit_ts = 0;
@@ -439,49 +566,120 @@ fn simulate_many_is_identical_on_any_thread_count() {
                 .collect()
         })
         .collect();
-    let c = Config { fees: 0.0005, ..cfg() };
-    let jobs: Vec<Job> = orders.iter().map(|o| Job { orders: o, config: &c }).collect();
+    let c = Config {
+        fees: 0.0005,
+        ..cfg()
+    };
+    let jobs: Vec<Job> = orders
+        .iter()
+        .map(|o| Job {
+            orders: o,
+            config: &c,
+        })
+        .collect();
     let one = simulate_many(d.bars(), &jobs, 1, BarCheck::Full);
     let four = simulate_many(d.bars(), &jobs, 4, BarCheck::Trusted);
     assert_eq!(one, four);
-    assert!(one.iter().all(|r| r.as_ref().map(|o| !o.fills.is_empty()).unwrap_or(false)));
+    assert!(one
+        .iter()
+        .all(|r| r.as_ref().map(|o| !o.fills.is_empty()).unwrap_or(false)));
 }
 
 #[test]
 fn invalid_inputs_are_errors_not_panics() {
     let d = Data::one(&[(100., 99., 101., 100.)]);
     let err = simulate(d.bars(), &[], &cfg()).unwrap_err();
-    assert!(matches!(err, EngineError::InvalidInput { column: "high", row: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EngineError::InvalidInput {
+                column: "high",
+                row: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let d = Data::one(&flat(2, 100.));
     let mut o = buy(0, 1.0);
     o.order_type = OrderType::Limit;
     let err = simulate(d.bars(), &[o], &cfg()).unwrap_err();
-    assert!(matches!(err, EngineError::InvalidInput { column: "limit_price", row: 0, .. }));
+    assert!(matches!(
+        err,
+        EngineError::InvalidInput {
+            column: "limit_price",
+            row: 0,
+            ..
+        }
+    ));
     let err = simulate(d.bars(), &[Order::market(0, 3, Side::Buy, 1.0)], &cfg()).unwrap_err();
-    assert!(matches!(err, EngineError::InvalidInput { column: "symbol", .. }));
-    let err = simulate(d.bars(), &[], &Config { leverage: 0.0, ..cfg() }).unwrap_err();
-    assert!(matches!(err, EngineError::InvalidConfig { field: "leverage", .. }));
+    assert!(matches!(
+        err,
+        EngineError::InvalidInput {
+            column: "symbol",
+            ..
+        }
+    ));
+    let err = simulate(
+        d.bars(),
+        &[],
+        &Config {
+            leverage: 0.0,
+            ..cfg()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        EngineError::InvalidConfig {
+            field: "leverage",
+            ..
+        }
+    ));
     let mut unsorted = Data::one(&flat(3, 100.));
     unsorted.ts[2] = 0;
     let err = simulate(unsorted.bars(), &[], &cfg()).unwrap_err();
-    assert!(matches!(err, EngineError::InvalidInput { column: "ts", row: 2, .. }));
+    assert!(matches!(
+        err,
+        EngineError::InvalidInput {
+            column: "ts",
+            row: 2,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn close_at_end_books_the_open_position() {
     let d = Data::one(&[(100., 100., 100., 100.), (120., 120., 120., 120.)]);
-    let out = d.run(&[buy(0, 1.0)], &Config { close_at_end: true, fees: 0.001, ..cfg() });
+    let out = d.run(
+        &[buy(0, 1.0)],
+        &Config {
+            close_at_end: true,
+            fees: 0.001,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills[1].reason, FillReason::EndOfData);
     assert_eq!(out.trades.len(), 1);
     assert_eq!(out.trades[0].exit_reason, Some(FillReason::EndOfData));
-    assert_close!(out.equity.last().unwrap().equity, 10_000.0 + 20.0 - 0.1 - 0.12);
+    assert_close!(
+        out.equity.last().unwrap().equity,
+        10_000.0 + 20.0 - 0.1 - 0.12
+    );
     assert_close!(out.equity.last().unwrap().gross_exposure, 0.0);
 }
 
 #[test]
 fn regression_no_orders_with_close_at_end_still_records_first_and_last_rows() {
     let d = Data::one(&flat(3, 100.));
-    let out = d.run(&[], &Config { close_at_end: true, ..cfg() });
+    let out = d.run(
+        &[],
+        &Config {
+            close_at_end: true,
+            ..cfg()
+        },
+    );
     let ts: Vec<i64> = out.equity.iter().map(|r| r.ts).collect();
     assert_eq!(ts, vec![0, 2 * MIN]);
 }
@@ -492,7 +690,13 @@ fn regression_target_percent_slips_by_the_traded_side() {
     let d = Data::one(&[(100., 100., 100., 100.), (100., 101., 99., 100.)]);
     let mut cover = sell(MIN, 0.0);
     cover.size_type = SizeType::TargetPercent;
-    let out = d.run(&[sell(0, 10.0), cover], &Config { slippage: 0.01, ..cfg() });
+    let out = d.run(
+        &[sell(0, 10.0), cover],
+        &Config {
+            slippage: 0.01,
+            ..cfg()
+        },
+    );
     assert_eq!(out.fills[1].side, Side::Buy);
     assert_close!(out.fills[1].price, 101.0);
     assert_close!(out.fills[1].qty, 10.0);

@@ -207,11 +207,17 @@ impl Config {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(EngineError::config(field, format!("must be finite and >= 0, got {v}")))
+                Err(EngineError::config(
+                    field,
+                    format!("must be finite and >= 0, got {v}"),
+                ))
             }
         }
         if !(self.init_cash.is_finite() && self.init_cash > 0.0) {
-            return Err(EngineError::config("init_cash", format!("must be finite and > 0, got {}", self.init_cash)));
+            return Err(EngineError::config(
+                "init_cash",
+                format!("must be finite and > 0, got {}", self.init_cash),
+            ));
         }
         finite_nonneg("fees", self.fees)?;
         finite_nonneg("maker_fees", self.maker_fees)?;
@@ -221,13 +227,19 @@ impl Config {
             return Err(EngineError::config("fees", "fee fractions must be < 1"));
         }
         if !(self.slippage.is_finite() && (0.0..1.0).contains(&self.slippage)) {
-            return Err(EngineError::config("slippage", format!("must be in [0, 1), got {}", self.slippage)));
+            return Err(EngineError::config(
+                "slippage",
+                format!("must be in [0, 1), got {}", self.slippage),
+            ));
         }
         if self.latency < 0 {
             return Err(EngineError::config("latency", "must be >= 0"));
         }
         if !(self.leverage.is_finite() && self.leverage > 0.0) {
-            return Err(EngineError::config("leverage", format!("must be finite and > 0, got {}", self.leverage)));
+            return Err(EngineError::config(
+                "leverage",
+                format!("must be finite and > 0, got {}", self.leverage),
+            ));
         }
         if !(self.maintenance_margin.is_finite() && (0.0..1.0).contains(&self.maintenance_margin)) {
             return Err(EngineError::config(
@@ -271,12 +283,20 @@ impl<'a> Bars<'a> {
             let r = self.range(s);
             for i in r.clone() {
                 if i > r.start && self.ts[i] <= self.ts[i - 1] {
-                    return Err(EngineError::bars("ts", i, "timestamps must be strictly increasing within a symbol"));
+                    return Err(EngineError::bars(
+                        "ts",
+                        i,
+                        "timestamps must be strictly increasing within a symbol",
+                    ));
                 }
                 let (o, h, l, c) = (self.open[i], self.high[i], self.low[i], self.close[i]);
                 for (column, v) in [("open", o), ("high", h), ("low", l), ("close", c)] {
                     if !(v.is_finite() && v > 0.0) {
-                        return Err(EngineError::bars(column, i, format!("price must be finite and > 0, got {v}")));
+                        return Err(EngineError::bars(
+                            column,
+                            i,
+                            format!("price must be finite and > 0, got {v}"),
+                        ));
                     }
                 }
                 if l > h {
@@ -303,11 +323,21 @@ impl<'a> Bars<'a> {
             for w in ts.windows(2) {
                 ok &= w[1] > w[0];
             }
-            let (o, h, l, c) = (&self.open[r.clone()], &self.high[r.clone()], &self.low[r.clone()], &self.close[r]);
+            let (o, h, l, c) = (
+                &self.open[r.clone()],
+                &self.high[r.clone()],
+                &self.low[r.clone()],
+                &self.close[r],
+            );
             for i in 0..o.len() {
                 // NaN fails every comparison; low > 0 and high < inf with
                 // low <= open, close <= high make all four finite and positive
-                ok &= (l[i] > 0.0) & (h[i] < f64::INFINITY) & (o[i] >= l[i]) & (o[i] <= h[i]) & (c[i] >= l[i]) & (c[i] <= h[i]);
+                ok &= (l[i] > 0.0)
+                    & (h[i] < f64::INFINITY)
+                    & (o[i] >= l[i])
+                    & (o[i] <= h[i])
+                    & (c[i] >= l[i])
+                    & (c[i] <= h[i]);
             }
         }
         ok
@@ -324,15 +354,27 @@ impl<'a> Bars<'a> {
             ("close", self.close.len()),
         ] {
             if len != n {
-                return Err(EngineError::bars(column, len.min(n), format!("length {len} differs from ts length {n}")));
+                return Err(EngineError::bars(
+                    column,
+                    len.min(n),
+                    format!("length {len} differs from ts length {n}"),
+                ));
             }
         }
         if self.offsets.first() != Some(&0) || self.offsets.last() != Some(&n) {
-            return Err(EngineError::bars("symbol", 0, "symbol offsets must start at 0 and end at the row count"));
+            return Err(EngineError::bars(
+                "symbol",
+                0,
+                "symbol offsets must start at 0 and end at the row count",
+            ));
         }
         for w in self.offsets.windows(2) {
             if w[0] > w[1] {
-                return Err(EngineError::bars("symbol", w[1], "symbol offsets must not decrease"));
+                return Err(EngineError::bars(
+                    "symbol",
+                    w[1],
+                    "symbol offsets must not decrease",
+                ));
             }
         }
         Ok(())

@@ -6,21 +6,35 @@ use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::engine::{self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Table};
+use crate::engine::{
+    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Table,
+};
 
 /// The single conversion point from engine errors to Python exceptions.
 fn to_pyerr(py: Python<'_>, err: EngineError) -> PyErr {
     let result = (|| -> PyResult<PyErr> {
         let errors = py.import("aftershock.errors")?;
         let (class, args, column, row) = match &err {
-            EngineError::InvalidInput { table, column, row, message } => {
+            EngineError::InvalidInput {
+                table,
+                column,
+                row,
+                message,
+            } => {
                 let class = match table {
                     Table::Bars => "BarsError",
                     Table::Orders => "OrdersError",
                 };
-                (class, format!("{}: {message}", table.name()), Some(*column), Some(*row))
+                (
+                    class,
+                    format!("{}: {message}", table.name()),
+                    Some(*column),
+                    Some(*row),
+                )
             }
-            EngineError::InvalidConfig { field, message } => ("ConfigError", message.clone(), Some(*field), None),
+            EngineError::InvalidConfig { field, message } => {
+                ("ConfigError", message.clone(), Some(*field), None)
+            }
             EngineError::Internal(message) => ("EngineError", message.clone(), None, None),
         };
         let cls = errors.getattr(class)?;
@@ -38,7 +52,9 @@ fn to_pyerr(py: Python<'_>, err: EngineError) -> PyErr {
 /// Borrows a C-contiguous buffer as a slice for as long as `buf` lives.
 fn view<'a, T: Element>(buf: &'a PyBuffer<T>, name: &str) -> PyResult<&'a [T]> {
     if !buf.is_c_contiguous() {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!("{name}: buffer must be C-contiguous")));
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{name}: buffer must be C-contiguous"
+        )));
     }
     // SAFETY: the buffer is contiguous with items of type T (checked by PyBuffer::get),
     // and `buf` keeps the exporting object alive and its memory pinned while the
@@ -67,7 +83,10 @@ impl BarBuffers {
         let offsets_buf: PyBuffer<i64> = get(d, "offsets")?;
         let offsets = view(&offsets_buf, "offsets")?
             .iter()
-            .map(|&v| usize::try_from(v).map_err(|_| pyo3::exceptions::PyValueError::new_err("negative offset")))
+            .map(|&v| {
+                usize::try_from(v)
+                    .map_err(|_| pyo3::exceptions::PyValueError::new_err("negative offset"))
+            })
             .collect::<PyResult<Vec<_>>>()?;
         Ok(BarBuffers {
             ts: get(d, "ts")?,
@@ -125,29 +144,65 @@ fn orders_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Vec<Order>> {
     let tr: PyBuffer<f64> = get(d, "trailing_stop")?;
     let exit_after: PyBuffer<i64> = get(d, "exit_after")?;
     let n = view(&submit, "submit_ts")?.len();
-    let cols_f = [(&qty, "qty"), (&limit, "limit_price"), (&stop, "stop_price"), (&sl, "stop_loss"), (&tp, "take_profit"), (&tr, "trailing_stop")];
-    let cols_i = [(&symbol, "symbol"), (&side, "side"), (&size_type, "size_type"), (&order_type, "order_type"), (&tif, "tif"), (&expire, "expire_ts"), (&reduce, "reduce_only"), (&exit_after, "exit_after")];
-    for (b, name) in cols_f {
-        if view(b, name)?.len() != n {
-            return Err(to_pyerr(d.py(), EngineError::orders("qty", 0, format!("column {name} has a different length"))));
+    let cols_f = [
+        (&qty, "qty"),
+        (&limit, "limit_price"),
+        (&stop, "stop_price"),
+        (&sl, "stop_loss"),
+        (&tp, "take_profit"),
+        (&tr, "trailing_stop"),
+    ];
+    let cols_i = [
+        (&symbol, "symbol"),
+        (&side, "side"),
+        (&size_type, "size_type"),
+        (&order_type, "order_type"),
+        (&tif, "tif"),
+        (&expire, "expire_ts"),
+        (&reduce, "reduce_only"),
+        (&exit_after, "exit_after"),
+    ];
+    let lengths = cols_f
+        .iter()
+        .map(|(b, name)| (view(b, name).map(<[f64]>::len), *name));
+    let lengths = lengths.chain(
+        cols_i
+            .iter()
+            .map(|(b, name)| (view(b, name).map(<[i64]>::len), *name)),
+    );
+    for (len, name) in lengths {
+        if len? != n {
+            let msg = format!("column has a different length than submit_ts ({n})");
+            return Err(to_pyerr(d.py(), EngineError::orders(name, 0, msg)));
         }
     }
-    for (b, name) in cols_i {
-        if view(b, name)?.len() != n {
-            return Err(to_pyerr(d.py(), EngineError::orders("symbol", 0, format!("column {name} has a different length"))));
-        }
-    }
-    let (submit, symbol, side, qty) = (view(&submit, "")?, view(&symbol, "")?, view(&side, "")?, view(&qty, "")?);
-    let (size_type, order_type, limit, stop) = (view(&size_type, "")?, view(&order_type, "")?, view(&limit, "")?, view(&stop, "")?);
+    let (submit, symbol, side, qty) = (
+        view(&submit, "")?,
+        view(&symbol, "")?,
+        view(&side, "")?,
+        view(&qty, "")?,
+    );
+    let (size_type, order_type, limit, stop) = (
+        view(&size_type, "")?,
+        view(&order_type, "")?,
+        view(&limit, "")?,
+        view(&stop, "")?,
+    );
     let (tif, expire, reduce) = (view(&tif, "")?, view(&expire, "")?, view(&reduce, "")?);
-    let (sl, tp, tr, exit_after) = (view(&sl, "")?, view(&tp, "")?, view(&tr, "")?, view(&exit_after, "")?);
+    let (sl, tp, tr, exit_after) = (
+        view(&sl, "")?,
+        view(&tp, "")?,
+        view(&tr, "")?,
+        view(&exit_after, "")?,
+    );
     let py = d.py();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let order = (|| -> Result<Order, EngineError> {
             Ok(Order {
                 submit_ts: submit[i],
-                symbol: usize::try_from(symbol[i]).map_err(|_| EngineError::orders("symbol", i, "negative symbol code"))?,
+                symbol: usize::try_from(symbol[i])
+                    .map_err(|_| EngineError::orders("symbol", i, "negative symbol code"))?,
                 side: engine::Side::from_code(side[i], i)?,
                 qty: qty[i],
                 size_type: engine::SizeType::from_code(size_type[i], i)?,
@@ -174,7 +229,15 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     let py = d.py();
     for (key, value) in d.iter() {
         let key: String = key.extract()?;
-        let bad = |what: &str| to_pyerr(py, EngineError::InvalidConfig { field: "config", message: format!("{key}: {what}") });
+        let bad = |what: &str| {
+            to_pyerr(
+                py,
+                EngineError::InvalidConfig {
+                    field: "config",
+                    message: format!("{key}: {what}"),
+                },
+            )
+        };
         let f = || value.extract::<f64>().map_err(|_| bad("expected a number"));
         match key.as_str() {
             "init_cash" => cfg.init_cash = f()?,
@@ -185,11 +248,20 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
             "lot_size" => cfg.lot_size = f()?,
             "leverage" => cfg.leverage = f()?,
             "maintenance_margin" => cfg.maintenance_margin = f()?,
-            "latency" => cfg.latency = value.extract::<i64>().map_err(|_| bad("expected an integer duration"))?,
-            "close_at_end" => cfg.close_at_end = value.extract::<bool>().map_err(|_| bad("expected a bool"))?,
+            "latency" => {
+                cfg.latency = value
+                    .extract::<i64>()
+                    .map_err(|_| bad("expected an integer duration"))?
+            }
+            "close_at_end" => {
+                cfg.close_at_end = value
+                    .extract::<bool>()
+                    .map_err(|_| bad("expected a bool"))?
+            }
             "intrabar" => {
                 let text: String = value.extract().map_err(|_| bad("expected a string"))?;
-                cfg.intrabar = Intrabar::parse(&text).ok_or_else(|| bad("unknown intrabar setting"))?;
+                cfg.intrabar =
+                    Intrabar::parse(&text).ok_or_else(|| bad("unknown intrabar setting"))?;
             }
             _ => return Err(bad("unknown setting")),
         }
@@ -199,7 +271,8 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
 
 fn bytes_of<'py, T: Copy>(py: Python<'py>, v: &[T]) -> Bound<'py, PyBytes> {
     // SAFETY: T is a plain numeric type (i64 / f64): any byte view of it is valid.
-    let raw = unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) };
+    let raw =
+        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) };
     PyBytes::new(py, raw)
 }
 
@@ -233,7 +306,10 @@ fn output_to_dict<'py>(py: Python<'py>, out: &Output) -> PyResult<Bound<'py, PyD
     col!("trades.pnl", t, |r| r.pnl);
     col!("trades.return", t, |r| r.ret);
     col!("trades.fees", t, |r| r.fees);
-    col!("trades.exit_reason", t, |r| r.exit_reason.map(|x| x as u8 as i64).unwrap_or(-1));
+    col!("trades.exit_reason", t, |r| r
+        .exit_reason
+        .map(|x| x as u8 as i64)
+        .unwrap_or(-1));
     col!("trades.mae", t, |r| r.mae);
     col!("trades.mfe", t, |r| r.mfe);
     let e = &out.equity;
@@ -248,6 +324,14 @@ fn output_to_dict<'py>(py: Python<'py>, out: &Output) -> PyResult<Bound<'py, PyD
     col!("orders.reason", o, |r| r.reason as u8 as i64);
     d.set_item("bars_visited", out.bars_visited)?;
     Ok(d)
+}
+
+fn bar_check(trusted: bool) -> BarCheck {
+    if trusted {
+        BarCheck::Trusted
+    } else {
+        BarCheck::Full
+    }
 }
 
 /// Runs one backtest. `bars` and `orders` are dicts of NumPy arrays prepared by
@@ -265,8 +349,17 @@ fn simulate<'py>(
     let orders = orders_from_dict(orders)?;
     let config = config_from_dict(config)?;
     let bars = buffers.bars()?;
-    let check = if trusted { BarCheck::Trusted } else { BarCheck::Full };
-    let result = py.detach(|| engine::run_guarded(bars, &Job { orders: &orders, config: &config }, check));
+    let check = bar_check(trusted);
+    let result = py.detach(|| {
+        engine::run_guarded(
+            bars,
+            &Job {
+                orders: &orders,
+                config: &config,
+            },
+            check,
+        )
+    });
     let out = result.map_err(|e| to_pyerr(py, e))?;
     output_to_dict(py, &out)
 }
@@ -283,7 +376,9 @@ fn simulate_many<'py>(
     trusted: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     if orders.len() != configs.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err("orders and configs must have the same length"));
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "orders and configs must have the same length",
+        ));
     }
     let buffers = BarBuffers::from_dict(bars)?;
     let orders: Vec<Vec<Order>> = orders
@@ -295,8 +390,15 @@ fn simulate_many<'py>(
         .map(|c| config_from_dict(c.cast::<PyDict>()?))
         .collect::<PyResult<_>>()?;
     let bars = buffers.bars()?;
-    let jobs: Vec<Job> = orders.iter().zip(&configs).map(|(o, c)| Job { orders: o, config: c }).collect();
-    let check = if trusted { BarCheck::Trusted } else { BarCheck::Full };
+    let jobs: Vec<Job> = orders
+        .iter()
+        .zip(&configs)
+        .map(|(o, c)| Job {
+            orders: o,
+            config: c,
+        })
+        .collect();
+    let check = bar_check(trusted);
     let results = py.detach(|| engine::simulate_many(bars, &jobs, threads, check));
     let list = PyList::empty(py);
     for r in results {
