@@ -125,7 +125,11 @@ class Order:
         )
 
     def is_live(self, ts: int) -> bool:
-        return self.status == "open" and self.live_ts <= ts
+        # at the open only prices printed strictly after the decision; the close is
+        # printed after every instant of its bar
+        if self.order_type == "market_on_close":
+            return self.status == "open" and self.live_ts <= ts
+        return self.status == "open" and self.live_ts < ts
 
 
 @dataclass

@@ -21,6 +21,11 @@ def minutes(k: int) -> dt.datetime:
     return T0 + dt.timedelta(minutes=k)
 
 
+def before(k: int) -> dt.datetime:
+    """A decision one microsecond before bar ``k`` opens: bar ``k`` is its first live bar."""
+    return minutes(k) - dt.timedelta(microseconds=1)
+
+
 def make_bars(rows, symbol="BTC", start=0):
     return pl.DataFrame(
         {
@@ -46,16 +51,39 @@ FLAT = [(100.0, 100.0, 100.0, 100.0)] * 5
 
 def test_market_order_with_latency_fills_on_next_bar_open():
     bars = make_bars([(100, 101, 99, 100), (102, 103, 101, 102), (104, 105, 103, 104)])
-    r = ash.backtest(bars, orders(submit_ts=[minutes(0)]), latency="2s")
+    r = ash.backtest(bars, orders(submit_ts=[before(0)]), latency="2s")
     assert r.fills["ts"].to_list() == [minutes(1)]
     assert r.fills["price"].to_list() == [102.0]
-    r = ash.backtest(bars, orders(submit_ts=[minutes(0)]), latency=dt.timedelta(0))
+    r = ash.backtest(bars, orders(submit_ts=[before(0)]), latency=dt.timedelta(0))
     assert r.fills["price"].to_list() == [100.0]
+
+
+def test_regression_decision_at_a_bar_open_never_fills_at_that_open():
+    # Leak 5 of issue 13: with latency 0 an order decided at a release instant filled
+    # at the open of the bar starting at that instant, a price that may predate it.
+    bars = make_bars([(100, 101, 99, 100), (102, 103, 101, 102), (104, 105, 103, 104)])
+    r = ash.backtest(bars, orders(submit_ts=[minutes(0)]))
+    assert r.fills["ts"].to_list() == [minutes(1)]
+    # a market-on-close order decided at the open fills at that bar's close
+    r = ash.backtest(bars, orders(submit_ts=[minutes(0)], order_type=["market_on_close"]))
+    assert r.fills.select("ts", "price").row(0) == (minutes(0), 100.0)
+
+
+def test_regression_sub_microsecond_decisions_are_exact():
+    # Leak 4 of issue 13: 13:30:00.000000500 was truncated to 13:30:00 and filled at
+    # the open of the 13:30 bar. Bars open on whole microseconds, so "opens strictly
+    # after the decision" is exact on the truncated time: floor(s) < b <=> s < b.
+    bars = make_bars([(100, 101, 99, 100), (102, 103, 101, 102), (104, 105, 103, 104)])
+    base = pl.Series([minutes(0), minutes(1)]).dt.cast_time_unit("ns")
+    for offset, first_live in ((500, minutes(1)), (-500, minutes(1)), (1_000, minutes(1))):
+        submit = pl.select(base + pl.duration(nanoseconds=offset)).to_series()
+        o = orders(submit_ts=[None]).with_columns(submit_ts=submit[0:1] if offset > 0 else submit[1:2])
+        assert ash.backtest(bars, o).fills["ts"].to_list() == [first_live], offset
 
 
 def test_bracket_tag_and_trade_frame():
     bars = make_bars([(100, 100.5, 99.5, 100), (100, 104, 97, 101), (101, 101, 101, 101)])
-    o = orders(submit_ts=[minutes(0)], stop_loss=[0.02], take_profit=[0.03], tag=["CPI-2025-02"])
+    o = orders(submit_ts=[before(0)], stop_loss=[0.02], take_profit=[0.03], tag=["CPI-2025-02"])
     r = ash.backtest(bars, o, intrabar="ohlc", fees=0.001)
     fills = r.fills
     assert fills["reason"].to_list() == ["entry", "take_profit"]
@@ -76,7 +104,7 @@ def test_interleaved_symbols_are_grouped_without_touching_input():
     prepared = prepare_bars(bars)
     assert prepared.symbols == ("A", "B")
     assert prepared.arrays["offsets"].tolist() == [0, 2, 4]
-    o = pl.DataFrame({"submit_ts": [minutes(0)] * 2, "symbol": ["A", "B"], "side": ["buy", "buy"], "qty": [50.0, 100.0]})
+    o = pl.DataFrame({"submit_ts": [before(0)] * 2, "symbol": ["A", "B"], "side": ["buy", "buy"], "qty": [50.0, 100.0]})
     r = ash.backtest(bars, o, init_cash=10_000)
     assert r.final_equity == pytest.approx(50 * 110 + 100 * 40)
     assert bars["symbol"].to_list() == ["A", "B", "A", "B"]
@@ -93,7 +121,7 @@ def test_grouped_bars_cross_without_copy():
 
 def test_numeric_side_and_percent_equity():
     bars = make_bars(FLAT)
-    o = pl.DataFrame({"submit_ts": [minutes(0)], "symbol": ["BTC"], "side": [-1.0], "qty": [0.5], "size_type": ["percent_equity"]})
+    o = pl.DataFrame({"submit_ts": [before(0)], "symbol": ["BTC"], "side": [-1.0], "qty": [0.5], "size_type": ["percent_equity"]})
     r = ash.backtest(bars, o, init_cash=10_000)
     assert r.fills["side"].to_list() == ["sell"]
     assert r.fills["qty"].to_list() == [50.0]
@@ -164,7 +192,7 @@ def test_every_engine_error_kind_maps_to_an_exported_class():
         assert issubclass(getattr(ash, name), ValueError)
     # A Rust-side input check (the engine's own guard) raises the right class: an
     # interleaved-but-valid frame passes, a stop-limit without a stop price fails in Rust.
-    o = orders(submit_ts=[minutes(0)], order_type=["stop_limit"], limit_price=[101.0])
+    o = orders(submit_ts=[before(0)], order_type=["stop_limit"], limit_price=[101.0])
     with pytest.raises(ash.OrdersError) as info:
         ash.backtest(make_bars(FLAT), o)
     assert info.value.column == "stop_price" and info.value.row == 0
@@ -175,7 +203,7 @@ def test_stats_keys_are_documented_and_values_hand_checked():
     rows = [(100, 100, 100, 100), (120, 120, 120, 120), (90, 90, 90, 90), (110, 110, 110, 110)]
     bars = make_bars(rows)
     o = pl.DataFrame(
-        {"submit_ts": [minutes(0), minutes(3)], "symbol": ["BTC"] * 2, "side": ["buy", "sell"], "qty": [10.0, 10.0]}
+        {"submit_ts": [before(0), before(3)], "symbol": ["BTC"] * 2, "side": ["buy", "sell"], "qty": [10.0, 10.0]}
     )
     r = ash.backtest(bars, o, init_cash=1_000)
     s = r.stats()
@@ -192,7 +220,7 @@ def test_stats_keys_are_documented_and_values_hand_checked():
 def test_equity_is_cash_plus_marked_positions():
     rows = [(100, 102, 98, 101), (101, 105, 100, 104), (104, 104, 95, 96), (96, 99, 96, 98)]
     bars = make_bars(rows)
-    r = ash.backtest(bars, orders(submit_ts=[minutes(0)], qty=[3.0]), init_cash=1_000, fees=0.001)
+    r = ash.backtest(bars, orders(submit_ts=[before(0)], qty=[3.0]), init_cash=1_000, fees=0.001)
     eq = r.equity
     closes = [101, 104, 96, 98]
     fee = 3 * 100 * 0.001

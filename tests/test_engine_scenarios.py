@@ -28,7 +28,8 @@ def bars(*rows):
 
 
 def order(**fields):
-    base = {"submit_ts": T0, "symbol": "BTC", "side": "buy", "qty": 1.0}
+    # decided just before the first bar opens: bar 0 is the first live bar
+    base = {"submit_ts": T0 - dt.timedelta(microseconds=1), "symbol": "BTC", "side": "buy", "qty": 1.0}
     base.update(fields)
     return pl.DataFrame({k: [v] for k, v in base.items()})
 

@@ -25,6 +25,8 @@ from hypothesis_profiles import examples
 from aftershock.engine import backtest
 
 T0 = dt.datetime(2025, 1, 15, 13, 30, tzinfo=dt.timezone.utc)
+# decided one microsecond before the first bar opens: that bar is the first live one
+D0 = T0 - dt.timedelta(microseconds=1)
 MINUTE = dt.timedelta(minutes=1)
 REL = 1e-12
 
@@ -243,7 +245,7 @@ def _bars_one(prices: list[tuple[float, float, float, float]], symbol: str = "BT
 
 def test_reference_stop_loss_fills_at_level_with_slippage():
     bars = _bars_one([(100, 101, 99, 100), (100, 100.5, 94, 95), (95, 96, 94, 95)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, stop_loss=0.05)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, stop_loss=0.05)])
     r = ref.backtest(bars, orders, slippage=0.001, fees=0.001)
     entry = 100 * 1.001
     assert r.fills["price"].to_list() == [entry, entry * 0.95 * 0.999]
@@ -253,7 +255,7 @@ def test_reference_stop_loss_fills_at_level_with_slippage():
 
 def test_reference_gap_fills_stop_at_open():
     bars = _bars_one([(100, 101, 99, 100), (90, 91, 89, 90)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, stop_loss=0.05)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, stop_loss=0.05)])
     r = ref.backtest(bars, orders)
     assert r.fills["price"].to_list() == [100.0, 90.0]
     assert_same(bars, orders)
@@ -276,7 +278,7 @@ def test_regression_end_of_data_fill_in_equity_of_its_bar():
         ("BTC", T0 + MINUTE, 100, 102, 99, 101), ("ETH", T0 + MINUTE, 50, 51, 49, 50),
         ("ETH", T0 + 2 * MINUTE, 50, 51, 49, 50),
     ])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0)])
     r = backtest(bars, orders, close_at_end=True)
     assert r.fills.filter(pl.col("reason") == "end_of_data")["ts"].to_list() == [T0 + MINUTE]
     row = r.equity.filter(pl.col("ts") == T0 + MINUTE)
@@ -286,7 +288,7 @@ def test_regression_end_of_data_fill_in_equity_of_its_bar():
 # Found by the differential test, fixed by the lead (c2b69d7).
 def test_regression_mae_includes_time_exit_at_gap_open():
     bars = _bars_one([(100, 101, 99, 100), (90, 91, 89, 90)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, exit_after=MINUTE)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, exit_after=MINUTE)])
     r = backtest(bars, orders)
     assert r.trades["exit_reason"].item() == "time_exit"
     assert r.trades["mae"].item() == pytest.approx(r.trades["return"].item(), rel=1e-12)
@@ -296,8 +298,8 @@ def test_regression_mae_includes_time_exit_at_gap_open():
 # Found by the differential test, fixed by the lead (c2b69d7).
 def test_regression_crossing_fill_reason_is_exit():
     bars = _bars_one([(100, 101, 99, 100), (100, 102, 99, 101)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0),
-                          dict(submit_ts=T0, symbol="BTC", side="sell", qty=3.0)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0),
+                          dict(submit_ts=D0, symbol="BTC", side="sell", qty=3.0)])
     r = backtest(bars, orders)
     assert r.fills["reason"].to_list() == ["entry", "exit"]
     assert r.trades.filter(pl.col("status") == "closed")["exit_reason"].to_list() == ["exit"]
@@ -307,8 +309,8 @@ def test_regression_crossing_fill_reason_is_exit():
 def test_regression_same_level_triggers_fire_by_order_id():
     bars = _bars_one([(100, 101, 99, 100), (100, 101, 99, 100), (100, 100.5, 97, 98)])
     orders = make_orders([
-        dict(submit_ts=T0 + MINUTE, symbol="BTC", side="sell", qty=1.0, order_type="stop", stop_price=98.5),
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.5),
+        dict(submit_ts=D0 + MINUTE, symbol="BTC", side="sell", qty=1.0, order_type="stop", stop_price=98.5),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.5),
     ])
     r = backtest(bars, orders)
     assert r.fills["order_id"].to_list() == [0, 1]
@@ -318,10 +320,10 @@ def test_regression_same_level_triggers_fire_by_order_id():
 def test_regression_target_zero_with_lot_size_closes_exactly():
     bars = _bars_one([(184.3, 188.0, 182.4, 186.9), (186.9, 190.6, 186.6, 187.0), (187.0, 187.9, 184.5, 185.0)])
     orders = make_orders([
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=2.71),
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=0.5),
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=5.42),
-        dict(submit_ts=T0 + MINUTE, symbol="BTC", side="sell", qty=0.0, size_type="target_percent"),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=2.71),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=0.5),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=5.42),
+        dict(submit_ts=D0 + MINUTE, symbol="BTC", side="sell", qty=0.0, size_type="target_percent"),
     ])
     r = backtest(bars, orders, lot_size=0.01)
     assert r.equity["gross_exposure"][-1] == 0.0
@@ -335,8 +337,8 @@ def test_regression_no_equity_row_after_cross_symbol_liquidation():
         ("BTC", T0 + MINUTE, 100, 101, 99, 100), ("ETH", T0 + MINUTE, 40, 41, 39, 40),
         ("ETH", T0 + 2 * MINUTE, 40, 41, 39, 40),
     ])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0),
-                          dict(submit_ts=T0, symbol="ETH", side="buy", qty=1000.0)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0),
+                          dict(submit_ts=D0, symbol="ETH", side="buy", qty=1000.0)])
     r = backtest(bars, orders, leverage=5.0, maintenance_margin=0.3, init_cash=10_000.0)
     assert (r.fills["reason"] == "liquidation").sum() == 2
     assert r.equity["ts"].to_list() == [T0, T0 + 2 * MINUTE]
@@ -346,8 +348,8 @@ def test_regression_no_equity_row_after_cross_symbol_liquidation():
 def test_regression_slippage_follows_the_traded_side():
     bars = _bars_one([(100, 101, 99, 100), (100, 102, 99.5, 101)])
     orders = make_orders([
-        dict(submit_ts=T0, symbol="BTC", side="sell", qty=1.0),
-        dict(submit_ts=T0 + MINUTE, symbol="BTC", side="sell", qty=0.0, size_type="target_percent"),
+        dict(submit_ts=D0, symbol="BTC", side="sell", qty=1.0),
+        dict(submit_ts=D0 + MINUTE, symbol="BTC", side="sell", qty=0.0, size_type="target_percent"),
     ])
     r = backtest(bars, orders, slippage=0.01)
     assert r.fills.select("side", "price").rows() == [("sell", 99.0), ("buy", 101.0)]
@@ -360,7 +362,7 @@ def test_trailing_stop_after_gap_up_uses_the_new_peak():
     # long from 100; bar 1 gaps up to 110 then trades down to 104: the peak is the open (110),
     # so the 5% trail fires at 104.5 on the way down
     bars = _bars_one([(100, 101, 99, 100), (110, 110.5, 104, 105)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, trailing_stop=0.05)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, trailing_stop=0.05)])
     r = ref.backtest(bars, orders)
     reason, price = r.fills.select("reason", "price").rows()[1]
     assert reason == "trailing_stop" and price == pytest.approx(110 * 0.95, rel=1e-12)
@@ -369,7 +371,7 @@ def test_trailing_stop_after_gap_up_uses_the_new_peak():
 
 def test_trailing_stop_gap_down_fills_at_the_open():
     bars = _bars_one([(100, 101, 99, 100), (104, 105, 103, 104), (95, 96, 94, 95)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, trailing_stop=0.05)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, trailing_stop=0.05)])
     r = ref.backtest(bars, orders, slippage=0.001)
     assert r.fills.select("reason", "price").rows()[1] == ("trailing_stop", 95 * 0.999)
     assert_same(bars, orders, slippage=0.001)
@@ -379,7 +381,7 @@ def test_stop_limit_triggers_and_fills_on_one_bar():
     # buy stop 102 / limit 101: the path (flat: high first) reaches 103, triggers at 102,
     # then comes down through 101, where the limit fills
     bars = _bars_one([(100, 101, 99, 100), (100, 103, 99, 102)])
-    orders = make_orders([dict(submit_ts=T0 + MINUTE, symbol="BTC", side="buy", qty=1.0, order_type="stop_limit",
+    orders = make_orders([dict(submit_ts=D0 + MINUTE, symbol="BTC", side="buy", qty=1.0, order_type="stop_limit",
                                stop_price=102.0, limit_price=101.0)])
     r = ref.backtest(bars, orders)
     assert r.fills.select("price", "reason").rows() == [(101.0, "entry")]
@@ -389,7 +391,7 @@ def test_stop_limit_triggers_and_fills_on_one_bar():
 def test_market_on_close_bracket_is_armed_for_the_next_bar():
     # bought at the close of bar 0 (100); bar 0's low of 90 came before the fill
     bars = _bars_one([(100, 101, 90, 100), (100, 101, 97, 98), (98, 99, 94, 95)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="market_on_close",
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, order_type="market_on_close",
                                stop_loss=0.05)])
     r = ref.backtest(bars, orders)
     assert r.fills.select("ts", "price", "reason").rows() == [(T0, 100.0, "entry"), (T0 + 2 * MINUTE, 95.0, "stop_loss")]
@@ -400,7 +402,7 @@ def test_short_liquidation_at_the_solved_price():
     # short 1000 at 10 with 10,000 cash: cash 20,000; equity(x) = 20,000 - 1000 x, gross 1000 x;
     # with m = 0.5 liquidation when 20,000 - 1000 x < 500 x, i.e. x > 13.333...
     bars = _bars_one([(10, 10.5, 9.5, 10), (10, 14, 10, 13.9)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="sell", qty=1000.0)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="sell", qty=1000.0)])
     cfg = dict(init_cash=10_000.0, maintenance_margin=0.5, leverage=2.0)
     r = ref.backtest(bars, orders, **cfg)
     liq = r.fills.filter(pl.col("reason") == "liquidation")
@@ -412,8 +414,8 @@ def test_short_liquidation_at_the_solved_price():
 def test_time_exit_at_the_open_before_market_orders():
     bars = _bars_one([(100, 101, 99, 100), (101, 102, 100, 101), (103, 104, 102, 103)])
     orders = make_orders([
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, exit_after=2 * MINUTE),
-        dict(submit_ts=T0 + 2 * MINUTE, symbol="BTC", side="buy", qty=2.0),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, exit_after=2 * MINUTE),
+        dict(submit_ts=D0 + 2 * MINUTE, symbol="BTC", side="buy", qty=2.0),
     ])
     r = ref.backtest(bars, orders)
     assert r.fills.select("order_id", "side", "qty", "reason").rows() == [
@@ -424,10 +426,10 @@ def test_time_exit_at_the_open_before_market_orders():
 def test_ioc_limit_cancelled_after_its_first_live_bar_and_gtd_expiry():
     bars = _bars_one([(100, 101, 99, 100), (100, 101, 99.5, 100), (100, 101, 97, 98)])
     orders = make_orders([
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0, tif="ioc"),
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0, tif="gtd",
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0, tif="ioc"),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0, tif="gtd",
              expire_ts=T0 + 2 * MINUTE),
-        dict(submit_ts=T0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0),
+        dict(submit_ts=D0, symbol="BTC", side="buy", qty=1.0, order_type="limit", limit_price=98.0),
     ])
     r = ref.backtest(bars, orders)
     assert r.orders.select("status", "reject_reason").rows() == [
@@ -437,7 +439,7 @@ def test_ioc_limit_cancelled_after_its_first_live_bar_and_gtd_expiry():
 
 def test_leverage_cap_with_fees_buys_everything_the_formula_allows():
     bars = _bars_one([(100, 101, 99, 100), (100, 101, 99, 100)])
-    orders = make_orders([dict(submit_ts=T0, symbol="BTC", side="buy", qty=1e6)])
+    orders = make_orders([dict(submit_ts=D0, symbol="BTC", side="buy", qty=1e6)])
     cfg = dict(init_cash=10_000.0, fees=0.01, fixed_fees=5.0, leverage=2.0)
     r = ref.backtest(bars, orders, **cfg)
     # gross q p <= 2 (E - q p f - fixed)  ->  q = 2 (E - fixed) / (p (1 + 2 f))

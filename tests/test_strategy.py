@@ -161,6 +161,8 @@ def test_cli_backtest(tmp_path):
         capture_output=True, text=True, check=True,
     )
     assert "final_equity" in out.stdout
-    # bought at the 13:30 open (103.0), still held at the end: marked at the last close
+    # decided at 13:30: bought at the open of the first bar after it (13:31), still
+    # held at the end: marked at the last close
+    entry = b.filter(pl.col("ts") > RELEASES[0])["open"][0]
     final = float([line for line in out.stdout.splitlines() if "final_equity" in line][0].split(":")[1])
-    assert final == pytest.approx(1_000 + (b["close"][-1] - 103.0))
+    assert final == pytest.approx(1_000 + (b["close"][-1] - entry))

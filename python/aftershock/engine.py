@@ -327,8 +327,9 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> 
         ``"ohlc"``, ``"olhc"``, ``"nearest_first"``), ``maintenance_margin`` (0 =
         off), ``close_at_end`` (False).
 
-    Semantics, in short: an order is live from the first bar with ``ts >=
-    submit_ts + latency``; market orders fill at that bar's open plus slippage;
+    Semantics, in short: an order is live from the first bar with ``ts >
+    submit_ts + latency`` (``>=`` for market_on_close, which fills at the close);
+    market orders fill at that bar's open plus slippage;
     limits and stops fill at their price when the bar path crosses it, at the open
     on a gap; brackets (``stop_loss``, ``take_profit``, ``trailing_stop``,
     ``exit_after``) are armed by the entry fill and cancel each other; fees are

@@ -103,7 +103,7 @@ def _build(
 
 def market(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, size_type: str = "units", delay: Any = None, **exits: Any) -> pl.DataFrame:
     """A market order per event at ``release_ts + delay``; fills at the open of the
-    first bar at or after that plus the backtest's latency. ``side`` is ``"buy"``,
+    first bar that opens strictly after that plus the backtest's latency. ``side`` is ``"buy"``,
     ``"sell"`` or a signed number/expression (0 or null places no order). ``exits``:
     ``stop_loss``, ``take_profit``, ``trailing_stop``, ``exit_after``, ``reduce_only``, ``tag``."""
     return _build(events, order_type="market", symbol=symbol, side=side, size=size, size_type=size_type, delay=delay, **exits)

@@ -9,7 +9,8 @@ and the whole frame runs through :func:`aftershock.engine.backtest`.
 Two price conventions:
 
 * ``price="next_open"`` (default, look-ahead free): a signal on bar ``i`` becomes a
-  ``market`` order submitted at bar ``i+1``'s timestamp, filled at its open. A
+  ``market`` order decided at bar ``i``'s close (one microsecond before bar ``i+1``
+  opens), filled at bar ``i+1``'s open. A
   signal on the last bar has no next bar and is dropped.
 * ``price="close"`` (vectorbt's default): a ``market_on_close`` order filled at the
   signal bar's own close.
@@ -24,6 +25,7 @@ settles at least one more order, in time order). See docs/vectorbt.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -40,6 +42,7 @@ _DIRECTIONS = ("longonly", "shortonly", "both")
 _PRICES = ("next_open", "close")
 _SIZE_TYPES = {"units": "units", "amount": "units", "notional": "notional", "value": "notional",
                "percent_equity": "percent_equity"}
+_TICK = dt.timedelta(microseconds=1)
 _BRACKET_REASONS = ("stop_loss", "take_profit", "trailing_stop", "time_exit", "liquidation")
 
 
@@ -170,7 +173,8 @@ class _Compiler:
 
     def _order(self, i: int, side: str, kind: str, qty: float) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "submit_ts": self.ts[i] if self.price == "close" else self.ts[i + 1],
+            # next_open: decided at bar i's close, printed just before bar i+1 opens
+            "submit_ts": self.ts[i] if self.price == "close" else self.ts[i + 1] - _TICK,
             "symbol": self.symbol,
             "side": side,
             "order_type": "market_on_close" if self.price == "close" else "market",

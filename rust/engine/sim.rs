@@ -294,10 +294,19 @@ impl<'a> Sim<'a> {
         // (live bar ts, order id, live bar index): orders in the order they go live.
         let mut pending: Vec<(i64, usize, usize)> = Vec::with_capacity(self.orders.len());
         for (id, o) in self.orders.iter().enumerate() {
-            let live_ts = o.submit_ts.saturating_add(self.cfg.latency);
+            // A decision taken at `submit_ts` may only trade at prices printed after
+            // `submit_ts + latency`. A bar's open may be printed at its own open
+            // time, so orders that can fill at the open go live on the first bar that
+            // opens strictly later; a market-on-close order fills at the close,
+            // which is printed after any instant inside its bar.
+            let decided = o.submit_ts.saturating_add(self.cfg.latency);
             let r = bars.range(o.symbol);
             let ts = &bars.ts[r.clone()];
-            let k = ts.partition_point(|&t| t < live_ts);
+            let k = if o.order_type == OrderType::MarketOnClose {
+                ts.partition_point(|&t| t < decided)
+            } else {
+                ts.partition_point(|&t| t <= decided)
+            };
             if k < ts.len() {
                 pending.push((ts[k], id, r.start + k));
             }

@@ -79,16 +79,18 @@ macro_rules! assert_close {
     }};
 }
 
+/// A market order decided just before `ts`, so that a bar opening at `ts` is its first
+/// live bar (orders go live on the first bar that opens strictly after the decision).
 fn buy(ts: i64, qty: f64) -> Order {
-    Order::market(ts, 0, Side::Buy, qty)
+    Order::market(ts - 1, 0, Side::Buy, qty)
 }
 
 fn sell(ts: i64, qty: f64) -> Order {
-    Order::market(ts, 0, Side::Sell, qty)
+    Order::market(ts - 1, 0, Side::Sell, qty)
 }
 
 #[test]
-fn market_order_fills_at_the_open_of_the_first_bar_at_or_after_submit_plus_latency() {
+fn market_order_fills_at_the_open_of_the_first_bar_strictly_after_submit_plus_latency() {
     let d = Data::one(&[
         (100., 101., 99., 100.),
         (102., 103., 101., 102.),
@@ -99,8 +101,18 @@ fn market_order_fills_at_the_open_of_the_first_bar_at_or_after_submit_plus_laten
     assert_eq!(out.fills.len(), 1);
     assert_eq!(out.fills[0].ts, MIN);
     assert_close!(out.fills[0].price, 102.0);
-    // at exactly a bar's open it fills on that bar; latency pushes it to the next
+    // decided just before a bar opens, it fills at that open
     let out = d.run(&[buy(MIN, 1.0)], &cfg());
+    assert_close!(out.fills[0].price, 102.0);
+    // decided at exactly a bar's open time, that open may predate the decision: next bar
+    let out = d.run(&[Order::market(MIN, 0, Side::Buy, 1.0)], &cfg());
+    assert_eq!(out.fills[0].ts, 2 * MIN);
+    assert_close!(out.fills[0].price, 104.0);
+    // a market-on-close order decided at a bar's open fills at that bar's close
+    let mut moc = Order::market(MIN, 0, Side::Buy, 1.0);
+    moc.order_type = OrderType::MarketOnClose;
+    let out = d.run(&[moc], &cfg());
+    assert_eq!(out.fills[0].ts, MIN);
     assert_close!(out.fills[0].price, 102.0);
     let out = d.run(
         &[buy(MIN, 1.0)],
@@ -468,7 +480,7 @@ fn ioc_gtd_and_reduce_only() {
     ro.reduce_only = true;
     let out = d.run(&[ro.clone()], &cfg());
     assert_eq!(out.orders[0].status, OrderStatus::Cancelled);
-    ro.submit_ts = MIN;
+    ro.submit_ts = MIN - 1;
     let out = d.run(&[buy(0, 2.0), ro], &cfg());
     assert_close!(out.fills[1].qty, 2.0); // clipped to the position
     assert_eq!(out.trades.len(), 1);
@@ -512,7 +524,7 @@ fn multi_symbol_portfolio_shares_one_cash_balance() {
     ];
     let d = Data::many(&[&a, &b]);
     let mut ob = Order::market(0, 1, Side::Buy, 100.0);
-    ob.submit_ts = 0;
+    ob.submit_ts = -1;
     let out = d.run(&[buy(0, 50.0), ob], &cfg());
     // 50*100 + 100*50 = 10000 spent; at t=2: 50*110 + 100*40 = 9500
     assert_eq!(out.equity.last().unwrap().ts, 2 * MIN);
