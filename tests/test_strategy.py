@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 import aftershock as ash
-from aftershock.strategy import ACTUAL_COLUMNS, compile_orders
+from aftershock.calendar import OUTCOME_COLUMNS
+from aftershock.strategy import compile_orders
 
 UTC = dt.timezone.utc
 RELEASES = [dt.datetime(2025, 2, 12, 13, 30, tzinfo=UTC), dt.datetime(2025, 3, 12, 12, 30, tzinfo=UTC)]
@@ -21,6 +22,7 @@ def calendar() -> pl.DataFrame:
     return pl.DataFrame(
         {
             "event_id": ["CPI-A", "CPI-B"],
+            "kind": ["macro", "macro"],
             "indicator": ["CPI_YOY", "CPI_YOY"],
             "release_ts": RELEASES,
             "actual": [3.0, 2.8],
@@ -80,7 +82,7 @@ def test_before_release_cannot_see_actuals():
             return None
 
     compile_orders(Peek(), calendar())
-    assert not set(ACTUAL_COLUMNS) & set(seen["columns"])
+    assert not set(OUTCOME_COLUMNS) & set(seen["columns"])
     assert "consensus" in seen["columns"] and "release_ts" in seen["columns"]
 
 
@@ -92,14 +94,6 @@ def test_look_ahead_is_refused():
     with pytest.raises(ash.LookAheadError) as info:
         ash.backtest(bars(), Early(), calendar=calendar())
     assert info.value.column == "submit_ts" and info.value.row == 0
-
-    class Untagged(ash.Strategy):
-        def on_release(self, events):
-            return ash.orders.market(events, symbol="BTC", side="buy", size=1.0, tag=pl.lit("nothing"))
-
-    with pytest.raises(ash.LookAheadError) as info:
-        ash.backtest(bars(), Untagged(), calendar=calendar())
-    assert info.value.column == "tag"
 
 
 def test_strategy_class_instead_of_instance_is_a_clear_error():

@@ -11,10 +11,13 @@ from aftershock.errors import InputError
 __all__ = ["as_polars", "utc_timestamps"]
 
 
-def utc_timestamps(df: pl.DataFrame, column: str, error: type[InputError]) -> pl.Expr:
+def utc_timestamps(df: pl.DataFrame, column: str, error: type[InputError], *, round_up: bool = False) -> pl.Expr:
     """The expression converting ``column`` to ``Datetime("us", "UTC")``; raises
     ``error`` naming the column when it is not a time-zone aware Datetime (a naive
-    timestamp is ambiguous, so it is refused rather than assumed to be UTC)."""
+    timestamp is ambiguous, so it is refused rather than assumed to be UTC).
+
+    Nanoseconds are truncated, or rounded up to the next microsecond with
+    ``round_up`` (for the instants a figure becomes public: never earlier)."""
     dtype = df.schema[column]
     if not isinstance(dtype, pl.Datetime):
         raise error(f"{column!r} must be a time-zone aware Datetime, got {dtype}", column=column)
@@ -22,7 +25,11 @@ def utc_timestamps(df: pl.DataFrame, column: str, error: type[InputError]) -> pl
         raise error(
             f"{column!r} is naive (no time zone); attach one, e.g. .dt.replace_time_zone('UTC')", column=column
         )
-    return pl.col(column).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    utc = pl.col(column).dt.convert_time_zone("UTC")
+    if round_up and dtype.time_unit == "ns":
+        micros = -((-utc.dt.epoch("ns")) // 1000)  # ceiling division
+        return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC").alias(column)
+    return utc.dt.cast_time_unit("us")
 
 
 def as_polars(frame: Any, error: type[InputError], what: str) -> pl.DataFrame:

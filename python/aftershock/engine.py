@@ -362,14 +362,14 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> 
     3.0
     """
     prepared = prepare_bars(bars)
-    orders = _resolve_orders(orders, calendar)
+    orders = _resolve_orders(orders, calendar, prepared)
     frame, arrays = encode_orders(orders, prepared.symbols)
     cfg = _config(config)
     raw = _engine.simulate(prepared.arrays, arrays, cfg, True)
     return Result(raw, prepared, frame, cfg)
 
 
-def _resolve_orders(orders: Any, calendar: Any) -> Any:
+def _resolve_orders(orders: Any, calendar: Any, bars: PreparedBars) -> Any:
     from aftershock.strategy import Strategy, compile_orders
 
     if isinstance(orders, type) and issubclass(orders, Strategy):
@@ -377,7 +377,7 @@ def _resolve_orders(orders: Any, calendar: Any) -> Any:
     if isinstance(orders, Strategy):
         if calendar is None:
             raise ConfigError("a Strategy needs calendar=...", column="calendar")
-        return compile_orders(orders, calendar)
+        return compile_orders(orders, calendar, bars)
     return orders
 
 

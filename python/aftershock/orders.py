@@ -1,8 +1,10 @@
 """Builders that turn a frame of events into an orders frame, vectorized.
 
 Every builder takes the events a strategy was shown, one row per event, and returns
-one order per event with ``submit_ts = release_ts + delay`` and ``tag = event_id``,
-so that fills and trades can be attributed to the event that caused them.
+one order per event with ``submit_ts = decision_ts + delay`` (the instant the hook
+was decided, see :mod:`aftershock.strategy`; ``release_ts + delay`` for a frame without
+``decision_ts``) and ``tag = event_id``, so that fills and trades can be attributed to
+the event that caused them.
 
 >>> import datetime as dt, polars as pl
 >>> ev = pl.DataFrame({"event_id": ["CPI-1"], "surprise_z": [1.4],
@@ -65,11 +67,12 @@ def _build(
 ) -> pl.DataFrame:
     if not isinstance(events, pl.DataFrame):
         raise OrdersError(f"events must be a Polars DataFrame, got {type(events).__name__}")
-    for col in ("release_ts", "event_id"):
+    anchor = "decision_ts" if "decision_ts" in events.columns else "release_ts"
+    for col in (anchor, "event_id"):
         if col not in events.columns and not (col == "event_id" and tag is not None):
             raise OrdersError(f"events lack {col!r}", column=col)
     delay_us = duration_us(delay or 0, name="delay")
-    submit = pl.col("release_ts") + pl.duration(microseconds=delay_us)
+    submit = pl.col(anchor) + pl.duration(microseconds=delay_us)
     expire = (
         submit + pl.duration(microseconds=duration_us(expire_after, name="expire_after"))
         if expire_after is not None
@@ -102,7 +105,7 @@ def _build(
 
 
 def market(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, size_type: str = "units", delay: Any = None, **exits: Any) -> pl.DataFrame:
-    """A market order per event at ``release_ts + delay``; fills at the open of the
+    """A market order per event at ``decision_ts + delay``; fills at the open of the
     first bar that opens strictly after that plus the backtest's latency. ``side`` is ``"buy"``,
     ``"sell"`` or a signed number/expression (0 or null places no order). ``exits``:
     ``stop_loss``, ``take_profit``, ``trailing_stop``, ``exit_after``, ``reduce_only``, ``tag``."""

@@ -47,7 +47,7 @@ def sweep(
         params = {k: v for k, v in combo.items() if k in strategy.params}
         key = tuple(sorted((k, repr(v)) for k, v in params.items()))
         if key not in compiled:
-            compiled[key] = compile_orders(strategy(**params), calendar)
+            compiled[key] = compile_orders(strategy(**params), calendar, prepared)
         orders.append(compiled[key])
         configs.append({**config, **{k: v for k, v in combo.items() if k not in strategy.params}})
     results = backtest_many(prepared, orders, configs, threads=threads)

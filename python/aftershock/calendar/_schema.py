@@ -45,7 +45,7 @@ def _first_row(df: pl.DataFrame, mask: pl.Expr) -> int | None:
 
 def _cast(df: pl.DataFrame) -> pl.DataFrame:
     exprs: list[pl.Expr] = []
-    exprs.append(utc_timestamps(df, "release_ts", CalendarError))
+    exprs.append(utc_timestamps(df, "release_ts", CalendarError, round_up=True))
     for name in _STRING_COLUMNS:
         dtype = df.schema[name]
         if dtype == pl.Null or dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):

@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from aftershock.calendar._pit import known_ts_expr
 from aftershock.calendar._registry import INDICATORS, PRIOR_END
 from aftershock.calendar._schema import validate_calendar
 
@@ -20,12 +21,12 @@ def _raw() -> pl.Expr:
 
 def _pool(calendar: pl.DataFrame, history: Any | None) -> pl.DataFrame:
     own = calendar.filter(pl.col("indicator").is_not_null()).select(
-        "indicator", "release_ts", _raw().alias("s")
+        "indicator", "release_ts", "known_ts", _raw().alias("s")
     )
     if history is not None:
         hist = validate_calendar(history)
         hist = hist.filter(pl.col("indicator").is_not_null()).select(
-            "indicator", "release_ts", _raw().alias("s")
+            "indicator", "release_ts", known_ts_expr().alias("known_ts"), _raw().alias("s")
         )
         # A release present in both frames counts once, with the calendar's figures.
         hist = hist.join(own.select("indicator", "release_ts"), on=["indicator", "release_ts"], how="anti")
@@ -54,8 +55,10 @@ def surprises(
     """The calendar plus its surprise columns, in the calendar's row order.
 
     - ``surprise`` = ``actual - consensus`` (null when either is null).
-    - ``surprise_n``: how many releases of the same indicator, strictly before this
-      row's ``release_ts``, with a known surprise, the standard deviation uses.
+    - ``surprise_n``: how many releases of the same indicator, published strictly
+      before this row (publication is ``release_ts`` for exact times, the end of the
+      hour or day for coarser ``time_precision``), with a known surprise, the standard
+      deviation uses.
     - ``surprise_std``: the sample standard deviation (ddof=1) of those earlier raw
       surprises; null while ``surprise_n < min_history``.
     - ``surprise_z`` = ``surprise / surprise_std`` (null when either is null or the
@@ -82,18 +85,20 @@ def surprises(
     """
     cal = validate_calendar(calendar)
     cal = cal.drop([c for c in SURPRISE_COLUMNS if c in cal.columns]).with_row_index("_row")
-    pool = _pool(cal, history)
+    pool = _pool(cal.with_columns(known_ts=known_ts_expr()), history)
 
+    # A release enters the statistics of the rows published strictly after it was
+    # itself published (the end of its precision interval), never before.
     cum = (
-        pool.group_by("indicator", "release_ts")
+        pool.group_by("indicator", "known_ts")
         .agg(pl.len().alias("_n"), pl.col("s").sum().alias("_s"), (pl.col("s") ** 2).sum().alias("_ss"))
-        .sort("indicator", "release_ts")
+        .sort("indicator", "known_ts")
         .with_columns(pl.col(c).cum_sum().over("indicator") for c in ("_n", "_s", "_ss"))
     )
-    keys = cal.select("_row", "indicator", "release_ts").sort("release_ts")
+    keys = cal.select("_row", "indicator", "release_ts", known_ts_expr().alias("known_ts")).sort("known_ts")
     stats = keys.join_asof(
-        cum.sort("release_ts"), on="release_ts", by="indicator", strategy="backward", allow_exact_matches=False,
-        check_sortedness=False,  # sorted by release_ts overall, which is what by-group asof needs
+        cum.sort("known_ts"), on="known_ts", by="indicator", strategy="backward", allow_exact_matches=False,
+        check_sortedness=False,  # sorted by known_ts overall, which is what by-group asof needs
     ).with_columns(pl.col("_n").fill_null(0), pl.col("_s").fill_null(0.0), pl.col("_ss").fill_null(0.0))
 
     if prior:
