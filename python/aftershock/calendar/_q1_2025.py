@@ -11,6 +11,7 @@ carries its ``time_precision``.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -39,46 +40,67 @@ _MACRO = [
 ]
 
 _UTC = dt.timezone.utc
+_ET = ZoneInfo("America/New_York")
+_BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def _local_day(day: str, zone: ZoneInfo) -> dt.datetime:
+    """Midnight of ``day`` in ``zone``, in UTC: the start of a day-precision interval
+    when the primary source gives only the local date."""
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0), tzinfo=zone).astimezone(_UTC)
+
 
 # event_id, release_ts (UTC), precision, title, category, jurisdiction, direction, source
 # direction: our analyst reading of the expected sign of the effect on crypto prices.
+# Each time was checked against the primary document's date and the time zone it is
+# dated in: a "day" event spans that local day (its outcome is public at the day's
+# end); an "hour" event spans one hour. Where the market's reaction pins the hour, the
+# real Binance BTCUSDT 5-minute bars are cited (volume several times the day's median).
 _POLICY = [
     (
-        "US-SBR-EO-2025-03-06", dt.datetime(2025, 3, 6, 0, 0, tzinfo=_UTC), "day",
+        "US-SBR-EO-2025-03-06", dt.datetime(2025, 3, 7, 0, 0, tzinfo=_UTC), "hour",
         "Executive order establishing the Strategic Bitcoin Reserve (about 200,000 forfeited BTC, no sales)",
         "reserve", "US", 1.0,
-        f"{REPORT}: 'Trump signed an executive order in March 2025'; signed 2025-03-06 (EO 14233), announced in the U.S. evening",
+        f"{REPORT}: 'Trump signed an executive order in March 2025'. Primary: Executive Order 14233, signed "
+        "6 March 2025 and announced that evening, U.S. Eastern time, by the White House crypto adviser on X; "
+        "BTCUSDT perpetual 5-min volume jumps elevenfold in the 00:10 UTC bar of 7 March, so the hour "
+        "00:00-01:00 UTC of 7 March (not 6 March UTC, which ends before the announcement)",
     ),
     (
-        "US-RECIPROCAL-TARIFF-MEMO-2025-02-13", dt.datetime(2025, 2, 13, 0, 0, tzinfo=_UTC), "day",
+        "US-RECIPROCAL-TARIFF-MEMO-2025-02-13", _local_day("2025-02-13", _ET), "day",
         "Reciprocal Trade and Tariffs memorandum",
         "tariff", "US", -1.0,
-        f"{REPORT}: 'in February 2025, Trump signed the Reciprocal Trade and Tariff Memorandum'; signed 2025-02-13",
+        f"{REPORT}: 'in February 2025, Trump signed the Reciprocal Trade and Tariff Memorandum'. Primary: "
+        "presidential memorandum 'Reciprocal Trade and Tariffs', dated 13 February 2025 (a U.S. Eastern day)",
     ),
     (
         "US-RECIPROCAL-TARIFF-EO-2025-04-02", dt.datetime(2025, 4, 2, 20, 0, tzinfo=_UTC), "hour",
         "Executive order imposing reciprocal tariffs (announced 4 p.m. ET, 2 April 2025)",
         "tariff", "US", -1.0,
-        f"{REPORT}: 'On April 2, 2025, Trump signed an executive order on retaliatory tariffs'; Rose Garden announcement 16:00 ET",
+        f"{REPORT}: 'On April 2, 2025, Trump signed an executive order on retaliatory tariffs'. Primary: Executive "
+        "Order 14257 of 2 April 2025, announced at the Rose Garden event from 16:00 EDT (20:00 UTC); BTCUSDT 5-min "
+        "volume peaks in the 20:10-20:25 UTC bars",
     ),
     (
-        "WLFI-USD1-LAUNCH-2025-03-25", dt.datetime(2025, 3, 25, 0, 0, tzinfo=_UTC), "day",
+        "WLFI-USD1-LAUNCH-2025-03-25", _local_day("2025-03-25", _ET), "day",
         "World Liberty Financial launches the USD1 stablecoin",
         "stablecoin", "US", 0.5,
-        f"{REPORT}: 'WLFI's USD1 stablecoin released in March 2025'; WLFI announcement dated 2025-03-25",
+        f"{REPORT}: 'WLFI's USD1 stablecoin released in March 2025'. Primary: World Liberty Financial's "
+        "announcement dated 25 March 2025 (U.S. Eastern day; the hour is not stated)",
     ),
     (
-        "US-SEC-SAB121-REPEAL-2025-01-23", dt.datetime(2025, 1, 23, 0, 0, tzinfo=_UTC), "day",
+        "US-SEC-SAB121-REPEAL-2025-01-23", _local_day("2025-01-23", _ET), "day",
         "SEC rescinds Staff Accounting Bulletin 121 (replaced by SAB 122)",
         "regulation", "US", 1.0,
-        f"{REPORT}: 'he repealed the contentious accounting standard SAB 121'; SAB 122 published 2025-01-23",
+        f"{REPORT}: 'he repealed the contentious accounting standard SAB 121'. Primary: SEC Staff Accounting "
+        "Bulletin No. 122, dated 23 January 2025 (a U.S. Eastern day; the hour is not stated)",
     ),
     (
-        "CN-PBOC-VC-RWA-NOTICE-2026-02-06", dt.datetime(2026, 2, 6, 0, 0, tzinfo=_UTC), "day",
+        "CN-PBOC-VC-RWA-NOTICE-2026-02-06", _local_day("2026-02-06", _BEIJING), "day",
         "People's Bank of China and seven departments: notice on virtual-currency and RWA-tokenization risks (Yinfa [2026] No. 42)",
         "regulation", "CN", -1.0,
         f"{REPORT} (appended article): 'Today, the People's Bank of China's website published the Notice ... (Yinfa [2026] No. 42)';"
-        " date inferred from the adjacent 'February 6th Market Key Intelligence' item, so approximate",
+        " date inferred from the adjacent 'February 6th Market Key Intelligence' item (a Beijing day), so approximate",
     ),
 ]
 
