@@ -38,3 +38,27 @@ def test_readme_signals_example_runs(tmp_path, monkeypatch):
     opens = set(namespace["btc"]["open"].to_list())
     entries = result.fills.filter(pl.col("reason") != "stop_loss")
     assert set(entries["price"].to_list()) <= opens
+
+
+def test_point_in_time_page_property_tests_cpi_fade(monkeypatch):
+    # the pytest file shown in docs/point_in_time.md runs as written, against the real
+    # strategies/cpi_fade.py, and its cases do trade (the properties are not vacuous)
+    monkeypatch.chdir(REPO_ROOT)
+    (block,) = python_blocks("docs/point_in_time.md")
+    namespace: dict = {}
+    exec(compile(block, "docs/point_in_time.md", "exec"), namespace)
+    namespace["test_cpi_fade_is_point_in_time"]()
+    namespace["test_cpi_fade_books_balance"]()
+    import aftershock as ash
+    import aftershock.testing as asht
+    from hypothesis import given, settings
+
+    traded = []
+
+    @settings(max_examples=20, deadline=None)
+    @given(m=asht.markets(symbols=("BTC",), indicators=("CPI_YOY", "PPI_YOY")))
+    def count(m):
+        traded.append(ash.backtest(m.bars, namespace["CpiFade"](threshold=0.1), calendar=m.calendar).fills.height)
+
+    count()
+    assert sum(traded) > 0

@@ -17,6 +17,7 @@ the event that caused them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import polars as pl
@@ -27,22 +28,54 @@ from aftershock.errors import OrdersError
 __all__ = ["market", "limit", "stop", "market_on_close"]
 
 
+_NULL_F64 = pl.lit(None, pl.Float64)
+_NULL_TS = pl.lit(None, pl.Datetime("us", "UTC"))
+_SIDE_SET = pl.col("side").is_not_null()
+#: Column order and dtypes of every builder's output (an empty frame for no events).
+_SCHEMA = {
+    "submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String, "qty": pl.Float64,
+    "size_type": pl.String, "order_type": pl.String, "limit_price": pl.Float64, "stop_price": pl.Float64,
+    "tif": pl.String, "expire_ts": pl.Datetime("us", "UTC"), "reduce_only": pl.Boolean, "stop_loss": pl.Float64,
+    "take_profit": pl.Float64, "trailing_stop": pl.Float64, "exit_after": pl.String, "tag": pl.String,
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def _const(value: Any, dtype: Any = None) -> pl.Expr:
+    """A literal, built once: strategies call the builders once per release with the
+    same settings, and building expressions costs more than evaluating them."""
+    return pl.lit(value, dtype) if dtype is not None else pl.lit(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _const_col(name: str) -> pl.Expr:
+    return pl.col(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _const_duration(us: int) -> pl.Expr:
+    return pl.duration(microseconds=us)
+
+
 def _expr(value: Any, name: str) -> pl.Expr:
     if isinstance(value, pl.Expr):
         return value
     if isinstance(value, pl.Series):
         return pl.lit(value)
-    return pl.lit(value)
+    try:
+        return _const(value)
+    except TypeError:  # unhashable
+        return pl.lit(value)
 
 
 def _side(value: Any) -> pl.Expr:
     if isinstance(value, str):
         if value not in ("buy", "sell"):
             raise OrdersError(f"side must be 'buy', 'sell' or a signed number/expression, got {value!r}", column="side")
-        return pl.lit(value)
+        return _const(value)
     e = _expr(value, "side")
     # numeric sides: > 0 buys, < 0 sells, 0 (no signal) drops the row below
-    return pl.when(e > 0).then(pl.lit("buy")).when(e < 0).then(pl.lit("sell")).otherwise(pl.lit(None, pl.String))
+    return pl.when(e > 0).then(_const("buy")).when(e < 0).then(_const("sell")).otherwise(_const(None, pl.String))
 
 
 def _build(
@@ -67,41 +100,46 @@ def _build(
 ) -> pl.DataFrame:
     if not isinstance(events, pl.DataFrame):
         raise OrdersError(f"events must be a Polars DataFrame, got {type(events).__name__}")
+    side_expr = _side(side)
+    if events.height == 0:  # the common case per release: no signal, no query
+        return pl.DataFrame(schema=_SCHEMA)
     anchor = "decision_ts" if "decision_ts" in events.columns else "release_ts"
     for col in (anchor, "event_id"):
         if col not in events.columns and not (col == "event_id" and tag is not None):
             raise OrdersError(f"events lack {col!r}", column=col)
     delay_us = duration_us(delay or 0, name="delay")
-    submit = pl.col(anchor) + pl.duration(microseconds=delay_us)
+    submit = _const_col(anchor) + _const_duration(delay_us)
     expire = (
-        submit + pl.duration(microseconds=duration_us(expire_after, name="expire_after"))
+        submit + _const_duration(duration_us(expire_after, name="expire_after"))
         if expire_after is not None
-        else pl.lit(None, pl.Datetime("us", "UTC"))
+        else _NULL_TS
     )
     if isinstance(exit_after, (str, type(None))):
-        exit_expr = pl.lit(exit_after, pl.String)
+        exit_expr = _const(exit_after, pl.String)
     else:
         exit_expr = pl.lit(duration_us(exit_after, name="exit_after"), pl.Int64).cast(pl.Duration("us"))
-    f64 = lambda v: (_expr(v, "") if v is not None else pl.lit(None)).cast(pl.Float64)  # noqa: E731
-    out = events.select(
+    f64 = lambda v: _expr(v, "").cast(pl.Float64) if v is not None else _NULL_F64  # noqa: E731
+    out = events.lazy().select(
         submit_ts=submit,
         symbol=_expr(symbol, "symbol").cast(pl.String),
-        side=_side(side),
+        side=side_expr,
         qty=f64(size),
-        size_type=pl.lit(size_type),
-        order_type=pl.lit(order_type),
+        size_type=_const(size_type),
+        order_type=_const(order_type),
         limit_price=f64(limit_price),
         stop_price=f64(stop_price),
-        tif=pl.lit("gtd" if expire_after is not None else tif),
+        tif=_const("gtd" if expire_after is not None else tif),
         expire_ts=expire,
-        reduce_only=pl.lit(reduce_only),
+        reduce_only=_const(reduce_only),
         stop_loss=f64(stop_loss),
         take_profit=f64(take_profit),
         trailing_stop=f64(trailing_stop),
         exit_after=exit_expr,
         tag=(_expr(tag, "tag") if tag is not None else pl.col("event_id")).cast(pl.String),
     )
-    return out.filter(pl.col("side").is_not_null())
+    if not isinstance(side, str):
+        out = out.filter(_SIDE_SET)  # a zero or null signal places no order
+    return out.collect()
 
 
 def market(events: pl.DataFrame, *, symbol: Any, side: Any, size: Any, size_type: str = "units", delay: Any = None, **exits: Any) -> pl.DataFrame:

@@ -12,37 +12,7 @@ A strategy is a class whose annotated class attributes are its parameters::
             return ash.orders.market(hot, symbol="BTC", side=-pl.col("surprise_z").sign(),
                                      size=0.5, size_type="percent_equity", exit_after=self.hold)
 
-The point-in-time contract
---------------------------
-Every decision is taken at an instant ``d`` and sees exactly what was public at ``d``:
-the schedule and consensus of every scheduled event, the outcome (``actual``,
-``previous``, surprises, ``source`` text, any column not known to be schedule) of events
-published at or before ``d``, and bars that closed at or before ``d``. Nothing else is
-handed to the strategy, so this holds for any code written against those frames. An
-event is *published* at ``known_ts``: its ``release_ts`` for an exact time, the end of
-its hour or day for coarser ``time_precision``. Unscheduled events (policy headlines)
-do not exist for the strategy before they are published.
-
-The hooks are called in time order, once per publication instant ``t`` (all events
-published at ``t`` together), on a fresh copy of the strategy for every run:
-
-- ``before_release(events)`` is decided at ``d = t - decide_before``. ``events`` are the
-  *scheduled* events due at ``t``, without their outcome columns. Use it to position
-  ahead of a release.
-- ``on_release(events)`` is decided at ``d = t + decide_after``. ``events`` are the
-  events published at ``t``, outcomes and surprises included.
-
-``decide_before`` and ``decide_after`` are durations (``"0s"`` by default); annotate
-them in a subclass to make them sweepable parameters. During a call,
-``self.asof`` is an :class:`AsOf` view of what is public at ``d``: ``asof.ts``,
-``asof.calendar`` (the whole calendar as of ``d``), ``asof.bars(symbol)`` and
-``asof.last_close(symbol)``. ``events`` carry ``decision_ts`` (= ``d``); the order
-builders submit at ``decision_ts`` (plus their ``delay``) and an orders frame without
-``submit_ts`` is submitted at ``d``. An order submitted before ``d`` raises
-:class:`~aftershock.errors.LookAheadError`. Orders then fill only at prices printed after
-``submit_ts + latency`` (docs/engine.md). State kept on ``self`` carries forward in
-time only: calls come in order of ``d``, and every backtest or sweep variant starts
-from a fresh copy of the instance it was given.
+The point-in-time contract every hook obeys is stated on :class:`Strategy`.
 
 Both hooks return an orders frame (see :mod:`aftershock.orders`) or ``None``.
 """
@@ -65,12 +35,45 @@ __all__ = ["Strategy", "AsOf", "compile_orders"]
 
 _RESERVED = ("params", "asof")
 _UTC = dt.timezone.utc
+_TS = pl.Datetime("us", "UTC")
 
 
 class Strategy:
     """Base class of event strategies; parameters are annotated class attributes.
 
-    See the module documentation for the point-in-time contract every hook obeys.
+    The point-in-time contract
+    --------------------------
+    Every decision is taken at an instant ``d`` and sees exactly what was public at ``d``:
+    the schedule and consensus of every scheduled event, the outcome (``actual``,
+    ``previous``, surprises, ``source`` text, any column not known to be schedule) of events
+    published at or before ``d``, and bars that closed at or before ``d``. Nothing else is
+    handed to the strategy, so this holds for any code written against those frames. An
+    event is *published* at ``known_ts``: its ``release_ts`` for an exact time, the end of
+    its hour or day for coarser ``time_precision``. Unscheduled events (policy headlines)
+    do not exist for the strategy before they are published.
+
+    The hooks are called in time order, once per publication instant ``t`` (all events
+    published at ``t`` together), on a fresh copy of the strategy for every run:
+
+    - ``before_release(events)`` is decided at ``d = t - decide_before``. ``events`` are the
+      *scheduled* events due at ``t``, without their outcome columns. Use it to position
+      ahead of a release.
+    - ``on_release(events)`` is decided at ``d = t + decide_after``. ``events`` are the
+      events published at ``t``, outcomes and surprises included.
+
+    ``decide_before`` and ``decide_after`` are durations (``"0s"`` by default); annotate
+    them in a subclass to make them sweepable parameters. During a call,
+    ``self.asof`` is an :class:`AsOf` view of what is public at ``d``: ``asof.ts``,
+    ``asof.calendar`` (the whole calendar as of ``d``), ``asof.bars(symbol)`` and
+    ``asof.last_close(symbol)``. ``events`` carry ``decision_ts`` (= ``d``); the order
+    builders submit at ``decision_ts`` (plus their ``delay``) and an orders frame without
+    ``submit_ts`` is submitted at ``d``. An order submitted before ``d`` raises
+    :class:`~aftershock.errors.LookAheadError`. Orders then fill only at prices printed after
+    ``submit_ts + latency`` (docs/engine.md). State kept on ``self`` carries forward in
+    time only: calls come in order of ``d``, and every backtest or sweep variant starts
+    from a fresh copy of the instance it was given.
+
+    Both hooks return an orders frame (see :mod:`aftershock.orders`) or ``None``.
     """
 
     params: ClassVar[dict[str, Any]] = {}
@@ -291,15 +294,15 @@ def _accept(out: Any, decided: dt.datetime, hook: str, events: pl.DataFrame) -> 
     ids = events.get_column("event_id")
     if "submit_ts" not in out.columns:
         out = out.with_columns(submit_ts=pl.lit(decided, pl.Datetime("us", "UTC")))
-    else:
+    elif out.schema["submit_ts"] != _TS or out.get_column("submit_ts").null_count():
         if out.schema["submit_ts"] == pl.Null:
-            out = out.with_columns(pl.col("submit_ts").cast(pl.Datetime("us", "UTC")))
+            out = out.with_columns(pl.col("submit_ts").cast(_TS))
         out = out.with_columns(utc_timestamps(out, "submit_ts", OrdersError).fill_null(decided))
     if "tag" not in out.columns and ids.len() == 1:
         out = out.with_columns(tag=pl.lit(ids[0], pl.String))
-    early = out.get_column("submit_ts") < decided
-    if early.any():
-        row = int(early.arg_true()[0])
+    submit = out.get_column("submit_ts")
+    if submit.min() < decided:
+        row = int((submit < decided).arg_true()[0])
         raise LookAheadError(
             f"{hook} for {', '.join(ids.to_list())} was decided at {decided.isoformat()} (what was public then) "
             f"but returned an order submitted at {out['submit_ts'][row].isoformat()}, before its decision",
