@@ -323,3 +323,26 @@ def test_accounting_property_catches_a_wrong_equity():
     r._cache["equity"] = r.equity.with_columns(pl.col("equity") + 1.0)
     with pytest.raises(AssertionError, match="marked positions"):
         asht.assert_accounting_identity(r, bars)
+
+
+def test_revisions_are_events_of_their_own_and_never_overwrite_a_first_print(real_data):
+    import warnings
+
+    from aftershock.calendar import read_calendar, revisions
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cal = read_calendar(real_data / "calendar" / "ff_high_impact_2020_2026_ehsanrs2.csv")
+    rev = revisions(cal)
+    nfp = rev.filter(pl.col("indicator") == "NFP")
+    assert nfp.height > 30  # payrolls are revised most months
+    firsts = cal.select("event_id", pl.col("actual").alias("first"), pl.col("release_ts").alias("first_ts"))
+    joined = rev.join(firsts, left_on="revises", right_on="event_id")
+    # the revised event carries the first print as its previous, and is public only later
+    assert (joined["previous"] == joined["first"]).all()
+    assert (joined["release_ts"] > joined["first_ts"]).all()
+    both = with_publication(pl.concat([cal, rev], how="diagonal_relaxed"))
+    one = rev.row(0, named=True)
+    view = as_of(both, one["release_ts"] - dt.timedelta(microseconds=1))
+    assert view.filter(pl.col("event_id") == one["revises"])["actual"].item() == one["previous"]
+    assert view.filter(pl.col("event_id") == one["event_id"])["actual"].item() is None

@@ -33,7 +33,7 @@ Properties (each raises ``AssertionError`` naming what broke):
   never before the order could trade;
 - :func:`assert_deterministic` — the same run twice, and on 1 and 2 threads, is bit-identical.
 
-This module needs ``hypothesis`` (``pip install 'aftershock[test]'``).
+This module needs ``hypothesis`` (``pip install 'aftershock[testing]'``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ import polars as pl
 try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - exercised only without hypothesis
-    raise ImportError("aftershock.testing needs hypothesis: pip install 'aftershock[test]'") from exc
+    raise ImportError("aftershock.testing needs hypothesis: pip install 'aftershock[testing]'") from exc
 
 from aftershock.calendar._pit import PRECISION, with_publication
 from aftershock.calendar._registry import INDICATORS

@@ -8,6 +8,7 @@ from aftershock.calendar._pit import (
     SCHEDULE_COLUMNS,
     as_of,
     column_classes,
+    revisions,
     with_publication,
 )
 from aftershock.calendar._q1_2025 import q1_2025_calendar
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEDULE_COLUMNS",
     "as_of",
     "column_classes",
+    "revisions",
     "with_publication",
     "DEFAULT_MIN_HISTORY",
     "INDICATORS",

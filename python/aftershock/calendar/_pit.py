@@ -37,6 +37,7 @@ __all__ = [
     "column_classes",
     "with_publication",
     "as_of",
+    "revisions",
 ]
 
 SCHEDULE_COLUMNS = (
@@ -137,3 +138,52 @@ def as_of(
     return calendar.filter(pl.col("scheduled") | public).with_columns(
         pl.when(public).then(pl.col(c)).otherwise(None).alias(c) for c, k in classes.items() if k == "outcome"
     )
+
+
+def revisions(calendar: Any) -> pl.DataFrame:
+    """Revised figures as events of their own, published with the release that printed them.
+
+    A release's ``previous`` is the figure for the indicator's prior period *as known at
+    this release*. Where it differs from the prior release's first print (``actual``), the
+    prior figure was revised: this returns one event per revision, with ``event_id``
+    ``"<prior event_id>/rev@<this event_id>"``, the prior ``period``, ``actual`` = the
+    revised figure, ``previous`` = the first print, this release's ``release_ts`` and
+    ``time_precision`` (when the revision became public), no consensus, and ``revises``
+    naming the prior event. The first print is never overwritten: append the result to
+    the calendar (``pl.concat([cal, revisions(cal)], how="diagonal_relaxed")``) to trade
+    or study revisions as releases of their own.
+
+    >>> import datetime as dt
+    >>> t = lambda d: dt.datetime(2025, 1, d, 13, 30, tzinfo=dt.timezone.utc)
+    >>> cal = pl.DataFrame({"event_id": ["NFP-1", "NFP-2"], "kind": "macro", "indicator": "NFP",
+    ...                     "release_ts": [t(10), t(31)], "actual": [256.0, 143.0], "previous": [212.0, 307.0]})
+    >>> revisions(cal).select("event_id", "actual", "previous", "revises").row(0)
+    ('NFP-1/rev@NFP-2', 307.0, 256.0, 'NFP-1')
+    """
+    from aftershock.calendar._schema import validate_calendar
+
+    cal = validate_calendar(calendar)
+    ordered = cal.filter(pl.col("indicator").is_not_null()).sort("indicator", "release_ts", maintain_order=True)
+    prior = [pl.col(c).shift(1).over("indicator").alias(f"_prior_{c}") for c in ("event_id", "actual", "period")]
+    revised = ordered.with_columns(prior).filter(
+        pl.col("previous").is_not_null()
+        & pl.col("_prior_actual").is_not_null()
+        & ((pl.col("previous") - pl.col("_prior_actual")).abs() > 1e-9 * pl.col("_prior_actual").abs().clip(lower_bound=1.0))
+    )
+    out = revised.select(
+        event_id=pl.col("_prior_event_id") + "/rev@" + pl.col("event_id"),
+        kind=pl.col("kind"),
+        indicator=pl.col("indicator"),
+        period=pl.col("_prior_period"),
+        release_ts=pl.col("release_ts"),
+        actual=pl.col("previous"),
+        previous=pl.col("_prior_actual"),
+        unit=pl.col("unit"),
+        title=pl.col("title"),
+        category=pl.col("category"),
+        jurisdiction=pl.col("jurisdiction"),
+        source=pl.lit("revision printed with ") + pl.col("event_id"),
+        time_precision=pl.col("time_precision"),
+        revises=pl.col("_prior_event_id"),
+    )
+    return validate_calendar(out)
