@@ -54,7 +54,8 @@ def test_result_frames_have_their_shapes(st, data):
     assert set(st.tests["signed"]) == {True, False}
     assert set(st.drift["window"]) == {"-2h"}
     table = st.table("BTC")
-    assert table.columns == ["indicator", "symbol", "window", "n", "mean_car", "t_cs", "slope", "t_slope", "r2", "n_slope"]
+    assert table.columns == ["indicator", "symbol", "window", "gap", "n", "mean_car", "t_cs", "slope", "t_slope", "r2", "n_slope"]
+    assert not table["gap"].any()  # 24/7 bars, no declared sessions: every reaction is intraday
     assert table["window"].to_list()[:3] == ["-2h", "15m", "1h"]
     assert st.model == "zero_mean" and [w.label for w in st.windows] == ["-2h", "15m", "1h"]
     assert repr(st).startswith("Study(model='zero_mean', benchmark=None, windows=['-2h', '15m', '1h'], events=12")
@@ -110,7 +111,13 @@ def test_calendar_without_hawkish_z_gets_surprises():
     assert policy["indicator"].str.starts_with("POLICY:").all()
     assert {"surprise", "surprise_z", "time_precision"} <= set(st.reactions.columns)
     reasons = set(st.reactions.filter(pl.col("symbol") == "BTC")["reason"].drop_nulls())
-    assert reasons <= {"benchmark_gap", "after_data", "short_estimation"}
+    assert reasons <= {"benchmark_gap", "after_data", "short_estimation", "imprecise_time"}
+    # day- and hour-precision policy events have no 15m/1h reaction; their -10h drift is measured
+    imprecise = st.reactions.filter(pl.col("reason") == "imprecise_time")
+    assert set(imprecise["time_precision"]) == {"day", "hour"} and set(imprecise["window"]) <= {"15m", "1h"}
+    hour = st.reactions.filter((pl.col("time_precision") == "hour") & (pl.col("symbol") == "BTC"))
+    h1 = hour.filter(pl.col("window") == "1h").row(0, named=True)  # a 1h window is long enough: measured
+    assert h1["ret"] is not None and h1["reason"] in (None, "benchmark_gap")
     assert st.reactions.filter(pl.col("reason") == "benchmark_gap")["car"].null_count() == st.reactions.filter(pl.col("reason") == "benchmark_gap").height
 
 

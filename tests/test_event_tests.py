@@ -249,8 +249,9 @@ def test_a_benchmark_hole_makes_its_returns_unusable(data):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_usable_sums_equal_a_brute_force_mask(seed):
-    """Sums over non-excluded returns, from prefix sums minus excluded index ranges, equal
-    sums over an explicit mask — with bar gaps that put one return in two intervals."""
+    """Sums over usable returns, from prefix sums minus excluded index ranges, equal sums
+    over an explicit mask — with bar gaps that put one return in two intervals. A usable
+    return is outside every interval and its two prices are one bar (60 s) apart."""
     from aftershock.event_study.models import excluded_ranges, prepare
     from aftershock.event_study.returns import SymbolSeries
 
@@ -266,7 +267,10 @@ def test_usable_sums_equal_a_brute_force_mask(seed):
     prep = prepare(ser, None, a, b)
     ct = ser.close_time
     r = np.diff(np.log(close), prepend=np.log(close[0]))
-    usable = np.array([j >= 1 and not any(ct[j] > s and ct[j - 1] < e for s, e in zip(starts, ends)) for j in range(n)])
+    usable = np.array([
+        j >= 1 and ct[j] - ct[j - 1] == 60_000_000 and not any(ct[j] > s and ct[j - 1] < e for s, e in zip(starts, ends))
+        for j in range(n)
+    ])
     lo = rng.integers(0, n - 1, 200)
     hi = np.minimum(lo + rng.integers(0, 150, 200), n - 1)
     cnt, sr, srr = prep.totals(("n", "r", "rr"), lo, hi)
