@@ -40,7 +40,9 @@ def _local(t_us: np.ndarray) -> pl.DataFrame:
     local = ts.dt.convert_time_zone(_NY)
     return pl.DataFrame({"t": ts, "local": local}).with_columns(
         pl.col("local").dt.weekday().alias("wd"),
-        (pl.col("local") - pl.col("local").dt.truncate("1d")).dt.total_microseconds().alias("us_of_day"),
+        # wall-clock time of day (not time elapsed since midnight: days of 23 or 25 hours)
+        ((pl.col("local").dt.hour().cast(pl.Int64) * 60 + pl.col("local").dt.minute()) * 60_000_000
+         + pl.col("local").dt.second().cast(pl.Int64) * 1_000_000 + pl.col("local").dt.microsecond()).alias("us_of_day"),
         pl.col("local").dt.truncate("1d").dt.replace_time_zone(None).alias("day"),
     )
 
