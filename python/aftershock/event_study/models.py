@@ -240,16 +240,16 @@ def fit_models(prep: PreparedSeries, model: str, lo: np.ndarray, hi: np.ndarray)
 def block_abnormal(prep: PreparedSeries, fit: ModelFit, e: np.ndarray, h: np.ndarray, max_blocks: int) -> np.ndarray:
     """Abnormal returns of non-overlapping ``h``-bar blocks of the estimation window,
     counting back from its end: shape ``(rows, max_blocks)``, NaN where a block would
-    leave the window or contains an unusable (excluded) return."""
-    j = np.arange(1, max_blocks + 1)
+    leave the window or contains an unusable (excluded or gap) return."""
+    # the block boundaries hi, hi - h, hi - 2h, ...: neighbouring blocks share one
+    j = np.arange(max_blocks + 1)
     hh = np.maximum(h, 1)[:, None]
-    hi = fit.hi[e][:, None] - (j[None, :] - 1) * hh
-    lo = hi - hh
-    inside = (lo >= fit.lo[e][:, None]) & (h[:, None] > 0)
-    lo_c, hi_c = np.where(inside, lo, 0), np.where(inside, hi, 0)
-    cnt, sr, sm = prep.totals(("n", "r", "m"), lo_c, hi_c)
-    full = cnt == hh
-    ar = sr - fit.alpha[e][:, None] * hh - fit.beta[e][:, None] * sm
+    bound = fit.hi[e][:, None] - j[None, :] * hh
+    ok = (bound >= fit.lo[e][:, None]) & (h[:, None] > 0)
+    cnt, sr, sm = prep.cums_at(("n", "r", "m"), np.where(ok, bound, 0))
+    inside = ok[:, 1:]
+    full = (cnt[:, :-1] - cnt[:, 1:]) == hh
+    ar = (sr[:, :-1] - sr[:, 1:]) - fit.alpha[e][:, None] * hh - fit.beta[e][:, None] * (sm[:, :-1] - sm[:, 1:])
     return np.where(inside & full, ar, np.nan)
 
 

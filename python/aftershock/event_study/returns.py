@@ -115,18 +115,18 @@ class SymbolSeries:
     def extremes(self, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lowest low and highest high of the bars ``i0 + 1 .. i1`` (the bars that close
         inside the window), for index pairs with ``i1 > i0``."""
-        order = np.argsort(i0, kind="stable")
-        a, b = i0[order] + 1, i1[order] + 1
-        # reduceat over interleaved (start, stop) pairs; the odd slices are discarded
-        idx = np.empty(2 * a.size, dtype=np.int64)
-        idx[0::2], idx[1::2] = a, np.minimum(b, self.n)
-        out_lo = np.empty(a.size)
-        out_hi = np.empty(a.size)
-        if a.size:
-            pad_lo = np.append(self.low, np.inf)
-            pad_hi = np.append(self.high, -np.inf)
-            out_lo[order] = np.minimum.reduceat(pad_lo, idx)[0::2]
-            out_hi[order] = np.maximum.reduceat(pad_hi, idx)[0::2]
+        a, b = np.asarray(i0) + 1, np.asarray(i1) + 1
+        out_lo, out_hi = np.empty(a.size), np.empty(a.size)
+        # reduceat over interleaved (start, stop) pairs, the odd slices discarded; a stop
+        # at the very end cannot be an index, so those few rows are reduced one by one
+        inner = b < self.n
+        if inner.any():
+            idx = np.empty(2 * int(inner.sum()), dtype=np.int64)
+            idx[0::2], idx[1::2] = a[inner], b[inner]
+            out_lo[inner] = np.minimum.reduceat(self.low, idx)[0::2]
+            out_hi[inner] = np.maximum.reduceat(self.high, idx)[0::2]
+        for k in np.flatnonzero(~inner):
+            out_lo[k], out_hi[k] = self.low[a[k]:].min(), self.high[a[k]:].max()
         return out_lo, out_hi
 
     def window_reasons(self, t_start: np.ndarray, t_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

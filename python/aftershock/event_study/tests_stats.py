@@ -22,7 +22,9 @@ where it departs from the cited paper.
   abnormal returns, ``Z = (w - n p) / sqrt(n p (1 - p))``.
 
 p-values are two-sided: Student t with ``n - 1`` degrees of freedom for the
-cross-sectional and BMP tests (and KP), standard normal for the others (SciPy).
+cross-sectional and BMP tests (and KP), standard normal for the others: SciPy's
+``scipy.special.stdtr``/``ndtr`` (the functions behind ``scipy.stats.t``/``norm``,
+without their per-call overhead).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats as _stats
+from scipy import special as _special
 
 __all__ = [
     "cross_sectional_t",
@@ -53,14 +55,14 @@ def normal_p(z: float) -> float:
     """Two-sided p-value of a standard normal statistic."""
     if not math.isfinite(z):
         return math.nan
-    return float(2.0 * _stats.norm.sf(abs(z)))
+    return float(2.0 * _special.ndtr(-abs(z)))
 
 
 def student_p(t: float, df: float) -> float:
     """Two-sided p-value of a Student t statistic with ``df`` degrees of freedom."""
     if not math.isfinite(t) or not df > 0:
         return math.nan
-    return float(2.0 * _stats.t.sf(abs(t), df))
+    return float(2.0 * _special.stdtr(df, -abs(t)))
 
 
 @lru_cache(maxsize=4096)
@@ -68,7 +70,7 @@ def student_quantile(q: float, df: float) -> float:
     """The ``q`` quantile of Student's t with ``df`` degrees of freedom."""
     if not df > 0:
         return math.nan
-    return float(_stats.t.ppf(q, df))
+    return float(_special.stdtrit(df, q))
 
 
 def cross_sectional_t(car: np.ndarray) -> float:
@@ -100,6 +102,25 @@ def kp_adjust(t_bmp: float, rbar: float, n: int) -> float:
     return t_bmp * math.sqrt((1.0 - rbar) / denom)
 
 
+def _pairwise_block(xa, va, xb, vb, min_shared: int) -> np.ndarray:
+    """Pairwise-complete correlations of the rows of ``xa`` with those of ``xb`` (values
+    zeroed where missing, ``va``/``vb`` the presence masks as floats)."""
+    # einsum, not BLAS matmul: multithreaded OpenBLAS on these small products can stall
+    # for whole seconds when Polars' thread pool is busy, and the products are small.
+    both = np.einsum("ik,jk->ij", va, vb)  # shared positions
+    sa = np.einsum("ik,jk->ij", xa, vb)  # sum of row a over the positions row b has
+    sb = np.einsum("ik,jk->ij", va, xb)
+    saa = np.einsum("ik,jk->ij", xa * xa, vb)
+    sbb = np.einsum("ik,jk->ij", va, xb * xb)
+    sab = np.einsum("ik,jk->ij", xa, xb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn = np.maximum(both, 1.0)
+        var_a, var_b = saa - sa * sa / nn, sbb - sb * sb / nn
+        corr = (sab - sa * sb / nn) / np.sqrt(var_a * var_b)
+    corr[(both < min_shared) | ~(var_a > 0) | ~(var_b > 0)] = np.nan
+    return corr
+
+
 def pairwise_correlation(resid: np.ndarray, min_shared: int = 3) -> np.ndarray:
     """Pairwise-complete Pearson correlations of the rows of ``resid`` (NaN = missing).
 
@@ -108,30 +129,27 @@ def pairwise_correlation(resid: np.ndarray, min_shared: int = 3) -> np.ndarray:
     in [-1, 1] (clipped against rounding). NaN where fewer than ``min_shared`` positions
     are shared or either series is constant on them.
     """
-    n = resid.shape[0]
+    n, m = resid.shape
     if n == 0:
         return np.zeros((0, 0))
     valid = np.isfinite(resid)
     v = valid.astype(np.float64)
-    x = np.where(valid, resid, 0.0)
+    cnt = v.sum(axis=1)
     # Centre each row on its own mean first: correlations are shift-invariant and the
     # sums below then cancel far less (residuals are tiny numbers around a tiny mean).
-    cnt = v.sum(axis=1)
+    x = np.where(valid, resid, 0.0)
     x = np.where(valid, x - (x.sum(axis=1) / np.maximum(cnt, 1.0))[:, None], 0.0)
-    # einsum, not BLAS matmul: multithreaded OpenBLAS on these small products can stall
-    # for milliseconds when Polars' thread pool is busy, and the products are tiny.
-    both = np.einsum("ik,jk->ij", v, v)  # shared positions
-    sx = np.einsum("ik,jk->ij", x, v)  # sum of row i over the positions row j has
-    sxx = np.einsum("ik,jk->ij", x * x, v)
-    sxy = np.einsum("ik,jk->ij", x, x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        nn = np.maximum(both, 1.0)
-        cov = sxy - sx * sx.T / nn
-        var_i = sxx - sx * sx / nn
-        var_j = var_i.T
-        corr = cov / np.sqrt(var_i * var_j)
-    bad = (both < min_shared) | ~(var_i > 0) | ~(var_j > 0)
-    corr[bad] = np.nan
+    corr = np.full((n, n), np.nan)
+    full = np.flatnonzero(cnt == m)
+    if full.size and m >= min_shared:  # complete rows: one product of standardized rows
+        ss = np.sqrt(np.einsum("ik,ik->i", x[full], x[full]))
+        z = x[full] / np.where(ss > 0, ss, np.nan)[:, None]
+        corr[np.ix_(full, full)] = np.einsum("ik,jk->ij", z, z)
+    part = np.flatnonzero(cnt < m)
+    if part.size:  # rows with missing values: the pairwise formulas, against every row
+        block = _pairwise_block(x[part], v[part], x, v, min_shared)
+        corr[part, :] = block
+        corr[:, part] = block.T
     return np.clip(corr, -1.0, 1.0)
 
 
