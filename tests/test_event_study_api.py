@@ -211,3 +211,25 @@ def test_market_model_paths_agree_with_window_cars(data):
     assert at[timedelta(hours=-1)]["mean_car"] == pytest.approx(-r.filter(pl.col("window") == "-1h")["car"].mean(), rel=1e-9)
     signed = (r.filter(pl.col("window") == "15m")["car"] * r.filter(pl.col("window") == "15m")["hawkish_z"].sign()).mean()
     assert at[timedelta(minutes=15)]["mean_signed_car"] == pytest.approx(signed, rel=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "interleaved"])
+def test_bad_bars_name_the_row_of_the_whole_frame(data, layout):
+    """Bars are validated one symbol at a time; an error still names the row in the
+    frame the user passed, and the first bad row when there are several."""
+    bars, cal = data
+    if layout == "interleaved":
+        bars = bars.sort("ts", "symbol")
+    bad = bars.with_columns(
+        pl.when(pl.int_range(pl.len()).is_in([15_000, 20_000])).then(-1.0).otherwise(pl.col("close")).alias("close")
+    )
+    with pytest.raises(BarsError) as err:
+        es.study(bad, cal, windows=["15m"])
+    assert (err.value.column, err.value.row) == ("close", 15_000)
+    assert "row 15000" in str(err.value)
+    late = bars.with_columns(
+        pl.when(pl.int_range(pl.len()) == 12_000).then(pl.col("ts") - pl.duration(days=400)).otherwise(pl.col("ts")).alias("ts")
+    )
+    with pytest.raises(BarsError, match="out of order") as err:
+        es.study(late, cal, windows=["15m"])
+    assert (err.value.column, err.value.row) == ("ts", 12_000)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import polars as pl
 
+from aftershock._checks import as_polars
 from aftershock.errors import BarsError, CalendarError, InputError
 from aftershock.event_study import models as _models
 from aftershock.event_study.windows import Window, parse_duration, parse_windows
@@ -172,35 +173,42 @@ def prepared_calendar(calendar: Any) -> pl.DataFrame:
     )
 
 
-def _symbol_runs(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str], np.ndarray, np.ndarray]:
-    """The frame with each symbol's rows contiguous (a stable sort by symbol when they
-    are not: the usual layout needs no copy), the symbols and their row ranges."""
-    runs = frame["symbol"].rle().struct.unnest()
-    if runs.height != runs["value"].n_unique():
-        frame = frame.sort("symbol", maintain_order=True)
-        runs = frame["symbol"].rle().struct.unnest()
-    lens = runs["len"].to_numpy().astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    return frame, runs["value"].to_list(), starts, lens
-
-
-def bars_by_symbol(bars: Any) -> tuple[list[str], Iterator]:
+def bars_by_symbol(bars: Any) -> tuple[list[str], Callable[[str], pl.DataFrame]]:
     """Validated bars, one symbol at a time: the symbols in order of appearance, and a
     function ``get(symbol)`` returning that symbol's rows (``ts``, ``close``, ``low``,
-    ``high`` and ``volume`` when present)."""
-    frame = validate_bars(bars)
+    ``high`` and ``volume`` when present).
+
+    When each symbol's rows are contiguous (the usual layout) every symbol's slice is
+    validated on its own by :func:`aftershock.prices.validate_bars`, with the symbol
+    column as a constant — the check of increasing timestamps then needs no grouping —
+    and an error's row is the row in ``bars``. Other layouts are validated whole, then
+    sorted by symbol (stable).
+    """
+    frame = as_polars(bars, BarsError, "bars")
+    validate_bars(frame.head(0))  # columns and dtypes
     if frame.height == 0:
         raise BarsError("bars are empty")
-    present = frame["symbol"].unique(maintain_order=True).to_list()
-    frame = frame.select([c for c in ("ts", "symbol", "low", "high", "close", "volume") if c in frame.columns])
-    frame, names, starts, lens = _symbol_runs(frame)
-    where = {s: (int(a), int(n)) for s, a, n in zip(names, starts, lens)}
-
-    def get(symbol: str) -> pl.DataFrame:
-        a, n = where[symbol]
-        return frame.slice(a, n).drop("symbol")
-
-    return present, get
+    symbol = frame["symbol"].cast(pl.String)
+    runs = symbol.rle().struct.unnest()
+    names = runs["value"].to_list()
+    lens = runs["len"].to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    keep = [c for c in ("ts", "low", "high", "close", "volume") if c in frame.columns]
+    parts: dict[str, pl.DataFrame] = {}
+    if len(names) == len(set(names)) and None not in names:
+        for name, a, n in zip(names, starts, lens):
+            part = frame.slice(int(a), int(n)).with_columns(pl.lit(name, dtype=pl.String).alias("symbol"))
+            try:
+                parts[name] = validate_bars(part).select(keep)
+            except BarsError as err:
+                row = None if err.row is None else err.row + int(a)
+                raise BarsError(err.message, column=err.column, row=row) from None
+    else:
+        whole = validate_bars(frame).sort("symbol", maintain_order=True)
+        for name, part in whole.partition_by("symbol", maintain_order=True, as_dict=True).items():
+            parts[name[0]] = part.select(keep)
+        names = frame["symbol"].unique(maintain_order=True).to_list()
+    return names, parts.__getitem__
 
 
 def path_grid(windows: Sequence[Window], bar_us: int, path: Any) -> np.ndarray:
