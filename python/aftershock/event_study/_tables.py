@@ -7,10 +7,11 @@ from typing import Sequence
 
 import numpy as np
 import polars as pl
+from scipy import special as _special
 
 from aftershock.event_study import tests_stats as ts
 from aftershock.event_study._inputs import Settings
-from aftershock.event_study.regression import coef_row, ols
+from aftershock.event_study.regression import coef_row, ols, ols_groups
 from aftershock.event_study.returns import REASONS
 from aftershock.event_study.windows import Window
 
@@ -76,71 +77,154 @@ def reactions_frame(data: dict, cal: pl.DataFrame, symbols: Sequence[str], wins:
     return f.select(order)
 
 
-def _groups(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    return frame.group_by(keys, maintain_order=True).agg(pl.col("_row"), pl.col("_event"))
+def _group_ids(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """The distinct key combinations in order of first appearance, and each row's group."""
+    g = frame.select(pl.struct(keys).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
+    first = np.unique(g, return_index=True)[1]
+    order = np.argsort(first, kind="stable")  # group numbers by first appearance
+    remap = np.empty_like(order)
+    remap[order] = np.arange(order.size)
+    return frame[np.sort(first).tolist()].select(keys), remap[g]
+
+
+_TEST_COLUMNS = ("mean_car", "median_car", "sd_car", "frac_positive", "t_cs", "p_cs", "patell_z", "p_patell",
+                 "bmp_t", "p_bmp", "kp_rbar", "kp_t", "p_kp", "rank_z", "p_rank", "sign_z", "p_sign")
 
 
 def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.ndarray, resid: dict, k_by_symbol: dict,
                 rank_variance: str = "known") -> pl.DataFrame:
     """The cross-event tests per indicator × symbol × window × gap, raw and surprise-signed.
-    ``blocks``/``sign_blocks`` are aligned with the rows of ``reactions``."""
+    ``blocks``/``sign_blocks`` are aligned with the rows of ``reactions``.
+
+    Row-level pieces (standardized ranks, sign fractions, Patell terms) are computed for
+    every row at once and summed per group with ``bincount``; only the Kolari–Pynnönen
+    mean correlation is computed per distinct set of events.
+    """
+    has = reactions["car"].is_not_null().to_numpy()
+    rows = np.flatnonzero(has)
     r = reactions.filter(pl.col("car").is_not_null())
-    car = reactions["car"].fill_null(np.nan).to_numpy()
-    scar = reactions["scar"].fill_null(np.nan).to_numpy()
-    n_est = reactions["n_est"].to_numpy()
-    x = reactions["hawkish_z"].fill_null(np.nan).to_numpy()
-    corr_cache: dict[tuple, tuple] = {}
-    ind_events = {
-        ind: np.asarray(evs, dtype=np.int64)
-        for ind, evs in reactions.group_by("indicator").agg(pl.col("_event").unique().sort()).iter_rows()
+    keys, g = _group_ids(r, KEYS)
+    n_groups = keys.height
+    car = r["car"].to_numpy()
+    scar = r["scar"].fill_null(np.nan).to_numpy()
+    k = r["symbol"].replace_strict(k_by_symbol, return_dtype=pl.Int64).to_numpy()
+    dof = r["n_est"].to_numpy().astype(np.float64) - k
+    x = r["hawkish_z"].fill_null(np.nan).to_numpy()
+    events = r["_event"].to_numpy()
+    bl, sbl = blocks[rows], sign_blocks[rows]
+    out = []
+    for signed in (False, True):
+        sgn = np.sign(x) if signed else np.ones(car.size)
+        keep = np.isfinite(sgn) & (sgn != 0)
+        sel = np.flatnonzero(keep)
+        stats = _group_statistics(car[sel] * sgn[sel], scar[sel] * sgn[sel], dof[sel], bl[sel] * sgn[sel, None],
+                                  sbl[sel] * sgn[sel, None], g[sel], n_groups)
+        if rank_variance == "sample":
+            stats["rank_z"] = np.array([
+                ts.corrado_rank_z(car[sel][gi] * sgn[sel][gi], bl[sel][gi] * sgn[sel][gi, None], "sample") if gi.size else math.nan
+                for gi in (np.flatnonzero(g[sel] == j) for j in range(n_groups))
+            ])
+        stats["kp_rbar"] = _kp_rbar(r, resid, events, sgn, keep, g, n_groups, signed)
+        stats["kp_t"] = _kp_t(stats["bmp_t"], stats["kp_rbar"], stats["n"])
+        df = stats["n"] - 1.0
+        for t, p in (("t_cs", "p_cs"), ("bmp_t", "p_bmp"), ("kp_t", "p_kp")):
+            stats[p] = np.where(np.isfinite(stats[t]) & (df > 0), 2.0 * _special.stdtr(np.maximum(df, 1), -np.abs(stats[t])), np.nan)
+        for z, p in (("patell_z", "p_patell"), ("rank_z", "p_rank"), ("sign_z", "p_sign")):
+            stats[p] = np.where(np.isfinite(stats[z]), 2.0 * _special.ndtr(-np.abs(stats[z])), np.nan)
+        frame = keys.with_columns(
+            pl.lit(signed).alias("signed"), pl.Series("n", stats["n"].astype(np.int64)),
+            *[pl.Series(c, np.asarray(stats[c], dtype=np.float64)) for c in _TEST_COLUMNS],
+            pl.Series("_g", np.arange(n_groups)),
+        )
+        out.append(frame.filter(pl.col("n") > 0))
+    return (
+        pl.concat(out).sort("_g", "signed").drop("_g")
+        .select(*KEYS, "signed", "n", *_TEST_COLUMNS)
+        .with_columns(pl.col(pl.Float64).fill_nan(None))
+    )
+
+
+def _group_statistics(c, sc, dof, bl, sbl, g, n_groups) -> dict:
+    """Per group: moments of the CARs, the t, Patell, BMP, rank (known variance) and
+    sign statistics — the formulas of :mod:`tests_stats`, summed with ``bincount``."""
+    def total(w):
+        return np.bincount(g, weights=w, minlength=n_groups)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.bincount(g, minlength=n_groups).astype(np.float64)
+        mean = total(c) / n
+        sd = np.sqrt(total((c - mean[g]) ** 2) / (n - 1))
+        t_cs = np.where((n >= 2) & (sd > 0), mean / (sd / np.sqrt(n)), np.nan)
+        smean = total(sc) / n
+        ssd = np.sqrt(total((sc - smean[g]) ** 2) / (n - 1))
+        bmp = np.where((n >= 2) & (ssd > 0), smean / (ssd / np.sqrt(n)), np.nan)
+        ok = dof > 2
+        pat_den = total(np.where(ok, dof / (dof - 2.0), 0.0))
+        patell = np.where(pat_den > 0, total(np.where(ok, sc, 0.0)) / np.sqrt(pat_den), np.nan)
+        # Corrado: rank of the CAR among its own valid blocks (ties averaged)
+        valid = np.isfinite(bl)
+        m = valid.sum(axis=1)
+        rank = 1.0 + np.sum(valid & (bl < c[:, None]), axis=1) + 0.5 * np.sum(valid & (bl == c[:, None]), axis=1)
+        has = m > 0
+        u = np.where(has, rank / (m + 2.0) - 0.5, 0.0)
+        var = np.where(has, m / (12.0 * (m + 2.0)), 0.0)
+        rank_var = total(var)
+        rank_z = np.where(total(has.astype(float)) > 0, total(u) / np.sqrt(rank_var), np.nan)
+        # Cowan: p-hat from the fraction of positive estimation values of each row
+        svalid = np.isfinite(sbl)
+        sm = svalid.sum(axis=1)
+        shas = sm > 0
+        frac = np.where(shas, np.sum(svalid & (sbl > 0), axis=1) / np.maximum(sm, 1), 0.0)
+        ns = total(shas.astype(float))
+        p = total(frac) / ns
+        w = total((shas & (c > 0)).astype(float))
+        sign_z = np.where((ns > 0) & (p > 0) & (p < 1), (w - ns * p) / np.sqrt(ns * p * (1.0 - p)), np.nan)
+    frame = pl.DataFrame({"g": g, "c": c}).group_by("g").agg(pl.col("c").median()).sort("g")
+    median = np.full(n_groups, np.nan)
+    median[frame["g"].to_numpy()] = frame["c"].to_numpy()
+    return {
+        "n": n, "mean_car": mean, "median_car": median, "sd_car": np.where(n > 1, sd, np.nan),
+        "frac_positive": total((c > 0).astype(float)) / n, "t_cs": t_cs, "patell_z": patell, "bmp_t": bmp,
+        "rank_z": rank_z, "sign_z": sign_z,
     }
-    rows = []
-    for g in _groups(r, KEYS).iter_rows(named=True):
-        idx = np.asarray(g["_row"], dtype=np.int64)
-        events = np.asarray(g["_event"], dtype=np.int64)
-        for signed in (False, True):
-            if signed:
-                sign = np.sign(x[idx])
-                keep = np.isfinite(sign) & (sign != 0)
-                sel, sgn, evs = idx[keep], sign[keep], events[keep]
-            else:
-                sel, sgn, evs = idx, np.ones(idx.size), events
-            n = sel.size
-            if n == 0:
-                continue
-            c, sc, bl, sbl = car[sel] * sgn, scar[sel] * sgn, blocks[sel] * sgn[:, None], sign_blocks[sel] * sgn[:, None]
-            key = (g["indicator"], g["symbol"])
+
+
+def _kp_rbar(r: pl.DataFrame, resid: dict, events: np.ndarray, sgn: np.ndarray, keep: np.ndarray, g: np.ndarray,
+             n_groups: int, signed: bool) -> np.ndarray:
+    """Kolari–Pynnönen's mean pairwise correlation of each group's events (sign-adjusted
+    for the signed tests). Groups sharing their events share the computation."""
+    ind = r["indicator"].to_numpy()
+    sym = r["symbol"].to_numpy()
+    corr_cache: dict = {}
+    out = np.full(n_groups, np.nan)
+    done: dict = {}
+    order = np.argsort(g, kind="stable")
+    bounds = np.searchsorted(g[order], np.arange(n_groups + 1))
+    for j in range(n_groups):
+        idx = order[bounds[j]:bounds[j + 1]]
+        idx = idx[keep[idx]]
+        if idx.size < 2:
+            continue
+        key = (ind[idx[0]], sym[idx[0]])
+        evs = events[idx]
+        memo = (key, evs.tobytes(), signed)
+        if memo not in done:
             if key not in corr_cache:
-                all_events = ind_events[g["indicator"]]
-                corr_cache[key] = (all_events, ts.pairwise_correlation(resid[g["symbol"]][all_events]))
+                all_events = np.unique(events[(ind == key[0]) & (sym == key[1])])
+                corr_cache[key] = (all_events, ts.pairwise_correlation(resid[key[1]][all_events]))
             all_events, corr = corr_cache[key]
             pos = np.searchsorted(all_events, evs)
-            rbar = ts.mean_offdiagonal(corr[np.ix_(pos, pos)] * np.outer(sgn, sgn))
-            t_cs = ts.cross_sectional_t(c)
-            z_pat = ts.patell_z(sc, n_est[sel], k_by_symbol[g["symbol"]])
-            t_bmp = ts.bmp_t(sc)
-            t_kp = ts.kp_adjust(t_bmp, rbar, n)
-            z_rank = ts.corrado_rank_z(c, bl, rank_variance)
-            z_sign = ts.generalized_sign_z(c, sbl)
-            rows.append(
-                {
-                    "indicator": g["indicator"], "symbol": g["symbol"], "window": g["window"], "gap": g["gap"], "signed": signed,
-                    "n": n, "mean_car": float(c.mean()), "median_car": float(np.median(c)),
-                    "sd_car": float(c.std(ddof=1)) if n > 1 else math.nan, "frac_positive": float(np.mean(c > 0)),
-                    "t_cs": t_cs, "p_cs": ts.student_p(t_cs, n - 1),
-                    "patell_z": z_pat, "p_patell": ts.normal_p(z_pat),
-                    "bmp_t": t_bmp, "p_bmp": ts.student_p(t_bmp, n - 1),
-                    "kp_rbar": rbar, "kp_t": t_kp, "p_kp": ts.student_p(t_kp, n - 1),
-                    "rank_z": z_rank, "p_rank": ts.normal_p(z_rank),
-                    "sign_z": z_sign, "p_sign": ts.normal_p(z_sign),
-                }
-            )
-    schema = {
-        "indicator": pl.String, "symbol": pl.String, "window": pl.String, "gap": pl.Boolean, "signed": pl.Boolean, "n": pl.Int64,
-        **{c: pl.Float64 for c in ("mean_car", "median_car", "sd_car", "frac_positive", "t_cs", "p_cs", "patell_z", "p_patell",
-                                   "bmp_t", "p_bmp", "kp_rbar", "kp_t", "p_kp", "rank_z", "p_rank", "sign_z", "p_sign")},
-    }
-    return pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
+            s = sgn[idx]
+            done[memo] = ts.mean_offdiagonal(corr[np.ix_(pos, pos)] * np.outer(s, s))
+        out[j] = done[memo]
+    return out
+
+
+def _kp_t(t_bmp: np.ndarray, rbar: np.ndarray, n: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 1.0 + (n - 1) * rbar
+        good = np.isfinite(t_bmp) & np.isfinite(rbar) & (n >= 2) & (denom > 0) & (rbar < 1)
+        return np.where(good, t_bmp * np.sqrt((1.0 - rbar) / denom), np.nan)
 
 
 _SENS_SCHEMA = {
@@ -151,26 +235,36 @@ _SENS_SCHEMA = {
 
 
 def sensitivity(reactions: pl.DataFrame, cov: str) -> pl.DataFrame:
-    """Single, asymmetric and joint regressions of the abnormal return on the surprise."""
+    """Single, asymmetric and joint regressions of the abnormal return on the surprise
+    (every group's single and asymmetric fits in one batched computation)."""
     r = reactions.filter(pl.col("car").is_not_null() & pl.col("hawkish_z").is_not_null() & pl.col("hawkish_z").is_finite())
-    car = reactions["car"].fill_null(np.nan).to_numpy()
-    x = reactions["hawkish_z"].fill_null(np.nan).to_numpy()
-    rows = []
-    for g in _groups(r, KEYS).iter_rows(named=True):
-        idx = np.asarray(g["_row"], dtype=np.int64)
-        y, z = car[idx], x[idx]
-        base = {"indicator": g["indicator"], "symbol": g["symbol"], "window": g["window"], "gap": g["gap"]}
-        res = ols(np.column_stack([np.ones(idx.size), z]), y)
-        if res is not None:
-            rows.append({**base, "spec": "single", **coef_row(res, 1, cov), "intercept": float(res.coef[0])})
-        pos, neg = np.maximum(z, 0.0), np.minimum(z, 0.0)
-        if np.count_nonzero(pos) >= 2 and np.count_nonzero(neg) >= 2:
-            res = ols(np.column_stack([np.ones(idx.size), pos, neg]), y)
-            if res is not None:
-                rows.append({**base, "spec": "positive", **coef_row(res, 1, cov), "intercept": float(res.coef[0])})
-                rows.append({**base, "spec": "negative", **coef_row(res, 2, cov), "intercept": float(res.coef[0])})
-    rows += _joint_rows(r, cov)
-    return pl.DataFrame(rows, schema=_SENS_SCHEMA).with_columns(pl.col(pl.Float64).fill_nan(None))
+    keys, g = _group_ids(r, KEYS)
+    n_groups = keys.height
+    y, z = r["car"].to_numpy(), r["hawkish_z"].to_numpy()
+    ones = np.ones(y.size)
+    frames = []
+    single = ols_groups(np.column_stack([ones, z]), y, g, n_groups)
+    frames.append(_spec_frame(keys, single, 1, "single", cov, single.ok))
+    pos, neg = np.maximum(z, 0.0), np.minimum(z, 0.0)
+    both = (np.bincount(g, weights=(pos != 0), minlength=n_groups) >= 2) & (np.bincount(g, weights=(neg != 0), minlength=n_groups) >= 2)
+    asym = ols_groups(np.column_stack([ones, pos, neg]), y, g, n_groups)
+    frames.append(_spec_frame(keys, asym, 1, "positive", cov, asym.ok & both))
+    frames.append(_spec_frame(keys, asym, 2, "negative", cov, asym.ok & both))
+    order = pl.concat(frames).sort("_g", "_s").drop("_g", "_s")
+    joint = pl.DataFrame(_joint_rows(r, cov), schema=_SENS_SCHEMA)
+    return pl.concat([order.select(list(_SENS_SCHEMA)), joint]).with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def _spec_frame(keys: pl.DataFrame, fit, j: int, spec: str, cov: str, ok: np.ndarray) -> pl.DataFrame:
+    cols = fit.rows(j, cov)
+    rank = {"single": 0, "positive": 1, "negative": 2}[spec]
+    frame = keys.with_columns(
+        pl.lit(spec).alias("spec"), pl.Series("n", cols["n"].astype(np.int64)),
+        *[pl.Series(c, np.asarray(cols[c], dtype=np.float64)) for c in
+          ("slope", "se_hc1", "t_hc1", "se_hc3", "t_hc3", "p", "ci_low", "ci_high", "r2")],
+        pl.Series("intercept", fit.coef[:, 0]), pl.Series("_g", np.arange(keys.height)), pl.lit(rank).alias("_s"),
+    )
+    return frame.filter(pl.Series(ok))
 
 
 def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
