@@ -112,6 +112,7 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
     x = r["hawkish_z"].fill_null(np.nan).to_numpy()
     events = r["_event"].to_numpy()
     bl, sbl = blocks[rows], sign_blocks[rows]
+    corr_cache: dict = {}
     out = []
     for signed in (False, True):
         sgn = np.sign(x) if signed else np.ones(car.size)
@@ -124,7 +125,7 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
                 ts.corrado_rank_z(car[sel][gi] * sgn[sel][gi], bl[sel][gi] * sgn[sel][gi, None], "sample") if gi.size else math.nan
                 for gi in (np.flatnonzero(g[sel] == j) for j in range(n_groups))
             ])
-        stats["kp_rbar"] = _kp_rbar(r, resid, events, sgn, keep, g, n_groups, signed)
+        stats["kp_rbar"] = _kp_rbar(r, resid, events, sgn, keep, g, n_groups, signed, corr_cache)
         stats["kp_t"] = _kp_t(stats["bmp_t"], stats["kp_rbar"], stats["n"])
         df = stats["n"] - 1.0
         for t, p in (("t_cs", "p_cs"), ("bmp_t", "p_bmp"), ("kp_t", "p_kp")):
@@ -190,12 +191,12 @@ def _group_statistics(c, sc, dof, bl, sbl, g, n_groups) -> dict:
 
 
 def _kp_rbar(r: pl.DataFrame, resid: dict, events: np.ndarray, sgn: np.ndarray, keep: np.ndarray, g: np.ndarray,
-             n_groups: int, signed: bool) -> np.ndarray:
+             n_groups: int, signed: bool, corr_cache: dict) -> np.ndarray:
     """Kolari–Pynnönen's mean pairwise correlation of each group's events (sign-adjusted
-    for the signed tests). Groups sharing their events share the computation."""
+    for the signed tests). Groups sharing their events share the computation; the
+    correlation matrix of an indicator × symbol's events is computed once."""
     ind = r["indicator"].to_numpy()
     sym = r["symbol"].to_numpy()
-    corr_cache: dict = {}
     out = np.full(n_groups, np.nan)
     done: dict = {}
     order = np.argsort(g, kind="stable")
@@ -270,30 +271,38 @@ def _spec_frame(keys: pl.DataFrame, fit, j: int, spec: str, cov: str, ok: np.nda
 def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
     """Andersen–Bollerslev–Diebold–Vega (2003) style: for each asset × window, regress the
     reaction at every release minute on the surprises of all indicators, zero for the
-    indicators not released in that minute."""
+    indicators not released in that minute. Indicators with fewer than 3 release minutes
+    are left out. One pivot serves every asset × window."""
+    keys = ["symbol", "window", "gap"]
+    wide = (
+        r.with_columns(pl.col("release_ts").dt.truncate("1m").alias("_minute"))
+        .group_by(*keys, "_minute", "indicator").agg(pl.col("hawkish_z").sum(), pl.col("car").first())
+    )
+    counts = wide.group_by(*keys, "indicator").len().filter(pl.col("len") >= 3)
+    wide = wide.join(counts.select(*keys, "indicator"), on=[*keys, "indicator"], how="semi")
+    if wide.height == 0:
+        return []
+    y = wide.group_by(*keys, "_minute").agg(pl.col("car").first())
+    xw = wide.pivot(on="indicator", index=[*keys, "_minute"], values="hawkish_z").join(y, on=[*keys, "_minute"])
+    parts = xw.sort("_minute").partition_by(keys, as_dict=True)
+    inds_of: dict = {}
+    for sym, win, gap, ind in counts.select(*keys, "indicator").iter_rows():
+        inds_of.setdefault((sym, win, gap), []).append(ind)
     rows = []
-    minute = pl.col("release_ts").dt.truncate("1m")
-    for (sym, win, gap), part in r.group_by(["symbol", "window", "gap"], maintain_order=True):
-        wide = (
-            part.with_columns(minute.alias("_minute"))
-            .group_by("_minute", "indicator").agg(pl.col("hawkish_z").sum(), pl.col("car").first())
-        )
-        counts = wide.group_by("indicator").len().filter(pl.col("len") >= 3)
-        inds = sorted(counts["indicator"].to_list())
-        if len(inds) < 2:
+    for key in r.select(keys).unique(maintain_order=True).iter_rows():
+        if key not in parts or len(inds_of.get(key, ())) < 2:
             continue
-        wide = wide.filter(pl.col("indicator").is_in(inds))
-        y_frame = wide.group_by("_minute").agg(pl.col("car").first()).sort("_minute")
-        xw = wide.pivot(on="indicator", index="_minute", values="hawkish_z").sort("_minute").fill_null(0.0)
+        part = parts[key]
         # An indicator whose surprises were all zero (e.g. every rate decision as expected)
         # carries no information and would make the design singular.
-        inds = [i for i in inds if i in xw.columns and np.count_nonzero(xw[i].to_numpy()) >= 2]
+        inds = [i for i in sorted(inds_of[key]) if np.count_nonzero(part[i].fill_null(0.0).to_numpy()) >= 2]
         if len(inds) < 2:
             continue
-        x = np.column_stack([np.ones(xw.height)] + [xw[i].to_numpy() for i in inds])
-        res = ols(x, y_frame["car"].to_numpy())
+        x = np.column_stack([np.ones(part.height)] + [part[i].fill_null(0.0).to_numpy() for i in inds])
+        res = ols(x, part["car"].to_numpy())
         if res is None:
             continue
+        sym, win, gap = key
         for j, ind in enumerate(inds, start=1):
             rows.append({"indicator": ind, "symbol": sym, "window": win, "gap": gap, "spec": "joint", **coef_row(res, j, cov),
                          "intercept": float(res.coef[0])})

@@ -137,7 +137,12 @@ class PreparedSeries:
         return self.totals((name,), lo, hi)[0]
 
     def usable_at(self, idx: np.ndarray) -> np.ndarray:
-        return (self.total("n", np.asarray(idx) - 1, idx) == 1) & (np.asarray(idx) >= 1)
+        """Whether the returns ``idx`` are usable."""
+        idx = np.asarray(idx)
+        if self.base["n"] is not None:  # an explicit count of usable returns
+            n = self.base["n"]
+            return (idx >= 1) & (n[idx] - n[np.maximum(idx - 1, 0)] == 1)
+        return (idx >= 1) & ~self._inside(idx)[1]
 
 
 def _diff0(x: np.ndarray) -> np.ndarray:

@@ -61,12 +61,22 @@ class SymbolSeries:
     gap_idx: np.ndarray  # sorted indices j of the gap returns
     session: str | None = None
 
-    @classmethod
-    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None) -> "SymbolSeries":
-        ts = frame["ts"].to_numpy().view(np.int64)  # Datetime("us") → µs since the epoch
-        spacing = np.diff(ts)
+    @staticmethod
+    def spacing(frame: pl.DataFrame, bar_us: int | None) -> tuple[int, np.ndarray]:
+        """The bar length (``bar_us``, or the median spacing of open times: gaps only make
+        spacings longer, so the median is robust) and the indices of the gap returns."""
+        spacing = np.diff(frame["ts"].to_numpy().view(np.int64))
         if bar_us is None:
             bar_us = int(np.median(spacing)) if spacing.size else 60_000_000
+        return int(bar_us), np.flatnonzero(spacing > bar_us) + 1
+
+    @classmethod
+    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None,
+                   gap_idx: np.ndarray | None = None) -> "SymbolSeries":
+        """``gap_idx`` (with ``bar_us``) as :meth:`spacing` gives them, when already known."""
+        ts = frame["ts"].to_numpy().view(np.int64)  # Datetime("us") → µs since the epoch
+        if gap_idx is None:
+            bar_us, gap_idx = cls.spacing(frame, bar_us)
         close = frame["close"].to_numpy().astype(np.float64, copy=False)
         log_close = np.log(close)
         sq_cum = np.empty_like(log_close)
@@ -77,7 +87,6 @@ class SymbolSeries:
         volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
         low = frame["low"].to_numpy() if "low" in frame.columns else close
         high = frame["high"].to_numpy() if "high" in frame.columns else close
-        gap_idx = np.flatnonzero(spacing > bar_us) + 1
         return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, sq_cum, gap_idx, session)
 
     @property

@@ -164,17 +164,13 @@ def _reactions_and_tests(bars_of, cal: pl.DataFrame, s: Settings):
     release = cal["release_ts"].dt.epoch("us").to_numpy()
     precision = cal["_precision_us"].to_numpy()
 
-    bar_us = {}
-    for sym in s.needed:  # the path grid is common to all symbols: never finer than the longest bar
-        spec = s.bar_length[sym]
-        if spec is None:
-            ts_us = bars_of(sym)["ts"].to_numpy().view(np.int64)
-            spec = int(np.median(np.diff(ts_us))) if ts_us.size > 1 else 60_000_000
-        bar_us[sym] = spec
+    spacing = {sym: SymbolSeries.spacing(bars_of(sym), s.bar_length[sym]) for sym in s.needed}
+    bar_us = {sym: spacing[sym][0] for sym in s.needed}
+    # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
 
     def series(sym: str) -> SymbolSeries:
-        return SymbolSeries.from_frame(sym, bars_of(sym), bar_us[sym], s.sessions[sym])
+        return SymbolSeries.from_frame(sym, bars_of(sym), bar_us[sym], s.sessions[sym], spacing[sym][1])
 
     bench = series(s.benchmark) if s.model == "market" else None
 
