@@ -3,16 +3,20 @@
 
     python benchmarks/bench_study.py [--years 10] [--events 1000] [--runs 3]
 
-Prints the median wall time of ``aftershock.event_study.study`` over a few runs, and
-checks a sample of its reactions against a naive computation (a Polars filter per
-event: the last bar that closed at or before each window end) in the same run.
+Prints the median wall time of ``aftershock.event_study.study`` over a few runs, the
+median peak memory it adds on top of the bars already in memory (resident set size,
+sampled every 2 ms by a thread), and checks a sample of its reactions against a naive
+computation (a Polars filter per event: the last bar that closed at or before each
+window end) in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -25,6 +29,43 @@ from aftershock.prices import validate_bars
 SYMBOLS = ("BTC", "ETH", "SOL", "NQ", "ES")
 WINDOWS = ["-10h", "-1h", "5m", "15m", "1h", "4h", "1d", "2w"]
 INDICATORS = ("CPI_YOY", "CORE_CPI_MOM", "PPI_YOY", "CORE_PPI_MOM", "NFP", "UNRATE", "CORE_PCE_MOM", "FED_FUNDS")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Peak resident set size while the block runs, sampled by a thread."""
+
+    def __enter__(self):
+        self.base = self.peak = rss_bytes()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.is_set():
+                self.peak = max(self.peak, rss_bytes())
+                time.sleep(0.002)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def added(self) -> int:
+        return self.peak - self.base
+
+
+def peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def make_bars(years: float, seed: int = 0) -> pl.DataFrame:
@@ -84,13 +125,17 @@ def main() -> None:
     cal = make_calendar(args.years, args.events)
     print(f"generated {bars.height:,} bars ({len(SYMBOLS)} symbols) and {cal.height} events in {time.perf_counter() - t0:.1f}s")
 
-    times, result = [], None
+    times, added, result = [], [], None
+    input_bytes = bars.estimated_size()
     for _ in range(args.runs):
-        t0 = time.perf_counter()
-        # With a 2-week window, removing every event's whole window from the estimation
-        # data would leave none at 1,000 events in 10 years; remove [-10h, +4h] instead.
-        result = study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ", exclude=("-10h", "4h"))
-        times.append(time.perf_counter() - t0)
+        result = None
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            # With a 2-week window, removing every event's whole window from the estimation
+            # data would leave none at 1,000 events in 10 years; remove [-10h, +4h] instead.
+            result = study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ", exclude=("-10h", "4h"))
+            times.append(time.perf_counter() - t0)
+        added.append(mem.added)
     med = statistics.median(times)
     vt = []
     for _ in range(args.runs):
@@ -100,6 +145,9 @@ def main() -> None:
     print(f"study: {cal.height} events x {len(SYMBOLS)} assets x {len(WINDOWS)} windows over {bars.height:,} rows: "
           f"median {med:.2f}s over {args.runs} runs ({', '.join(f'{t:.2f}' for t in times)}); "
           f"of which validate_bars ~{statistics.median(vt):.2f}s")
+    print(f"  memory: the bars take {input_bytes / 1e9:.2f} GB; the study adds a median peak of "
+          f"{statistics.median(added) / 1e9:.2f} GB ({', '.join(f'{a / 1e9:.2f}' for a in added)}); "
+          f"process peak {peak_rss() / 1e9:.2f} GB")
     print(f"  reactions {result.reactions.height:,} rows ({result.reactions['ret'].null_count()} null), "
           f"car null {result.reactions['car'].null_count()}, tests {result.tests.height}, sensitivity {result.sensitivity.height}, paths {result.paths.height}")
 

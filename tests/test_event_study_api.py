@@ -54,7 +54,8 @@ def test_result_frames_have_their_shapes(st, data):
     assert set(st.tests["signed"]) == {True, False}
     assert set(st.drift["window"]) == {"-2h"}
     table = st.table("BTC")
-    assert table.columns == ["indicator", "symbol", "window", "n", "mean_car", "t_cs", "slope", "t_slope", "r2", "n_slope"]
+    assert table.columns == ["indicator", "symbol", "window", "gap", "n", "mean_car", "t_cs", "slope", "t_slope", "r2", "n_slope"]
+    assert not table["gap"].any()  # 24/7 bars, no declared sessions: every reaction is intraday
     assert table["window"].to_list()[:3] == ["-2h", "15m", "1h"]
     assert st.model == "zero_mean" and [w.label for w in st.windows] == ["-2h", "15m", "1h"]
     assert repr(st).startswith("Study(model='zero_mean', benchmark=None, windows=['-2h', '15m', '1h'], events=12")
@@ -110,7 +111,13 @@ def test_calendar_without_hawkish_z_gets_surprises():
     assert policy["indicator"].str.starts_with("POLICY:").all()
     assert {"surprise", "surprise_z", "time_precision"} <= set(st.reactions.columns)
     reasons = set(st.reactions.filter(pl.col("symbol") == "BTC")["reason"].drop_nulls())
-    assert reasons <= {"benchmark_gap", "after_data", "short_estimation"}
+    assert reasons <= {"benchmark_gap", "after_data", "short_estimation", "imprecise_time"}
+    # day- and hour-precision policy events have no 15m/1h reaction; their -10h drift is measured
+    imprecise = st.reactions.filter(pl.col("reason") == "imprecise_time")
+    assert set(imprecise["time_precision"]) == {"day", "hour"} and set(imprecise["window"]) <= {"15m", "1h"}
+    hour = st.reactions.filter((pl.col("time_precision") == "hour") & (pl.col("symbol") == "BTC"))
+    h1 = hour.filter(pl.col("window") == "1h").row(0, named=True)  # a 1h window is long enough: measured
+    assert h1["ret"] is not None and h1["reason"] in (None, "benchmark_gap")
     assert st.reactions.filter(pl.col("reason") == "benchmark_gap")["car"].null_count() == st.reactions.filter(pl.col("reason") == "benchmark_gap").height
 
 
@@ -204,3 +211,25 @@ def test_market_model_paths_agree_with_window_cars(data):
     assert at[timedelta(hours=-1)]["mean_car"] == pytest.approx(-r.filter(pl.col("window") == "-1h")["car"].mean(), rel=1e-9)
     signed = (r.filter(pl.col("window") == "15m")["car"] * r.filter(pl.col("window") == "15m")["hawkish_z"].sign()).mean()
     assert at[timedelta(minutes=15)]["mean_signed_car"] == pytest.approx(signed, rel=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "interleaved"])
+def test_bad_bars_name_the_row_of_the_whole_frame(data, layout):
+    """Bars are validated one symbol at a time; an error still names the row in the
+    frame the user passed, and the first bad row when there are several."""
+    bars, cal = data
+    if layout == "interleaved":
+        bars = bars.sort("ts", "symbol")
+    bad = bars.with_columns(
+        pl.when(pl.int_range(pl.len()).is_in([15_000, 20_000])).then(-1.0).otherwise(pl.col("close")).alias("close")
+    )
+    with pytest.raises(BarsError) as err:
+        es.study(bad, cal, windows=["15m"])
+    assert (err.value.column, err.value.row) == ("close", 15_000)
+    assert "row 15000" in str(err.value)
+    late = bars.with_columns(
+        pl.when(pl.int_range(pl.len()) == 12_000).then(pl.col("ts") - pl.duration(days=400)).otherwise(pl.col("ts")).alias("ts")
+    )
+    with pytest.raises(BarsError, match="out of order") as err:
+        es.study(late, cal, windows=["15m"])
+    assert (err.value.column, err.value.row) == ("ts", 12_000)

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from aftershock import event_study as es
@@ -119,8 +121,8 @@ def test_cars_and_statistics_match_a_hand_computation(data, model, window, secon
     car = np.array([e["car"] for e in ref])
     sd = np.array([e["sd"] for e in ref])
     n_est = np.array([e["n"] for e in ref])
-    np.testing.assert_allclose(got["car"].to_numpy(), car, rtol=1e-9, atol=1e-14)
-    np.testing.assert_allclose(got["sd"].to_numpy(), sd, rtol=1e-9)
+    np.testing.assert_allclose(got["car"].to_numpy(), car, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got["sd"].to_numpy(), sd, rtol=1e-12)
     np.testing.assert_array_equal(got["n_est"].to_numpy(), n_est)
     scar = car / sd
     n = car.size
@@ -249,8 +251,9 @@ def test_a_benchmark_hole_makes_its_returns_unusable(data):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_usable_sums_equal_a_brute_force_mask(seed):
-    """Sums over non-excluded returns, from prefix sums minus excluded index ranges, equal
-    sums over an explicit mask — with bar gaps that put one return in two intervals."""
+    """Sums over usable returns, from prefix sums minus excluded index ranges, equal sums
+    over an explicit mask — with bar gaps that put one return in two intervals. A usable
+    return is outside every interval and its two prices are one bar (60 s) apart."""
     from aftershock.event_study.models import excluded_ranges, prepare
     from aftershock.event_study.returns import SymbolSeries
 
@@ -266,7 +269,10 @@ def test_usable_sums_equal_a_brute_force_mask(seed):
     prep = prepare(ser, None, a, b)
     ct = ser.close_time
     r = np.diff(np.log(close), prepend=np.log(close[0]))
-    usable = np.array([j >= 1 and not any(ct[j] > s and ct[j - 1] < e for s, e in zip(starts, ends)) for j in range(n)])
+    usable = np.array([
+        j >= 1 and ct[j] - ct[j - 1] == 60_000_000 and not any(ct[j] > s and ct[j - 1] < e for s, e in zip(starts, ends))
+        for j in range(n)
+    ])
     lo = rng.integers(0, n - 1, 200)
     hi = np.minimum(lo + rng.integers(0, 150, 200), n - 1)
     cnt, sr, srr = prep.totals(("n", "r", "rr"), lo, hi)
@@ -277,3 +283,106 @@ def test_usable_sums_equal_a_brute_force_mask(seed):
         assert sr[i] == pytest.approx(r[sel].sum(), abs=1e-12)
         assert srr[i] == pytest.approx((r[sel] ** 2).sum(), abs=1e-12)
     np.testing.assert_array_equal(prep.usable_at(np.arange(n)), usable)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 8),
+    m=st.integers(3, 40),
+    missing=st.floats(0.0, 0.6),
+    scale=st.sampled_from([1e-6, 1e-3, 1.0, 1e3]),
+    seed=st.integers(0, 10_000),
+)
+def test_kp_correlation_is_pairwise_complete_and_bounded(n, m, missing, scale, seed):
+    """Every entry is the sample correlation of the two rows over the positions both
+    have (pandas' pairwise-complete ``corr``), hence within [-1, 1]."""
+    import pandas as pd
+
+    from aftershock.event_study.tests_stats import mean_pairwise_correlation, pairwise_correlation
+
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=m)
+    x = (common[None, :] * rng.uniform(-1, 1, (n, 1)) + rng.normal(size=(n, m))) * scale + rng.normal(size=(n, 1)) * scale
+    x[rng.uniform(size=(n, m)) < missing] = np.nan
+    corr = pairwise_correlation(x)
+    assert np.all(np.abs(corr[np.isfinite(corr)]) <= 1.0)
+    ref = pd.DataFrame(x.T).corr(min_periods=3).to_numpy()
+    np.testing.assert_allclose(corr, ref, rtol=1e-9, atol=1e-9)
+    rbar = mean_pairwise_correlation(x)
+    assert math.isnan(rbar) or -1.0 <= rbar <= 1.0
+
+
+def test_kp_correlation_old_estimator_could_exceed_one():
+    """The regression behind the pairwise-complete estimator: two rows perfectly
+    correlated where they overlap, but with different means elsewhere; centring each row
+    on all of its own values (the old way) gave |r| > 1."""
+    from aftershock.event_study.tests_stats import pairwise_correlation
+
+    a = np.array([0.0, 1.0, 2.0, 3.0, 100.0, -100.0])
+    b = np.array([0.0, 1.0, 2.0, 3.0, np.nan, np.nan])
+    assert pairwise_correlation(np.vstack([a, b]))[0, 1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_lo_fresh_return_straddling_the_estimation_start_is_excluded():
+    """A hole in the bars just before the estimation window's start: the return from the
+    last bar before the hole to the first after it begins before the window, so it is
+    not an estimation return (the freshness rule), whatever its size."""
+    every = timedelta(minutes=5)
+    n = 4 * 288
+    opens = [START + i * every for i in range(n)]
+    release = START + timedelta(days=3, hours=13, minutes=30)
+    est_start = release - timedelta(days=2)
+    hole = {o for o in opens if est_start - timedelta(minutes=30) <= o < est_start}  # 6 bars missing
+    opens = [o for o in opens if o not in hole]
+    rng = np.random.default_rng(5)
+    r = rng.normal(0, 0.001, len(opens))
+    after = next(i for i, o in enumerate(opens) if o >= est_start)
+    r[after] = 0.5  # the straddling return: huge
+    c = 100 * np.exp(np.cumsum(r))
+    bars = pl.DataFrame({"ts": pl.Series(opens, dtype=pl.Datetime("us", "UTC")), "symbol": "BTC",
+                         "open": c, "high": c, "low": c, "close": c})
+    cal = pl.DataFrame({"event_id": ["e"], "kind": "macro", "indicator": "CPI_YOY",
+                        "release_ts": pl.Series([release], dtype=pl.Datetime("us", "UTC")), "hawkish_z": [1.0]})
+    st = es.study(bars, cal, windows=["15m"], model="constant_mean", estimation=("-2d", "0"))
+    row = st.reactions.row(0, named=True)
+    ct = np.array([int((o + every).timestamp()) for o in opens])
+    lc = np.log(c)
+    t0, t1 = int(est_start.timestamp()), int(release.timestamp())
+    # both prices inside (T - 2d, T]: the first one closes after the start minus one bar
+    used = [j for j in range(1, ct.size) if ct[j - 1] > t0 - 300 and ct[j] <= t1]
+    rr = np.diff(lc)[np.array(used) - 1]
+    assert row["n_est"] == len(used) == 2 * 288 - 1
+    assert row["n_est_gap"] == 0
+    h = row["bars"]
+    assert row["sd"] == pytest.approx(math.sqrt(rr.var(ddof=1) * (h + h * h / rr.size)), rel=1e-12)
+    assert row["expected"] == pytest.approx(rr.mean() * h, rel=1e-12)
+
+
+def test_paper_original_rank_variance_and_sign_p(data):
+    """``rank_variance="sample"``: Corrado & Zivney's (1992) variance estimated from the
+    ranks at every block position; ``sign_p="bars"``: Cowan's p-hat from single-bar
+    estimation abnormal returns — each recomputed here from the reference's blocks."""
+    bars, cal = data
+    ref = reference(bars, cal, "BTC", "constant_mean", 900)
+    ref1 = reference(bars, cal, "BTC", "constant_mean", 300)  # 1-bar blocks: single-bar residuals
+    st = es.study(bars, cal, windows=WINDOWS, model="constant_mean", estimation=("-2d", "0"),
+                  rank_variance="sample", sign_p="bars")
+    car = np.array([e["car"] for e in ref])
+    n = car.size
+    # Corrado-Zivney: U_it = K_it / (M_i + 1) with M_i = values ranked (blocks + event)
+    width = max(e["blocks"].size for e in ref) + 1
+    u = np.full((n, width), np.nan)
+    for i, (e, a0) in enumerate(zip(ref, car)):
+        vals = np.concatenate([[a0], e["blocks"]])
+        ranks = stats.rankdata(vals)
+        u[i, : vals.size] = ranks / (vals.size + 1) - 0.5
+    n_t = np.sum(np.isfinite(u), axis=0)
+    s_u = math.sqrt(np.mean([(np.nansum(u[:, t]) / math.sqrt(n_t[t])) ** 2 for t in range(width) if n_t[t] > 0]))
+    rank_z = np.sum(u[:, 0]) / (math.sqrt(n) * s_u)
+    p = np.mean([np.mean(e["blocks"][:100] > 0) for e in ref1])
+    w = np.sum(car > 0)
+    sign_z = (w - n * p) / math.sqrt(n * p * (1 - p))
+    row = st.tests.filter((pl.col("symbol") == "BTC") & (pl.col("window") == "15m") & ~pl.col("signed")).row(0, named=True)
+    assert row["rank_z"] == pytest.approx(rank_z, rel=1e-9)
+    assert row["sign_z"] == pytest.approx(sign_z, rel=1e-9)
+    assert st.settings["rank_variance"] == "sample" and st.settings["sign_p"] == "bars"

@@ -58,15 +58,18 @@ def excluded_ranges(close_time: np.ndarray, starts: np.ndarray, ends: np.ndarray
 
 
 class PreparedSeries:
-    """Sums over the *usable* returns (not excluded, benchmark present) of any index range.
+    """Sums over the *usable* returns (not excluded, not a gap return, benchmark
+    present) of any index range.
 
-    ``base[name]`` is a prefix sum over all returns (``base[name][i]`` = sum of returns
-    ``1..i``); the excluded returns are a few index ranges whose own sums are
-    subtracted, so no per-bar mask or extra pass over the bars is needed.
+    ``base[name]`` is a prefix sum over all returns up to a constant (``base[name][i]``
+    = sum of returns ``1..i`` + c; only differences are used); the unusable returns are
+    a few index ranges whose own sums are subtracted, so no per-bar mask or extra pass
+    over the bars is needed.
     """
 
-    def __init__(self, r, m, m_log, m_fresh, base: dict, ex_a: np.ndarray, ex_b: np.ndarray):
-        self.r, self.m, self.m_log, self.m_fresh = r, m, m_log, m_fresh
+    def __init__(self, series: SymbolSeries, m_log, m_fresh, base: dict, ex_a: np.ndarray, ex_b: np.ndarray, m=None):
+        self.series = series
+        self.m_log, self.m_fresh, self._m = m_log, m_fresh, m
         self.base = base
         self.ex_a, self.ex_b = ex_a, ex_b
         self.ex_cum = {}
@@ -81,6 +84,27 @@ class PreparedSeries:
         if b.size == 1:  # no benchmark: every market sum is zero
             return np.zeros(np.shape(idx))
         return b[idx]
+
+    def r_at(self, idx: np.ndarray) -> np.ndarray:
+        return self.series.returns_at(idx)
+
+    def m_at(self, idx: np.ndarray) -> np.ndarray:
+        """The benchmark's return over each of the asset's bar returns ``idx``."""
+        if self._m is not None:
+            return self._m[idx]
+        if self.m_log is None:
+            return np.zeros(np.shape(idx))
+        return self.m_log[idx] - self.m_log[np.maximum(idx - 1, 0)]
+
+    def m_move(self, i0: np.ndarray, i1: np.ndarray) -> np.ndarray:
+        """The benchmark's log return between the asset's bars ``i0`` and ``i1``."""
+        if self.m_log is None:
+            return np.zeros(np.shape(i0))
+        return self.m_log[i1] - self.m_log[i0]
+
+    def fresh_at(self, idx: np.ndarray) -> np.ndarray:
+        """Whether the benchmark has a fresh price at the close of the asset's bar ``idx``."""
+        return np.ones(np.shape(idx), dtype=bool) if self.m_fresh is None else self.m_fresh[idx]
 
     def _inside(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = np.searchsorted(self.ex_a, idx, side="right")
@@ -104,9 +128,6 @@ class PreparedSeries:
             out.append(b - excluded)
         return out
 
-    def cum_at(self, name: str, idx: np.ndarray) -> np.ndarray:
-        return self.cums_at((name,), idx)[0]
-
     def totals(self, names: tuple[str, ...], lo: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
         """Sums over usable returns with index in ``(lo, hi]``, for several quantities."""
         return [h - l for h, l in zip(self.cums_at(names, hi), self.cums_at(names, lo))]
@@ -116,21 +137,39 @@ class PreparedSeries:
         return self.totals((name,), lo, hi)[0]
 
     def usable_at(self, idx: np.ndarray) -> np.ndarray:
-        return (self.total("n", np.asarray(idx) - 1, idx) == 1) & (np.asarray(idx) >= 1)
+        """Whether the returns ``idx`` are usable."""
+        idx = np.asarray(idx)
+        if self.base["n"] is not None:  # an explicit count of usable returns
+            n = self.base["n"]
+            return (idx >= 1) & (n[idx] - n[np.maximum(idx - 1, 0)] == 1)
+        return (idx >= 1) & ~self._inside(idx)[1]
+
+
+def _diff0(x: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x)
+    out[:1] = 0.0
+    np.subtract(x[1:], x[:-1], out=out[1:])
+    return out
 
 
 def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, ex_a: np.ndarray, ex_b: np.ndarray) -> PreparedSeries:
-    r = series.r
-    base: dict[str, np.ndarray | None] = {"n": None, "r": series.log_close - series.log_close[0], "rr": series.sq_cum}
+    """Prefix sums of the model's quantities; ``[ex_a, ex_b)`` are the index ranges of
+    excluded returns (event windows). Gap returns are unusable too."""
+    gaps = series.gap_idx
+    if gaps.size:
+        ex_a, ex_b = merge_intervals(np.concatenate([ex_a, gaps]), np.concatenate([ex_b, gaps + 1]))
+    base: dict[str, np.ndarray | None] = {"n": None, "r": series.log_close, "rr": series.sq_cum}
     if benchmark is None:
         zero = np.zeros(1)
         base.update(m=zero, mm=zero, rm=zero)
-        return PreparedSeries(r, np.zeros_like(r), np.zeros_like(r), np.ones(r.size, dtype=bool), base, ex_a, ex_b)
+        return PreparedSeries(series, None, None, base, ex_a, ex_b)
     if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
         # same bar grid (the usual case): the benchmark's own arrays line up, no search
-        m, m_log = benchmark.r, benchmark.log_close
-        base.update(m=m_log - m_log[0], mm=benchmark.sq_cum, rm=np.cumsum(r * m))
-        return PreparedSeries(r, m, m_log, np.ones(r.size, dtype=bool), base, ex_a, ex_b)
+        rm = _diff0(series.log_close)
+        rm *= _diff0(benchmark.log_close)
+        np.cumsum(rm, out=rm)
+        base.update(m=benchmark.log_close, mm=benchmark.sq_cum, rm=rm)
+        return PreparedSeries(series, benchmark.log_close, None, base, ex_a, ex_b)
     # different grids: returns where the benchmark has no fresh price on both ends are
     # unusable too, so build the usable mask and its prefix sums explicitly
     bi, fresh = benchmark.asof(series.close_time)
@@ -142,11 +181,12 @@ def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, ex_a: np.ndarr
     usable[0] = False
     m = np.where(np.isfinite(m), m, 0.0)
     m_log = np.where(np.isfinite(m_log), m_log, 0.0)
+    r = _diff0(series.log_close)
     ru, mu = np.where(usable, r, 0.0), np.where(usable, m, 0.0)
     base = {"n": np.cumsum(usable, dtype=np.int64), "r": np.cumsum(ru), "rr": np.cumsum(ru * ru),
             "m": np.cumsum(mu), "mm": np.cumsum(mu * mu), "rm": np.cumsum(ru * mu)}
     none = np.zeros(0, dtype=np.int64)
-    return PreparedSeries(r, m, m_log, fresh, base, none, none)
+    return PreparedSeries(series, m_log, fresh, base, none, none, m=m)
 
 
 @dataclass
@@ -205,16 +245,16 @@ def fit_models(prep: PreparedSeries, model: str, lo: np.ndarray, hi: np.ndarray)
 def block_abnormal(prep: PreparedSeries, fit: ModelFit, e: np.ndarray, h: np.ndarray, max_blocks: int) -> np.ndarray:
     """Abnormal returns of non-overlapping ``h``-bar blocks of the estimation window,
     counting back from its end: shape ``(rows, max_blocks)``, NaN where a block would
-    leave the window or contains an unusable (excluded) return."""
-    j = np.arange(1, max_blocks + 1)
+    leave the window or contains an unusable (excluded or gap) return."""
+    # the block boundaries hi, hi - h, hi - 2h, ...: neighbouring blocks share one
+    j = np.arange(max_blocks + 1)
     hh = np.maximum(h, 1)[:, None]
-    hi = fit.hi[e][:, None] - (j[None, :] - 1) * hh
-    lo = hi - hh
-    inside = (lo >= fit.lo[e][:, None]) & (h[:, None] > 0)
-    lo_c, hi_c = np.where(inside, lo, 0), np.where(inside, hi, 0)
-    cnt, sr, sm = prep.totals(("n", "r", "m"), lo_c, hi_c)
-    full = cnt == hh
-    ar = sr - fit.alpha[e][:, None] * hh - fit.beta[e][:, None] * sm
+    bound = fit.hi[e][:, None] - j[None, :] * hh
+    ok = (bound >= fit.lo[e][:, None]) & (h[:, None] > 0)
+    cnt, sr, sm = prep.cums_at(("n", "r", "m"), np.where(ok, bound, 0))
+    inside = ok[:, 1:]
+    full = (cnt[:, :-1] - cnt[:, 1:]) == hh
+    ar = (sr[:, :-1] - sr[:, 1:]) - fit.alpha[e][:, None] * hh - fit.beta[e][:, None] * (sm[:, :-1] - sm[:, 1:])
     return np.where(inside & full, ar, np.nan)
 
 
@@ -225,5 +265,5 @@ def residual_matrix(prep: PreparedSeries, fit: ModelFit, bars: int) -> np.ndarra
     idx = fit.hi[:, None] - offs[None, :]
     ok = idx > fit.lo[:, None]
     idx_c = np.where(ok, idx, 0)
-    res = prep.r[idx_c] - fit.alpha[:, None] - fit.beta[:, None] * prep.m[idx_c]
+    res = prep.r_at(idx_c) - fit.alpha[:, None] - fit.beta[:, None] * prep.m_at(idx_c)
     return np.where(ok & prep.usable_at(idx_c), res, np.nan)

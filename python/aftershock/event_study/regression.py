@@ -18,10 +18,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special as _special
 
 from aftershock.event_study.tests_stats import student_p, student_quantile
 
-__all__ = ["OLSResult", "ols"]
+__all__ = ["GroupOLS", "OLSResult", "ols", "ols_groups"]
 
 
 @dataclass
@@ -88,3 +89,77 @@ def coef_row(res: OLSResult, j: int, cov: str) -> dict:
         "r2": res.r2,
         "n": res.n,
     }
+
+
+@dataclass
+class GroupOLS:
+    """OLS fitted separately in each of ``G`` groups (arrays over groups); ``ok`` is
+    false where :func:`ols` would return None (too few rows, a singular design)."""
+
+    n: np.ndarray
+    coef: np.ndarray  # (G, k)
+    se_hc1: np.ndarray
+    se_hc3: np.ndarray
+    r2: np.ndarray
+    ok: np.ndarray
+
+    def rows(self, j: int, cov: str) -> dict:
+        """Coefficient ``j``'s columns, as :func:`coef_row` gives them for one fit."""
+        df = (self.n - self.coef.shape[1]).astype(np.float64)
+        se = self.se_hc3[:, j] if cov == "HC3" else self.se_hc1[:, j]
+        b = self.coef[:, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(se > 0, b / se, np.nan)
+            t1 = np.where(self.se_hc1[:, j] > 0, b / self.se_hc1[:, j], np.nan)
+            t3 = np.where(self.se_hc3[:, j] > 0, b / self.se_hc3[:, j], np.nan)
+        q = _special.stdtrit(df, 0.975)
+        return {
+            "slope": b, "se_hc1": self.se_hc1[:, j], "t_hc1": t1, "se_hc3": self.se_hc3[:, j], "t_hc3": t3,
+            "p": np.where(np.isfinite(t), 2.0 * _special.stdtr(df, -np.abs(t)), np.nan),
+            "ci_low": b - q * se, "ci_high": b + q * se, "r2": self.r2, "n": self.n,
+        }
+
+
+def ols_groups(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_groups: int) -> GroupOLS:
+    """:func:`ols` in every group at once: ``x`` (rows × k, intercept included), ``y``
+    and the group ``g`` of each row. Sums per group come from ``bincount``; each group's
+    k × k system is solved in one batched call."""
+    rows, k = x.shape
+
+    def per_group(w: np.ndarray) -> np.ndarray:
+        return np.bincount(g, weights=w, minlength=n_groups)
+
+    def gram(w: np.ndarray) -> np.ndarray:  # Σ x x' w per group: (G, k, k)
+        out = np.empty((n_groups, k, k))
+        for a in range(k):
+            for b in range(a, k):
+                out[:, a, b] = out[:, b, a] = per_group(x[:, a] * x[:, b] * w)
+        return out
+
+    n = np.bincount(g, minlength=n_groups)
+    xtx = gram(np.ones(rows))
+    xty = np.stack([per_group(x[:, a] * y) for a in range(k)], axis=1)
+    # singular designs (a constant regressor, collinear columns): the smallest eigenvalue
+    # of the scaled X'X is zero up to rounding
+    d = np.sqrt(np.einsum("gii->gi", xtx))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = xtx / (d[:, :, None] * d[:, None, :])
+    ok = (n > k) & np.all(d > 0, axis=1)
+    scaled[~ok] = np.eye(k)
+    ok &= np.linalg.eigvalsh(scaled)[:, 0] > 1e-10
+    xtx_safe = np.where(ok[:, None, None], xtx, np.eye(k))
+    inv = np.linalg.inv(xtx_safe)
+    coef = np.einsum("gab,gb->ga", inv, xty)
+    resid = y - np.einsum("ia,ia->i", x, coef[g])
+    lev = np.einsum("ia,iab,ib->i", x, inv[g], x)
+    e2 = resid * resid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        meat3 = gram(e2 / (1.0 - lev) ** 2)
+        v1 = inv @ gram(e2) @ inv * (n / np.maximum(n - k, 1))[:, None, None]
+        v3 = inv @ meat3 @ inv
+        ybar = per_group(y) / np.maximum(n, 1)
+        sst = per_group((y - ybar[g]) ** 2)
+        r2 = np.where(sst > 0, 1.0 - per_group(e2) / sst, np.nan)
+    se1 = np.sqrt(np.einsum("gii->gi", v1))
+    se3 = np.sqrt(np.einsum("gii->gi", v3))
+    return GroupOLS(n, coef, se1, se3, r2, ok)

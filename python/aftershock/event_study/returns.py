@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["SymbolSeries", "infer_bar_length", "REASONS"]
+__all__ = ["SymbolSeries", "REASONS"]
 
 # Why a reaction is null. Codes are stored as int8 in the arrays, strings in frames.
-OK, BEFORE_DATA, GAP_AT_START, AFTER_DATA, GAP_AT_END, BELOW_RESOLUTION, NO_BARS, BENCHMARK_GAP, SHORT_ESTIMATION = range(9)
+(OK, BEFORE_DATA, GAP_AT_START, AFTER_DATA, GAP_AT_END, BELOW_RESOLUTION, NO_BARS, BENCHMARK_GAP, SHORT_ESTIMATION,
+ GAP_REACTION, IMPRECISE_TIME) = range(11)
 REASONS = {
     BEFORE_DATA: "before_data",  # no bar has closed by the window start
     GAP_AT_START: "gap_at_start",  # bars are missing just before the window start
@@ -31,23 +32,22 @@ REASONS = {
     NO_BARS: "no_bars",  # the symbol has no bars at all
     BENCHMARK_GAP: "benchmark_gap",  # the benchmark has no fresh price at a window end
     SHORT_ESTIMATION: "short_estimation",  # too few estimation returns to fit the model
+    # measured (ret and car present): a release while the market was closed, from the
+    # last price before it to prices after the reopen
+    GAP_REACTION: "gap_reaction",
+    IMPRECISE_TIME: "imprecise_time",  # the window is shorter than the release time's precision
 }
-
-
-def infer_bar_length(ts_us: np.ndarray) -> int:
-    """The bar length in microseconds: the median spacing of consecutive open times.
-
-    The median ignores occasional gaps (missing bars make a spacing longer, never
-    shorter), so 1-minute bars with holes still give one minute.
-    """
-    if ts_us.size < 2:
-        raise ValueError("cannot infer a bar length from fewer than two bars")
-    return int(np.median(np.diff(ts_us)))
 
 
 @dataclass
 class SymbolSeries:
-    """One symbol's bars as NumPy arrays, with prefix sums for O(1) window sums."""
+    """One symbol's bars as NumPy arrays, with prefix sums for O(1) window sums.
+
+    A bar return ``r_j = log_close[j] - log_close[j-1]`` is a *gap return* when its two
+    prices are more than one bar apart in time (a session break, a weekend, missing
+    bars); ``gap_idx`` lists those ``j``. ``session`` names a declared trading-session
+    calendar (:mod:`aftershock.prices._sessions`) or is None.
+    """
 
     symbol: str
     close_time: np.ndarray  # int64 µs: ts + bar length
@@ -58,52 +58,84 @@ class SymbolSeries:
     bar_us: int
     volume_cum: np.ndarray | None  # volume_cum[i] = sum of volume[0..i]
     sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2
-    r: np.ndarray  # r[j] = log_close[j] - log_close[j-1], r[0] = 0
+    gap_idx: np.ndarray  # sorted indices j of the gap returns
+    session: str | None = None
+
+    @staticmethod
+    def spacing(frame: pl.DataFrame, bar_us: int | None) -> tuple[int, np.ndarray]:
+        """The bar length (``bar_us``, or the median spacing of open times: gaps only make
+        spacings longer, so the median is robust) and the indices of the gap returns."""
+        spacing = np.diff(frame["ts"].to_numpy().view(np.int64))
+        if bar_us is None:
+            bar_us = int(np.median(spacing)) if spacing.size else 60_000_000
+        return int(bar_us), np.flatnonzero(spacing > bar_us) + 1
 
     @classmethod
-    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None) -> "SymbolSeries":
-        ts = frame["ts"].to_numpy().view(np.int64)  # Datetime("us") → µs since the epoch, no copy
-        if bar_us is None:
-            bar_us = infer_bar_length(ts) if ts.size >= 2 else 60_000_000
+    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None,
+                   gap_idx: np.ndarray | None = None) -> "SymbolSeries":
+        """``gap_idx`` (with ``bar_us``) as :meth:`spacing` gives them, when already known."""
+        ts = frame["ts"].to_numpy().view(np.int64)  # Datetime("us") → µs since the epoch
+        if gap_idx is None:
+            bar_us, gap_idx = cls.spacing(frame, bar_us)
         close = frame["close"].to_numpy().astype(np.float64, copy=False)
         log_close = np.log(close)
-        r = np.empty_like(log_close)
-        r[:1] = 0.0
-        np.subtract(log_close[1:], log_close[:-1], out=r[1:])
-        sq_cum = np.multiply(r, r)
+        sq_cum = np.empty_like(log_close)
+        sq_cum[:1] = 0.0
+        np.subtract(log_close[1:], log_close[:-1], out=sq_cum[1:])
+        np.multiply(sq_cum, sq_cum, out=sq_cum)
         np.cumsum(sq_cum, out=sq_cum)
         volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
         low = frame["low"].to_numpy() if "low" in frame.columns else close
         high = frame["high"].to_numpy() if "high" in frame.columns else close
-        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, sq_cum, r)
+        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, sq_cum, gap_idx, session)
 
     @property
     def n(self) -> int:
         return self.close_time.size
 
+    def returns_at(self, idx: np.ndarray) -> np.ndarray:
+        """Bar returns ``r_j`` at indices ``j >= 1``."""
+        return self.log_close[idx] - self.log_close[np.maximum(idx - 1, 0)]
+
+    def gaps_between(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Number of gap returns with index in ``(lo, hi]``."""
+        return np.searchsorted(self.gap_idx, hi, side="right") - np.searchsorted(self.gap_idx, lo, side="right")
+
     def asof(self, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of the bar whose close is the price as of each ``t`` (-1 if none) and
-        whether that price is fresh (its close time is within one bar length of ``t``)."""
+        whether that price is fresh: its close time is within one bar length of ``t``,
+        or — with a declared session calendar — that bar closed the session (the market
+        is closed at its close time) and the market reopened less than one bar before
+        ``t`` (a scheduled close is not a data gap)."""
         idx = np.searchsorted(self.close_time, t_us, side="right") - 1
         safe = np.maximum(idx, 0)
-        fresh = (idx >= 0) & (self.close_time[safe] > t_us - self.bar_us)
-        return idx, fresh
+        ct = self.close_time[safe]
+        recent = ct > t_us - self.bar_us
+        if self.session is not None and self.session != "24/7":
+            from aftershock.prices._sessions import is_open, next_open
+
+            stale = ~recent & (idx >= 0)
+            if stale.any():
+                c = ct[stale]
+                recent = recent.copy()
+                recent[stale] = ~is_open(c, self.session) & (next_open(c, self.session) > t_us[stale] - self.bar_us)
+        return idx, (idx >= 0) & recent
 
     def extremes(self, i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lowest low and highest high of the bars ``i0 + 1 .. i1`` (the bars that close
         inside the window), for index pairs with ``i1 > i0``."""
-        order = np.argsort(i0, kind="stable")
-        a, b = i0[order] + 1, i1[order] + 1
-        # reduceat over interleaved (start, stop) pairs; the odd slices are discarded
-        idx = np.empty(2 * a.size, dtype=np.int64)
-        idx[0::2], idx[1::2] = a, np.minimum(b, self.n)
-        out_lo = np.empty(a.size)
-        out_hi = np.empty(a.size)
-        if a.size:
-            pad_lo = np.append(self.low, np.inf)
-            pad_hi = np.append(self.high, -np.inf)
-            out_lo[order] = np.minimum.reduceat(pad_lo, idx)[0::2]
-            out_hi[order] = np.maximum.reduceat(pad_hi, idx)[0::2]
+        a, b = np.asarray(i0) + 1, np.asarray(i1) + 1
+        out_lo, out_hi = np.empty(a.size), np.empty(a.size)
+        # reduceat over interleaved (start, stop) pairs, the odd slices discarded; a stop
+        # at the very end cannot be an index, so those few rows are reduced one by one
+        inner = b < self.n
+        if inner.any():
+            idx = np.empty(2 * int(inner.sum()), dtype=np.int64)
+            idx[0::2], idx[1::2] = a[inner], b[inner]
+            out_lo[inner] = np.minimum.reduceat(self.low, idx)[0::2]
+            out_hi[inner] = np.maximum.reduceat(self.high, idx)[0::2]
+        for k in np.flatnonzero(~inner):
+            out_lo[k], out_hi[k] = self.low[a[k]:].min(), self.high[a[k]:].max()
         return out_lo, out_hi
 
     def window_reasons(self, t_start: np.ndarray, t_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,26 +3,28 @@
 Notation: ``n`` events, ``CAR_i`` the abnormal return of event i over the window,
 ``SCAR_i = CAR_i / s_i`` with ``s_i`` the standard deviation of its prediction error
 (see :mod:`aftershock.event_study.models`), ``L_i`` the number of estimation returns and
-``k`` the number of model parameters.
+``k`` the number of model parameters. ``docs/study.md`` states, beside each formula,
+where it departs from the cited paper.
 
 - Cross-sectional t: ``t = mean(CAR) / (sd(CAR) / sqrt(n))`` (Brown & Warner 1985).
 - Patell (1976): ``Z = sum(SCAR_i) / sqrt(sum((L_i - k) / (L_i - k - 2)))``.
 - BMP, Boehmer, Musumeci & Poulsen (1991): ``t = mean(SCAR) / (sd(SCAR) / sqrt(n))``.
 - Kolari & Pynnönen (2010): ``t_KP = t_BMP * sqrt((1 - r) / (1 + (n - 1) r))`` with
-  ``r`` the mean pairwise correlation of the events' estimation residuals.
-- Corrado (1989) rank test in the standardized-rank form of Corrado & Zivney (1992):
-  the event window's abnormal return is ranked among ``m_i`` same-length blocks of the
-  estimation window, ``U_i = K_i / (m_i + 2)``, and
+  ``r`` the mean pairwise-complete correlation of the events' estimation residuals.
+- Corrado (1989) rank test on standardized ranks (Corrado & Zivney 1992): the event
+  window's abnormal return is ranked among ``m_i`` same-length blocks of the estimation
+  window, ``U_i = K_i / (m_i + 2)``. ``variance="known"``:
   ``Z = sum(U_i - 1/2) / sqrt(sum(m_i / (12 (m_i + 2))))`` (the exact variance of a
-  uniform rank among ``m_i + 1`` values).
-- Generalized sign test, Cowan (1992): ``p`` the fraction of positive estimation-block
+  uniform rank among ``m_i + 1`` values); ``variance="sample"``: Corrado & Zivney's
+  own estimate from the ranks of every block position.
+- Generalized sign test, Cowan (1992): ``p`` the fraction of positive estimation
   abnormal returns (averaged over events), ``w`` the number of positive event-window
   abnormal returns, ``Z = (w - n p) / sqrt(n p (1 - p))``.
 
 p-values are two-sided: Student t with ``n - 1`` degrees of freedom for the
-cross-sectional and BMP tests (and KP), standard normal for the others. The t
-distribution is computed here (regularized incomplete beta by continued fraction), so
-the library needs no SciPy at run time.
+cross-sectional and BMP tests (and KP), standard normal for the others: SciPy's
+``scipy.special.stdtr``/``ndtr`` (the functions behind ``scipy.stats.t``/``norm``,
+without their per-call overhead).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from scipy import special as _special
 
 __all__ = [
     "cross_sectional_t",
@@ -52,73 +55,22 @@ def normal_p(z: float) -> float:
     """Two-sided p-value of a standard normal statistic."""
     if not math.isfinite(z):
         return math.nan
-    return math.erfc(abs(z) / math.sqrt(2.0))
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-16:
-            break
-    return h
-
-
-def _betai(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function ``I_x(a, b)``."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+    return float(2.0 * _special.ndtr(-abs(z)))
 
 
 def student_p(t: float, df: float) -> float:
-    """Two-sided p-value of a Student t statistic: ``I_{df/(df+t^2)}(df/2, 1/2)``."""
+    """Two-sided p-value of a Student t statistic with ``df`` degrees of freedom."""
     if not math.isfinite(t) or not df > 0:
         return math.nan
-    return _betai(0.5 * df, 0.5, df / (df + t * t))
+    return float(2.0 * _special.stdtr(df, -abs(t)))
 
 
 @lru_cache(maxsize=4096)
 def student_quantile(q: float, df: float) -> float:
-    """The ``q`` quantile (``q > 1/2``) of Student's t, by bisection on :func:`student_p`."""
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom."""
     if not df > 0:
         return math.nan
-    target = 2.0 * (1.0 - q)
-    lo, hi = 0.0, 1.0
-    while student_p(hi, df) > target:
-        hi *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if student_p(mid, df) > target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-15 * hi:
-            break
-    return 0.5 * (lo + hi)
+    return float(_special.stdtrit(df, q))
 
 
 def cross_sectional_t(car: np.ndarray) -> float:
@@ -150,25 +102,55 @@ def kp_adjust(t_bmp: float, rbar: float, n: int) -> float:
     return t_bmp * math.sqrt((1.0 - rbar) / denom)
 
 
-def pairwise_correlation(resid: np.ndarray) -> np.ndarray:
-    """Correlation matrix of the rows of ``resid`` (NaN = missing): each row is centred
-    and scaled over its own present values, each pair averages over the positions where
-    both are present; NaN where fewer than three positions are shared."""
-    n = resid.shape[0]
-    valid = np.isfinite(resid)
-    cnt = valid.sum(axis=1)
-    mean = np.where(cnt > 0, np.nansum(resid, axis=1) / np.maximum(cnt, 1), 0.0)
-    dev = np.where(valid, resid - mean[:, None], 0.0)
-    sd = np.sqrt((dev * dev).sum(axis=1) / np.maximum(cnt, 1))
-    z = dev / np.where(sd > 0, sd, 1.0)[:, None]
-    v = valid.astype(np.float64)
+def _pairwise_block(xa, va, xb, vb, min_shared: int) -> np.ndarray:
+    """Pairwise-complete correlations of the rows of ``xa`` with those of ``xb`` (values
+    zeroed where missing, ``va``/``vb`` the presence masks as floats)."""
     # einsum, not BLAS matmul: multithreaded OpenBLAS on these small products can stall
-    # for milliseconds when Polars' thread pool is busy, and the products are tiny.
-    both = np.einsum("ik,jk->ij", v, v)
-    corr = np.einsum("ik,jk->ij", z, z) / np.maximum(both, 1.0)
-    bad = (both < 3) | (sd[:, None] <= 0) | (sd[None, :] <= 0)
-    corr[bad] = np.nan
-    return corr if n else np.zeros((0, 0))
+    # for whole seconds when Polars' thread pool is busy, and the products are small.
+    both = np.einsum("ik,jk->ij", va, vb)  # shared positions
+    sa = np.einsum("ik,jk->ij", xa, vb)  # sum of row a over the positions row b has
+    sb = np.einsum("ik,jk->ij", va, xb)
+    saa = np.einsum("ik,jk->ij", xa * xa, vb)
+    sbb = np.einsum("ik,jk->ij", va, xb * xb)
+    sab = np.einsum("ik,jk->ij", xa, xb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn = np.maximum(both, 1.0)
+        var_a, var_b = saa - sa * sa / nn, sbb - sb * sb / nn
+        corr = (sab - sa * sb / nn) / np.sqrt(var_a * var_b)
+    corr[(both < min_shared) | ~(var_a > 0) | ~(var_b > 0)] = np.nan
+    return corr
+
+
+def pairwise_correlation(resid: np.ndarray, min_shared: int = 3) -> np.ndarray:
+    """Pairwise-complete Pearson correlations of the rows of ``resid`` (NaN = missing).
+
+    Each pair is centred and scaled on the positions where *both* rows are present, so
+    every entry is an ordinary sample correlation of two equally long series and lies
+    in [-1, 1] (clipped against rounding). NaN where fewer than ``min_shared`` positions
+    are shared or either series is constant on them.
+    """
+    n, m = resid.shape
+    if n == 0:
+        return np.zeros((0, 0))
+    valid = np.isfinite(resid)
+    v = valid.astype(np.float64)
+    cnt = v.sum(axis=1)
+    # Centre each row on its own mean first: correlations are shift-invariant and the
+    # sums below then cancel far less (residuals are tiny numbers around a tiny mean).
+    x = np.where(valid, resid, 0.0)
+    x = np.where(valid, x - (x.sum(axis=1) / np.maximum(cnt, 1.0))[:, None], 0.0)
+    corr = np.full((n, n), np.nan)
+    full = np.flatnonzero(cnt == m)
+    if full.size and m >= min_shared:  # complete rows: one product of standardized rows
+        ss = np.sqrt(np.einsum("ik,ik->i", x[full], x[full]))
+        z = x[full] / np.where(ss > 0, ss, np.nan)[:, None]
+        corr[np.ix_(full, full)] = np.einsum("ik,jk->ij", z, z)
+    part = np.flatnonzero(cnt < m)
+    if part.size:  # rows with missing values: the pairwise formulas, against every row
+        block = _pairwise_block(x[part], v[part], x, v, min_shared)
+        corr[part, :] = block
+        corr[:, part] = block.T
+    return np.clip(corr, -1.0, 1.0)
 
 
 def mean_offdiagonal(corr: np.ndarray) -> float:
@@ -195,17 +177,44 @@ def _ranks(ar0: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return 1.0 + below + 0.5 * ties, m
 
 
-def corrado_rank_z(ar0: np.ndarray, blocks: np.ndarray) -> float:
+def _block_ranks(ar0: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Standardized ranks ``K / (m + 2)`` of every value of each row (the event in
+    column 0, the blocks after it) among that row's valid values; NaN where missing."""
+    vals = np.column_stack([ar0, blocks])
+    valid = np.isfinite(vals)
+    m1 = valid.sum(axis=1)  # m + 1 values per row
+    below = np.sum(valid[:, None, :] & (vals[:, None, :] < vals[:, :, None]), axis=2)
+    ties = np.sum(valid[:, None, :] & (vals[:, None, :] == vals[:, :, None]), axis=2)
+    k = 1.0 + below + 0.5 * (ties - 1)
+    return np.where(valid, k / (m1 + 1.0)[:, None], np.nan)
+
+
+def corrado_rank_z(ar0: np.ndarray, blocks: np.ndarray, variance: str = "known") -> float:
+    """Corrado rank Z. ``variance="known"``: the exact variance of a uniform rank;
+    ``"sample"``: Corrado & Zivney's (1992) estimate from the cross-section of ranks at
+    every block position (event time), ``S_U^2 = mean_t (sum_i (U_it - 1/2) / sqrt(N_t))^2``
+    and ``Z = sum_i (U_i0 - 1/2) / (sqrt(N) S_U)``."""
     k, m = _ranks(ar0, blocks)
     ok = m > 0
     if not ok.any():
         return math.nan
-    u = k[ok] / (m[ok] + 2.0)
-    var = m[ok] / (12.0 * (m[ok] + 2.0))
-    return float(np.sum(u - 0.5) / math.sqrt(var.sum()))
+    if variance == "known":
+        u = k[ok] / (m[ok] + 2.0)
+        var = m[ok] / (12.0 * (m[ok] + 2.0))
+        return float(np.sum(u - 0.5) / math.sqrt(var.sum()))
+    u = _block_ranks(ar0[ok], blocks[ok]) - 0.5
+    n_t = np.isfinite(u).sum(axis=0)
+    used = n_t > 0
+    per_t = np.nansum(u[:, used], axis=0) / np.sqrt(n_t[used])
+    s_u = math.sqrt(float(np.mean(per_t * per_t)))
+    if not s_u > 0:
+        return math.nan
+    return float(np.sum(u[:, 0]) / (math.sqrt(u.shape[0]) * s_u))
 
 
 def generalized_sign_z(ar0: np.ndarray, blocks: np.ndarray) -> float:
+    """Cowan's generalized sign Z; ``p`` is the mean over events of the fraction of
+    positive values in each row of ``blocks`` (NaN = missing)."""
     valid = np.isfinite(blocks)
     m = valid.sum(axis=1)
     ok = m > 0

@@ -1,0 +1,233 @@
+"""The study's inputs, checked once: arguments, the calendar and the bars per symbol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from aftershock._checks import as_polars
+from aftershock.errors import BarsError, CalendarError, InputError
+from aftershock.event_study import models as _models
+from aftershock.event_study.windows import Window, parse_duration, parse_windows
+from aftershock.prices import validate_bars
+from aftershock.prices._sessions import SESSIONS
+
+__all__ = ["Settings", "settings_from", "prepared_calendar", "bars_by_symbol", "us"]
+
+_US = timedelta(microseconds=1)
+_PRECISION_US = {"exact": 0, "hour": 3_600_000_000, "day": 86_400_000_000}
+_PATH_STEPS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+RANK_VARIANCES = ("known", "sample")
+SIGN_P = ("blocks", "bars")
+
+
+def us(delta: timedelta) -> int:
+    return int(delta / _US)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``study()`` was asked for, parsed: offsets in microseconds."""
+
+    windows: tuple[Window, ...]
+    model: str
+    benchmark: str | None
+    symbols: tuple[str, ...]
+    w_start: np.ndarray
+    w_end: np.ndarray
+    est0: int
+    est1: int
+    ex0: int
+    ex1: int
+    min_estimation: int
+    bar_length: dict  # symbol -> µs or None (inferred)
+    sessions: dict  # symbol -> session name or None
+    path: Any
+    cov: str
+    rank_blocks: int
+    kp_bars: int
+    rank_variance: str
+    sign_p: str
+
+    @property
+    def needed(self) -> list[str]:
+        """Symbols whose bars are read: the studied ones and the benchmark."""
+        extra = [self.benchmark] if self.benchmark is not None and self.benchmark not in self.symbols else []
+        return list(self.symbols) + extra
+
+    def model_for(self, symbol: str) -> str:
+        # The market model of the benchmark on itself is degenerate: it gets the constant mean.
+        return "constant_mean" if self.model == "market" and symbol == self.benchmark else self.model
+
+
+def _per_symbol(spec: Any, present: Sequence[str], column: str, parse) -> dict:
+    if isinstance(spec, dict):
+        unknown = [s for s in spec if s not in present]
+        if unknown:
+            raise InputError(f"{column} names symbols {unknown} that are not in bars {list(present)}", column=column)
+        return {s: (parse(spec[s]) if spec.get(s) is not None else None) for s in present}
+    value = None if spec is None else parse(spec)
+    return {s: value for s in present}
+
+
+def _session_name(name: Any) -> str:
+    if name not in SESSIONS:
+        raise InputError(f"unknown session calendar {name!r}; choose one of {sorted(SESSIONS)}", column="sessions")
+    return name
+
+
+def settings_from(
+    present: Sequence[str], windows: Any, model: str, benchmark: str | None, *, estimation: Any, exclude: Any,
+    min_estimation: int, bar_length: Any, sessions: Any, path: Any, cov: str, rank_blocks: int, kp_bars: int,
+    rank_variance: str, sign_p: str, symbols: Sequence[str] | None,
+) -> Settings:
+    """Check the arguments against the symbols ``present`` in the bars."""
+    if model not in _models.MODELS:
+        raise InputError(f"unknown model {model!r}; choose one of {sorted(_models.MODELS)}", column="model")
+    if cov not in ("HC1", "HC3"):
+        raise InputError(f"cov must be 'HC1' or 'HC3', got {cov!r}", column="cov")
+    if rank_variance not in RANK_VARIANCES:
+        raise InputError(f"rank_variance must be one of {RANK_VARIANCES}, got {rank_variance!r}", column="rank_variance")
+    if sign_p not in SIGN_P:
+        raise InputError(f"sign_p must be one of {SIGN_P}, got {sign_p!r}", column="sign_p")
+    wins = tuple(parse_windows(windows))
+    if benchmark is not None and benchmark not in present:
+        raise InputError(f"benchmark {benchmark!r} is not a symbol in bars {list(present)}", column="benchmark")
+    if model == "market" and benchmark is None:
+        raise InputError("the market model needs a benchmark symbol", column="benchmark")
+    if symbols is None:
+        symbols = list(present)
+    else:
+        missing = [s for s in symbols if s not in present]
+        if missing:
+            raise InputError(f"symbols {missing} are not in bars {list(present)}", column="symbol")
+    w_start = np.array([us(w.start) for w in wins], dtype=np.int64)
+    w_end = np.array([us(w.end) for w in wins], dtype=np.int64)
+    earliest = min(0, int(w_start.min()))
+    if exclude is None:
+        ex0, ex1 = earliest, max(0, int(w_end.max()))
+    else:
+        ex0, ex1 = (us(parse_duration(v, column="exclude")) for v in exclude)
+    est0, est1 = (us(parse_duration(v, column="estimation")) for v in estimation)
+    est1 = min(est1, earliest)
+    if est1 <= est0:
+        raise InputError("the estimation window must end after it starts (and before the earliest window)", column="estimation")
+    return Settings(
+        windows=wins, model=model, benchmark=benchmark, symbols=tuple(symbols), w_start=w_start, w_end=w_end,
+        est0=est0, est1=est1, ex0=ex0, ex1=ex1, min_estimation=min_estimation,
+        bar_length=_per_symbol(bar_length, present, "bar_length", lambda v: us(parse_duration(v, column="bar_length"))),
+        sessions=_per_symbol(sessions, present, "sessions", _session_name),
+        path=path, cov=cov, rank_blocks=rank_blocks, kp_bars=kp_bars, rank_variance=rank_variance, sign_p=sign_p,
+    )
+
+
+def prepared_calendar(calendar: Any) -> pl.DataFrame:
+    """The calendar in UTC with ``_x`` (the regressor: hawkish z, or a policy event's
+    direction) and ``_precision_us`` (the length of the release time's precision interval)."""
+    if not isinstance(calendar, pl.DataFrame):
+        raise CalendarError(f"calendar must be a Polars DataFrame, got {type(calendar).__name__}")
+    if calendar.height == 0:
+        raise CalendarError("calendar is empty")
+    for col in ("event_id", "release_ts"):
+        if col not in calendar.columns:
+            raise CalendarError(f"calendar has no {col!r} column; found {calendar.columns}", column=col)
+    dtype = calendar.schema["release_ts"]
+    if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
+        raise CalendarError(f"'release_ts' must be a time-zone aware Datetime, got {dtype}", column="release_ts")
+    nulls = calendar["release_ts"].is_null()
+    if nulls.any():
+        raise CalendarError("release_ts is null", column="release_ts", row=int(nulls.arg_true()[0]))
+    cal = calendar.with_columns(pl.col("release_ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    if "hawkish_z" not in cal.columns:
+        try:
+            from aftershock.calendar import surprises
+        except ImportError as exc:
+            raise CalendarError(
+                "calendar has no 'hawkish_z' column and aftershock.calendar.surprises is unavailable", column="hawkish_z"
+            ) from exc
+        cal = surprises(cal)
+    for col, default in (("indicator", None), ("kind", "macro"), ("category", None), ("direction", None)):
+        if col not in cal.columns:
+            cal = cal.with_columns(pl.lit(default, dtype=pl.Float64 if col == "direction" else pl.String).alias(col))
+    if "time_precision" in cal.columns:
+        precision = pl.col("time_precision").fill_null("exact")
+        bad = cal.select((~precision.is_in(list(_PRECISION_US))).arg_true().first()).item()
+        if bad is not None:
+            raise CalendarError(
+                f"time_precision must be one of {tuple(_PRECISION_US)}, got {cal['time_precision'][bad]!r}",
+                column="time_precision", row=int(bad),
+            )
+        precision_us = precision.replace_strict(_PRECISION_US, return_dtype=pl.Int64)
+    else:
+        precision_us = pl.lit(0, dtype=pl.Int64)
+    policy_label = pl.concat_str(pl.lit("POLICY:"), pl.col("category").fill_null("other"))
+    return cal.with_columns(
+        pl.coalesce(pl.col("indicator"), policy_label).alias("indicator"),
+        # Macro events load on the hawkish-signed surprise; policy events on their analyst direction.
+        pl.coalesce(pl.col("hawkish_z").cast(pl.Float64), pl.col("direction").cast(pl.Float64)).alias("_x"),
+        precision_us.alias("_precision_us"),
+    )
+
+
+def bars_by_symbol(bars: Any) -> tuple[list[str], Callable[[str], pl.DataFrame]]:
+    """Validated bars, one symbol at a time: the symbols in order of appearance, and a
+    function ``get(symbol)`` returning that symbol's rows (``ts``, ``close``, ``low``,
+    ``high`` and ``volume`` when present).
+
+    When each symbol's rows are contiguous (the usual layout) every symbol's slice is
+    validated on its own by :func:`aftershock.prices.validate_bars`, with the symbol
+    column as a constant — the check of increasing timestamps then needs no grouping —
+    and an error's row is the row in ``bars``. Other layouts are validated whole, then
+    sorted by symbol (stable).
+    """
+    frame = as_polars(bars, BarsError, "bars")
+    validate_bars(frame.head(0))  # columns and dtypes
+    if frame.height == 0:
+        raise BarsError("bars are empty")
+    symbol = frame["symbol"].cast(pl.String)
+    runs = symbol.rle().struct.unnest()
+    names = runs["value"].to_list()
+    lens = runs["len"].to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    keep = [c for c in ("ts", "low", "high", "close", "volume") if c in frame.columns]
+    parts: dict[str, pl.DataFrame] = {}
+    if len(names) == len(set(names)) and None not in names:
+        for name, a, n in zip(names, starts, lens):
+            part = frame.slice(int(a), int(n)).with_columns(pl.lit(name, dtype=pl.String).alias("symbol"))
+            try:
+                parts[name] = validate_bars(part).select(keep)
+            except BarsError as err:
+                row = None if err.row is None else err.row + int(a)
+                raise BarsError(err.message, column=err.column, row=row) from None
+    else:
+        whole = validate_bars(frame).sort("symbol", maintain_order=True)
+        for name, part in whole.partition_by("symbol", maintain_order=True, as_dict=True).items():
+            parts[name[0]] = part.select(keep)
+        names = frame["symbol"].unique(maintain_order=True).to_list()
+    return names, parts.__getitem__
+
+
+def path_grid(windows: Sequence[Window], bar_us: int, path: Any) -> np.ndarray:
+    """Event-time offsets (µs) of the CAR path: ``path = (start, end[, step])`` or, by
+    default, about 120 rounded steps over the span of the windows, never finer than a bar."""
+    if path is not None:
+        start, end = parse_duration(path[0], column="path"), parse_duration(path[1], column="path")
+        step = parse_duration(path[2], column="path") if len(path) > 2 else None
+        if end <= start:
+            raise InputError("path end must come after its start", column="path")
+    else:
+        start = min(timedelta(0), min(w.start for w in windows))
+        end = max(timedelta(0), max(w.end for w in windows))
+        step = None
+    span = us(end - start)
+    if step is None:
+        want = max(bar_us, span / 120)
+        step = next((parse_duration(s) for s in _PATH_STEPS if us(parse_duration(s)) >= want), end - start)
+    step_us = max(us(step), 1)
+    first = -((-us(start)) // step_us) * step_us if us(start) < 0 else us(start)
+    grid = np.arange(first, us(end) + 1, step_us, dtype=np.int64)
+    return np.union1d(grid, [0])
