@@ -346,3 +346,19 @@ def test_revisions_are_events_of_their_own_and_never_overwrite_a_first_print(rea
     view = as_of(both, one["release_ts"] - dt.timedelta(microseconds=1))
     assert view.filter(pl.col("event_id") == one["revises"])["actual"].item() == one["previous"]
     assert view.filter(pl.col("event_id") == one["event_id"])["actual"].item() is None
+
+
+@examples(ci=40, long=400)
+@given(cal=asht.calendars(max_events=15), minute=st.integers(-60, 5 * 24 * 60), lead=st.sampled_from([0, 1, 3600]))
+def test_strategy_view_equals_the_reference_as_of(cal, minute, lead):
+    # the sliced view strategies get is the public as_of, in publication order
+    from aftershock.strategy import _CalendarIndex
+
+    pub = with_publication(ash.surprises(cal)).sort("known_ts", maintain_order=True)
+    at = dt.datetime(2025, 1, 6, tzinfo=UTC) + dt.timedelta(minutes=minute)
+    before = at + dt.timedelta(seconds=lead) if lead else None
+    ref = as_of(pub, at, before=before)
+    us = lambda t: (t - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)  # noqa: E731
+    got = _CalendarIndex(pub, ()).view(us(at), us(before) if before else None)
+    key = ["known_ts", "event_id"]
+    assert got.sort(key).equals(ref.sort(key))

@@ -28,7 +28,7 @@ import polars as pl
 
 from aftershock._checks import utc_timestamps
 from aftershock._time import duration_us
-from aftershock.calendar._pit import as_of, column_classes, with_publication
+from aftershock.calendar._pit import column_classes, with_publication
 from aftershock.errors import ConfigError, LookAheadError, OrdersError
 
 __all__ = ["Strategy", "AsOf", "compile_orders"]
@@ -159,29 +159,56 @@ class _BarIndex:
         return self.frame.slice(lo, n)
 
 
+class _CalendarIndex:
+    """The calendar twice, in publication order: as published, and with every outcome
+    cell hidden (scheduled rows only). The view at an instant is a prefix of the first
+    and a suffix of the second, two zero-copy slices instead of a query per call."""
+
+    def __init__(self, calendar: pl.DataFrame, schedule_columns: Iterable[str]) -> None:
+        # `calendar` is sorted by known_ts (stable)
+        self.shown = calendar
+        self.known = calendar.get_column("known_ts").dt.epoch("us").to_numpy()
+        classes = column_classes(calendar.columns, schedule_columns)
+        hidden = calendar.filter(pl.col("scheduled")).with_columns(
+            pl.lit(None, calendar.schema[c]).alias(c) for c, k in classes.items() if k == "outcome"
+        )
+        self.hidden = hidden
+        flags = calendar.get_column("scheduled").to_numpy().astype(np.int64)
+        self.scheduled_before = np.concatenate([[0], np.cumsum(flags)])
+
+    def view(self, at_us: int, before_us: int | None) -> pl.DataFrame:
+        # published: known_ts <= at (and < before, when before_release anticipates it)
+        if before_us is not None and before_us <= at_us:
+            k = int(np.searchsorted(self.known, before_us, side="left"))
+        else:
+            k = int(np.searchsorted(self.known, at_us, side="right"))
+        j = int(self.scheduled_before[k])  # scheduled rows inside the published prefix
+        return pl.concat([self.shown.slice(0, k), self.hidden.slice(j)], rechunk=False)
+
+
 class AsOf:
     """What is public at one decision instant ``ts`` (see :mod:`aftershock.strategy`)."""
 
-    __slots__ = ("ts", "_calendar", "_view", "_before", "_bars", "_schedule_columns")
+    __slots__ = ("ts", "_calendar", "_view", "_before", "_bars")
 
-    def __init__(self, ts: dt.datetime, calendar: pl.DataFrame, before: dt.datetime | None,
-                 bars: _BarIndex | None, schedule_columns: Iterable[str]) -> None:
+    def __init__(self, ts: dt.datetime, calendar: _CalendarIndex, before: dt.datetime | None,
+                 bars: _BarIndex | None) -> None:
         self.ts = ts
         self._calendar = calendar
         self._view: pl.DataFrame | None = None
         self._before = before
         self._bars = bars
-        self._schedule_columns = tuple(schedule_columns)
 
     def __repr__(self) -> str:
         return f"AsOf({self.ts.isoformat()})"
 
     @property
     def calendar(self) -> pl.DataFrame:
-        """Every scheduled event, and every unscheduled one already published;
-        outcome cells of events not yet published are null."""
+        """Every scheduled event, and every unscheduled one already published, in
+        order of publication; outcome cells of events not yet published are null."""
         if self._view is None:
-            self._view = as_of(self._calendar, self.ts, before=self._before, schedule_columns=self._schedule_columns)
+            before = _us(self._before) if self._before is not None else None
+            self._view = self._calendar.view(_us(self.ts), before)
         return self._view
 
     def bars(self, symbol: str | None = None) -> pl.DataFrame:
@@ -245,6 +272,7 @@ def compile_orders(
     before_us, after_us = _delay(run, "decide_before"), _delay(run, "decide_after")
     cal = with_publication(_calendar_for(calendar)).sort("known_ts", maintain_order=True)
     schedule_columns = tuple(run.schedule_columns)
+    published = _CalendarIndex(cal, schedule_columns)
     index = None
     if bars is not None:
         from aftershock.engine import prepare_bars
@@ -267,9 +295,9 @@ def compile_orders(
 
     parts: list[pl.DataFrame] = []
     try:
-        for decided, kind, published, hook, events in calls:
+        for decided, kind, at, hook, events in calls:
             # before_release never sees the events it anticipates, even with decide_before=0
-            run.asof = AsOf(decided, cal, published if kind == 0 else None, index, schedule_columns)
+            run.asof = AsOf(decided, published, at if kind == 0 else None, index)
             out = getattr(run, hook)(events)
             orders = _accept(out, decided, hook, events)
             if orders is not None:
