@@ -153,7 +153,7 @@ def run(strategy: ash.Strategy, bars: pl.DataFrame, calendar: pl.DataFrame, args
     for key, value in result.stats().items():
         print(f"  {key:>17}: {value}")
     print("\nper-event attribution:")
-    with pl.Config(tbl_rows=50, fmt_str_lengths=40):
+    with pl.Config(tbl_rows=50, fmt_str_lengths=60, tbl_width_chars=160):
         print(ash.report.attribution(result))
     return result
 
