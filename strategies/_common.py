@@ -87,7 +87,7 @@ def parser(cls: type[ash.Strategy], name: str, doc: str | None) -> argparse.Argu
         ),
     )
     p.add_argument("--bars", metavar="PATH", help="your bars (CSV/Parquet/Binance klines, see docs/data.md); default: the sample's")
-    p.add_argument("--symbol", metavar="NAME", help="name for the instrument when the bars file has no symbol column (e.g. BTC)")
+    p.add_argument("--symbol", metavar="NAME", help="bars file without a symbol column: the instrument's name (e.g. BTC); with one: keep only this symbol")
     p.add_argument("--calendar", metavar="PATH", help="your event calendar (our CSV/Parquet or a ForexFactory export); default: the sample's")
     p.add_argument("--report", metavar="PATH", default=f"{name}.html", help="where to write the HTML report (default: %(default)s)")
     p.add_argument("--fees", type=float, default=DEFAULT_FEES, help="taker fee fraction (default: %(default)s)")

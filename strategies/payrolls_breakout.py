@@ -14,8 +14,10 @@ second trigger can only *undo* the first, never add to it or reverse it:
   (``size_type="units"``: the quantity does not depend on the fill price);
 - both are ``gtd``: they expire ``window`` after they were placed, and ``window``
   must not exceed ``hold``, so the time exit never comes while the other stop works;
-- the stop-loss sits beyond the opposite level (``stop_loss > 1 - (1-band)/(1+band)``,
-  checked), so while the other stop works it is the one that closes the trade.
+- the stop-loss sits beyond the opposite level (``stop_loss > (1+band)/(1-band) - 1``,
+  checked; leave more room when you backtest with slippage, which moves the entry
+  fill and so the stop-loss level), so while the other stop works it is the one that
+  closes the trade.
 
 What happens when both levels are hit within ``window`` (on one bar or on several):
 the first trigger opens a position of ``n`` units, the second trades ``n`` units the
@@ -68,10 +70,13 @@ class PayrollsBreakout(ash.Strategy):
     symbol: str = "BTC"
 
     def before_release(self, events: pl.DataFrame) -> pl.DataFrame | None:
-        if self.stop_loss <= 1 - (1 - self.band) / (1 + self.band):
+        # a short from the sell stop has its stop-loss at L * (1 + stop_loss): above U only if
+        # stop_loss > (1 + band) / (1 - band) - 1, the wider of the two sides' bounds
+        beyond = (1 + self.band) / (1 - self.band) - 1
+        if self.stop_loss <= beyond:
             raise ash.ConfigError(
-                f"stop_loss {self.stop_loss} must lie beyond the opposite stop (> {1 - (1 - self.band) / (1 + self.band):.6f} "
-                f"for band {self.band}), or it would close a trade before the other stop can flatten it",
+                f"stop_loss {self.stop_loss} must lie beyond the opposite stop (> {beyond:.6f} for band {self.band}), "
+                "or it would close a trade before the other stop can flatten it",
                 column="stop_loss",
             )
         nfp = events.filter(pl.col("indicator") == "NFP")

@@ -15,7 +15,9 @@ exit_before``: it fills at the open of the first bar after that plus latency, so
 ``exit_before`` longer than one bar plus the latency (5 minutes against 1-minute bars
 and 2 s) the position is flat before the release. If the stop-loss closed the position
 earlier, the exit finds nothing to reduce and is cancelled. Releases published at the
-same instant (PCE and core PCE) make one trade, tagged with all their ids.
+same instant (PCE and core PCE) make one trade, tagged with all their ids. With a
+lead longer than the gap between two releases the trades overlap: the second entry
+adds to the first position and the first flattening order closes both.
 
     python strategies/predrift.py [--bars PATH] [--calendar PATH] [--report predrift.html]
         [--param decide_before=4h --param side=trend]
@@ -66,7 +68,7 @@ class PreDrift(ash.Strategy):
         trade = due.select(
             pl.col("decision_ts", "known_ts").first(),
             event_id=pl.col("event_id").sort().str.join("+"),
-        ).with_columns(direction=pl.lit(self._direction()))
+        ).with_columns(direction=pl.lit(self._side_sign()))
         entry = ash.orders.market(
             trade, symbol=self.symbol, side=pl.col("direction"), size=self.size,
             size_type="percent_equity", stop_loss=self.stop_loss,
@@ -85,7 +87,7 @@ class PreDrift(ash.Strategy):
             )
         return pl.concat([entry, flatten])
 
-    def _direction(self) -> int:
+    def _side_sign(self) -> int:
         if self.side != "trend":
             return 1 if self.side == "buy" else -1
         now = pl.DataFrame({"now": [self.asof.ts]}).with_columns(

@@ -134,6 +134,65 @@ def test_param_flag_sets_typed_parameters(tmp_path, capsys):
         load("cpi_momentum").main(["--param", "treshold=1"])
 
 
+# -- the point-in-time promise, for every strategy ---------------------------------------
+
+STRATEGY_CLASSES = {
+    "cpi_fade": "CpiFade", "cpi_momentum": "CpiMomentum", "predrift": "PreDrift",
+    "payrolls_breakout": "PayrollsBreakout", "policy_fade": "PolicyFade", "sensitivity_sizing": "SensitivitySizing",
+}
+# decision instants of the strategies above, and instants just before some
+CUTS = [
+    dt.datetime(2025, 1, 15, 13, 30, tzinfo=UTC),
+    dt.datetime(2025, 2, 7, 13, 29, tzinfo=UTC),
+    dt.datetime(2025, 2, 12, 13, 29, 59, tzinfo=UTC),
+    dt.datetime(2025, 2, 12, 13, 30, tzinfo=UTC),
+    dt.datetime(2025, 3, 7, 1, 15, tzinfo=UTC),
+    dt.datetime(2025, 3, 12, 12, 30, tzinfo=UTC),
+    dt.datetime(2025, 3, 28, 12, 25, tzinfo=UTC),
+]
+
+
+def _after(data, t: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sample with everything published after ``t`` rewritten: the outcome of every
+    event public after ``t`` (actual, previous, direction, source text) and every bar
+    that closes after ``t``."""
+    public_after = pl.lit(pl.Series([known(data.calendar)[e] > t for e in data.calendar["event_id"]]))
+    calendar = data.calendar.with_columns(
+        *(pl.when(public_after).then(pl.col(c) * 3.0 + 1.0).otherwise(pl.col(c)).alias(c) for c in ("actual", "previous")),
+        pl.when(public_after).then(-pl.col("direction")).otherwise(pl.col("direction")).alias("direction"),
+        pl.when(public_after).then(pl.lit("BTC +9% on the print")).otherwise(pl.col("source")).alias("source"),
+    )
+    later = pl.col("ts") + dt.timedelta(minutes=1) > t
+    wobble = 1.3 + 0.2 * (pl.col("ts").dt.epoch("s") / 2220.0).sin()  # per bar, so returns change too
+    bars = data.bars.with_columns(pl.when(later).then(pl.col(c) * wobble).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close"))
+    return calendar, bars
+
+
+@pytest.fixture(scope="module")
+def rewritten(data):
+    """Per cut, the rewritten calendar and bars (bars prepared once)."""
+    from aftershock.engine import prepare_bars
+
+    return {t: (cal, prepare_bars(bars)) for t, (cal, bars) in ((t, _after(data, t)) for t in CUTS)}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_orders_submitted_by_t_do_not_depend_on_anything_published_after_t(name, data, rewritten):
+    params = {"side": "trend"} if name == "predrift" else {}  # so that its orders read the bars
+    strategy = getattr(load(name), STRATEGY_CLASSES[name])(**params)
+    base = compile_orders(strategy, data.calendar, data.bars)
+    compared, changed = 0, 0
+    for t in CUTS:
+        calendar, bars = rewritten[t]
+        moved = compile_orders(strategy, calendar, bars)
+        by_t = pl.col("submit_ts") <= t
+        assert moved.filter(by_t).equals(base.filter(by_t)), t
+        compared += base.filter(by_t).height
+        changed += not moved.equals(base)
+    assert compared > 0
+    assert changed > 0  # the rewrite does reach the orders submitted later
+
+
 # -- CPI momentum and fade: one trade, two signs --------------------------------------
 
 
