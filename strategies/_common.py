@@ -158,8 +158,8 @@ def run(strategy: ash.Strategy, bars: pl.DataFrame, calendar: pl.DataFrame, args
     return result
 
 
-def write_report(result: ash.Result, args: argparse.Namespace) -> str:
-    path = result.report(args.report)
+def write_report(result: ash.Result, args: argparse.Namespace, title: str) -> str:
+    path = ash.report.write_report(result, args.report, title=title)
     print(f"\nreport written to {path}")
     return path
 
@@ -170,5 +170,5 @@ def main(cls: type[ash.Strategy], name: str, doc: str | None, argv: Sequence[str
     strategy = strategy_from_args(cls, args)
     bars, calendar = load_data(args)
     result = run(strategy, bars, calendar, args)
-    write_report(result, args)
+    write_report(result, args, title=f"{name}: {strategy!r}")
     return result

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nsweep (9 runs in parallel in Rust):")
     print(grid.select("threshold", "hold", "trades", "total_return", "max_drawdown"))
 
-    _common.write_report(result, args)
+    _common.write_report(result, args, title=f"cpi_fade: {strategy!r}")
     return 0
 
 
