@@ -9,7 +9,7 @@ Not a strategy; the runnable files are the other modules in this folder.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 import polars as pl
 
@@ -19,6 +19,8 @@ import aftershock as ash
 INFLATION = ["CPI_YOY", "CPI_MOM", "CORE_CPI_MOM", "PPI_YOY", "CORE_PPI_MOM", "PCE_YOY", "CORE_PCE_YOY", "CORE_PCE_MOM"]
 #: The consumer-price releases (CPI and PCE families) the pre-release drift trades into.
 CPI_PCE = [i for i in INFLATION if "CPI" in i or "PCE" in i]
+
+S = TypeVar("S", bound=ash.Strategy)
 
 DEFAULT_FEES = 0.0004
 DEFAULT_LATENCY = "2s"
@@ -103,9 +105,13 @@ def parser(cls: type[ash.Strategy], name: str, doc: str | None) -> argparse.Argu
 
 def load_data(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The bars and calendar the flags name, the bundled sample's where they name none."""
-    sample = ash.datasets.sample() if args.bars is None or args.calendar is None else None
-    bars = ash.read_bars(args.bars, symbol=args.symbol) if args.bars is not None else sample.bars
-    calendar = ash.read_calendar(args.calendar) if args.calendar is not None else sample.calendar
+    if args.bars is None or args.calendar is None:
+        sample = ash.datasets.sample()
+        bars, calendar = sample.bars, sample.calendar
+    if args.bars is not None:
+        bars = ash.read_bars(args.bars, symbol=args.symbol)
+    if args.calendar is not None:
+        calendar = ash.read_calendar(args.calendar)
     source = "your bars" if args.bars is not None else "SYNTHETIC sample bars"
     print(f"data: {source}, {bars.height} rows of {bars['symbol'].unique().sort().to_list()}; calendar: {calendar.height} events")
     return bars, calendar
@@ -126,7 +132,7 @@ def _typed(value: str, default: Any) -> Any:
     return value
 
 
-def strategy_from_args(cls: type[ash.Strategy], args: argparse.Namespace) -> ash.Strategy:
+def strategy_from_args(cls: type[S], args: argparse.Namespace) -> S:
     """``cls`` with the ``--param NAME=VALUE`` overrides, typed like the defaults."""
     params = {}
     for item in args.param:
