@@ -101,15 +101,29 @@ def test_main_runs_on_the_sample_prints_and_writes_the_report(name, tmp_path, ca
     assert "<h2>Trades</h2>" in html and "<td>" in html
 
 
+@pytest.fixture(scope="module")
+def helps() -> dict[str, tuple[int, str, str]]:
+    """``python strategies/<name>.py --help`` for every strategy, run side by side."""
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(STRATEGIES / f"{name}.py"), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name in NAMES
+    }
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=180)
+        out[name] = (proc.returncode, stdout, stderr)
+    return out
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_help_runs_as_a_script(name):
-    proc = subprocess.run(
-        [sys.executable, str(STRATEGIES / f"{name}.py"), "--help"], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
+def test_help_runs_as_a_script(name, helps):
+    returncode, stdout, stderr = helps[name]
+    assert returncode == 0, stderr
     for flag in ("--bars", "--calendar", "--report", "--fees", "--latency", "--param"):
-        assert flag in proc.stdout
-    assert f"{name}.html" in proc.stdout
+        assert flag in stdout
+    assert f"{name}.html" in stdout
 
 
 def test_main_reads_the_users_own_bars_and_calendar(data, tmp_path, capsys):
