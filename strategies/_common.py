@@ -9,7 +9,8 @@ Not a strategy; the runnable files are the other modules in this folder.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence, TypeVar
+import functools
+from typing import Any, Callable, Sequence, TypeVar
 
 import polars as pl
 
@@ -103,6 +104,24 @@ def parser(cls: type[ash.Strategy], name: str, doc: str | None) -> argparse.Argu
     return p
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cli_errors(fn: F) -> F:
+    """Bad input (a missing file, a malformed frame, a parameter out of range) ends the
+    command with its one-line message instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ash.InputError, FileNotFoundError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@cli_errors
 def load_data(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The bars and calendar the flags name, the bundled sample's where they name none."""
     if args.bars is None or args.calendar is None:
@@ -152,6 +171,7 @@ def backtest_config(args: argparse.Namespace) -> dict[str, Any]:
     return {"fees": args.fees, "slippage": args.slippage, "latency": args.latency, "init_cash": args.init_cash}
 
 
+@cli_errors
 def run(strategy: ash.Strategy, bars: pl.DataFrame, calendar: pl.DataFrame, args: argparse.Namespace) -> ash.Result:
     """Backtest ``strategy``, print its stats and per-event attribution, write the report."""
     result = ash.backtest(bars, strategy, calendar=calendar, **backtest_config(args))

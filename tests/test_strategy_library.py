@@ -148,6 +148,14 @@ def test_param_flag_sets_typed_parameters(tmp_path, capsys):
         load("cpi_momentum").main(["--param", "treshold=1"])
 
 
+def test_bad_input_ends_the_command_with_a_message(tmp_path):
+    with pytest.raises(SystemExit, match="error: .*missing.parquet"):
+        load("policy_fade").main(["--bars", str(tmp_path / "missing.parquet"), "--report", str(tmp_path / "r.html")])
+    with pytest.raises(SystemExit, match="error: stop_loss"):
+        load("payrolls_breakout").main(["--param", "band=0.01", "--report", str(tmp_path / "r.html")])
+    assert not (tmp_path / "r.html").exists()
+
+
 # -- the point-in-time promise, for every strategy ---------------------------------------
 
 STRATEGY_CLASSES = {
