@@ -323,6 +323,22 @@ def test_payrolls_breakout_second_trigger_flattens(data):
     assert result.trades["pnl"].item() == pytest.approx(pnl)
 
 
+def test_payrolls_breakout_both_levels_on_one_bar_end_flat(data):
+    mod = load("payrolls_breakout")
+    start = dt.datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
+    bars = _path_bars([100.0] * 200, start).with_columns(  # the 13:30 bar spans 99.5 .. 100.5
+        high=pl.when(pl.col("ts") == start + dt.timedelta(minutes=90)).then(100.5).otherwise(pl.col("high")),
+        low=pl.when(pl.col("ts") == start + dt.timedelta(minutes=90)).then(99.5).otherwise(pl.col("low")),
+    )
+    result = ash.backtest(bars, mod.PayrollsBreakout(), calendar=_one_nfp(data), fees=FEES, latency=LATENCY)
+    fills = result.fills
+    assert fills["ts"].to_list() == [start + dt.timedelta(minutes=90)] * 2
+    assert fills["side"].sort().to_list() == ["buy", "sell"]
+    np.testing.assert_allclose(fills["qty"].to_numpy(), [500.0, 500.0])
+    assert _signed_position(fills)[-1] == pytest.approx(0.0, abs=1e-9)
+    assert result.trades.height == 1 and result.trades["status"].item() == "closed"
+
+
 def test_payrolls_breakout_one_side_holds_then_time_exit(data):
     mod = load("payrolls_breakout")
     start = dt.datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
