@@ -160,3 +160,13 @@ def test_cli_backtest(tmp_path):
     entry = b.filter(pl.col("ts") > RELEASES[0])["open"][0]
     final = float([line for line in out.stdout.splitlines() if "final_equity" in line][0].split(":")[1])
     assert final == pytest.approx(1_000 + (b["close"][-1] - entry))
+
+
+def test_regression_builder_literals_keep_their_type():
+    # cached literals once returned 0.0 for False (equal keys): reduce_only became Float64
+    ev = calendar()
+    ash.orders.market(ev, symbol="BTC", side="buy", size=0.0, size_type="target_percent")  # caches 0.0
+    a = ash.orders.market(ev, symbol="BTC", side="buy", size=1.0)  # reduce_only=False
+    b = ash.orders.market(ev, symbol="BTC", side="buy", size=True and 1, reduce_only=True)
+    assert a.schema["reduce_only"] == pl.Boolean and a["reduce_only"].to_list() == [False, False]
+    assert b["reduce_only"].to_list() == [True, True] and b.schema["qty"] == pl.Float64

@@ -40,7 +40,7 @@ _SCHEMA = {
 }
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024, typed=True)  # typed: False, 0 and 0.0 are different literals
 def _const(value: Any, dtype: Any = None) -> pl.Expr:
     """A literal, built once: strategies call the builders once per release with the
     same settings, and building expressions costs more than evaluating them."""

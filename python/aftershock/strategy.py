@@ -85,7 +85,15 @@ class Strategy:
     #: treated as outcome columns and hidden until publication).
     schedule_columns: ClassVar[tuple[str, ...]] = ()
 
-    asof: AsOf | None = None
+    _asof: AsOf | None = None
+
+    @property
+    def asof(self) -> AsOf:
+        """What is public at the current decision instant; only inside a hook call."""
+        if self._asof is None:
+            raise ConfigError("self.asof exists only while aftershock calls a hook (before_release/on_release)",
+                              column="asof")
+        return self._asof
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -297,13 +305,13 @@ def compile_orders(
     try:
         for decided, kind, at, hook, events in calls:
             # before_release never sees the events it anticipates, even with decide_before=0
-            run.asof = AsOf(decided, published, at if kind == 0 else None, index)
+            run._asof = AsOf(decided, published, at if kind == 0 else None, index)
             out = getattr(run, hook)(events)
             orders = _accept(out, decided, hook, events)
             if orders is not None:
                 parts.append(orders)
     finally:
-        run.asof = None
+        run._asof = None
     if not parts:
         return pl.DataFrame()
     return pl.concat(parts, how="diagonal_relaxed")
