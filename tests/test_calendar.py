@@ -186,13 +186,13 @@ def test_own_csv_needs_an_offset(tmp_path):
 
 
 FF_TEXT = """DateTime,Currency,Impact,Event,Actual,Forecast,Previous,Detail
-2025-02-07T13:30:00+00:00,USD,High Impact Expected,Non-Farm Employment Change,143K,170K,307K,
+2025-02-07T13:30:00+00:00,USD,High Impact Expected,Non-Farm Employment Change,143K,170K,0.307M,
 2025-02-07T13:30:00+00:00,USD,High Impact Expected,Unemployment Rate,4.0%,4.1%,4.1%,
 2025-02-12T13:30:00+00:00,USD,High Impact Expected,CPI y/y,3.0%,2.9%,2.9%,
 2025-02-13T13:30:00+00:00,USD,High Impact Expected,PPI m/m,0.4%,0.3%,0.5%,
 2025-02-12T15:00:00+00:00,USD,High Impact Expected,Fed Chair Powell Speaks,,,,
 2025-03-19T18:00:00+00:00,USD,High Impact Expected,Federal Funds Rate,4.50%,4.50%,4.50%,
-2025-03-14T14:00:00+01:00,USD,High Impact Expected,Core PCE Price Index m/m,-0.1%,<0.1%,1.2M,
+2025-03-14T14:00:00+01:00,USD,High Impact Expected,Core PCE Price Index m/m,-0.1%,<0.1%,0.3%,
 2025-02-06T12:00:00+00:00,GBP,High Impact Expected,Official Bank Rate,4.50%,4.50%,4.75%,
 2025-02-07T13:30:00+00:00,CAD,High Impact Expected,Unemployment Rate,6.6%,6.8%,6.7%,
 """
@@ -210,7 +210,8 @@ def test_forexfactory_strings_are_parsed(tmp_path):
     assert (by["CPI_YOY"]["actual"], by["CPI_YOY"]["consensus"]) == (3.0, 2.9)
     assert by["CPI_YOY"]["period"] == dt.date(2025, 1, 1)
     assert by["CORE_PCE_MOM"]["actual"] == -0.1 and by["CORE_PCE_MOM"]["consensus"] == 0.1
-    assert by["CORE_PCE_MOM"]["previous"] == 1200.0  # "1.2M" in thousands
+    assert by["CORE_PCE_MOM"]["previous"] == 0.3
+    assert by["NFP"]["previous"] == 307.0  # "0.307M" in thousands
     # 14:00+01:00 is 13:00 UTC
     assert by["CORE_PCE_MOM"]["release_ts"] == dt.datetime(2025, 3, 14, 13, 0, tzinfo=UTC)
     assert by["FED_FUNDS"]["period"] is None
@@ -230,6 +231,26 @@ def test_forexfactory_unknown_events_raise_or_keep(tmp_path):
     # Canada's unemployment rate is not the U.S. UNRATE
     assert kept.filter(indicator="UNRATE").height == 1
     assert kept.filter(indicator="CAD Unemployment Rate")["actual"].item() == 6.6
+
+
+@pytest.mark.parametrize(
+    "cell, replacement, column, message",
+    [
+        ("3.0%,2.9%", "abc,2.9%", "Actual", "not a number"),
+        ("3.0%,2.9%", "1e400%,2.9%", "Actual", "not a number"),
+        ("3.0%,2.9%", "2.8K,2.9%", "Actual", "wrong unit"),
+        ("143K,170K", "143K,17%", "Forecast", "wrong unit"),
+    ],
+)
+def test_regression_forexfactory_values_are_never_dropped_silently(tmp_path, cell, replacement, column, message):
+    # issue 8: 'abc' and '1e400%' became null with no warning; '2.8K' on a percentage
+    # indicator was read as 2.8
+    path = tmp_path / "ff.csv"
+    path.write_text(FF_TEXT.replace(cell, replacement, 1))
+    with pytest.raises(CalendarError, match=message) as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read_calendar(path)
+    assert err.value.column == column and err.value.row is not None
 
 
 def test_forexfactory_bad_datetime(tmp_path):

@@ -21,6 +21,7 @@ _UNITS = {
     "d": timedelta(days=1),
     "w": timedelta(weeks=1),
 }
+_MAX_US = 2**62  # engine times are int64 microseconds; leave room for sums
 _TOKEN = re.compile(r"(\d+(?:\.\d+)?)(us|ms|min|s|m|h|d|w)")
 
 
@@ -48,7 +49,10 @@ def parse_duration(value: str | timedelta, *, column: str | None = "windows") ->
     for match in _TOKEN.finditer(text):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
+        try:
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+        except OverflowError:
+            raise InputError(f"duration {value!r} is too long (at most {timedelta.max.days} days)", column=column) from None
         pos = match.end()
     if pos != len(text) or not text:
         raise InputError(
@@ -70,4 +74,7 @@ def duration_us(value: Any, *, name: str = "duration") -> int:
     if isinstance(value, int):
         return value
     delta = parse_duration(value, column=name)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if abs(us) > _MAX_US:
+        raise InputError(f"{name}: {value!r} is longer than the engine's time range (about 146,000 years)", column=name)
+    return us

@@ -124,6 +124,7 @@ def read_forexfactory(
     consensus, unit_c = parse_unit_value(pl.col("Forecast"))
     previous, unit_p = parse_unit_value(pl.col("Previous"))
     registry_units = {code: ind.unit for code, ind in INDICATORS.items()}
+    _check_values(df, registry_units, (("Actual", actual, unit_a), ("Forecast", consensus, unit_c), ("Previous", previous, unit_p)))
     release_month = pl.col("release_ts").dt.date().dt.truncate("1mo")
     out = df.with_columns(
         actual.alias("actual"), consensus.alias("consensus"), previous.alias("previous"),
@@ -148,6 +149,28 @@ def read_forexfactory(
         .otherwise(pl.col("event_id")).alias("event_id")
     )
     return validate_calendar(out.select(list(CALENDAR_SCHEMA)))
+
+
+def _check_values(df: pl.DataFrame, registry_units: dict[str, str], parsed: tuple) -> None:
+    """Nothing is dropped silently: a value that does not parse, overflows, or carries a
+    unit the indicator cannot have (``2.8K`` for a percentage) names its column and row."""
+    expected = pl.col("indicator").replace_strict(registry_units, default=None)
+    scaled = ("pct", "thousands")
+    for column, value, unit in parsed:
+        raw = pl.col(column).str.strip_chars()
+        given = raw.is_not_null() & (raw != "")
+        checks = df.select(
+            "_src_row", column,
+            bad=given & (value.is_null() | ~value.is_finite()),
+            wrong_unit=given & expected.is_in(scaled) & unit.is_in(scaled) & (unit != expected),
+            expected=expected,
+        )
+        for flag, message in (("bad", "is not a number"), ("wrong_unit", "has the wrong unit for its indicator")):
+            hit = checks.filter(pl.col(flag))
+            if hit.height:
+                row = hit.row(0, named=True)
+                extra = f" (expected {row['expected']})" if flag == "wrong_unit" else ""
+                raise CalendarError(f"{column} {row[column]!r} {message}{extra}", column=column, row=int(row["_src_row"]))
 
 
 def _read_own_csv(path: Path) -> pl.DataFrame:

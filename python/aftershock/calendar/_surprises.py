@@ -9,6 +9,7 @@ import polars as pl
 from aftershock.calendar._pit import known_ts_expr
 from aftershock.calendar._registry import INDICATORS, PRIOR_END
 from aftershock.calendar._schema import validate_calendar
+from aftershock.errors import ConfigError
 
 DEFAULT_MIN_HISTORY = 6
 SURPRISE_COLUMNS = ("surprise", "surprise_std", "surprise_n", "surprise_z", "hawkish_sign", "hawkish_z")
@@ -83,6 +84,8 @@ def surprises(
 
     Surprise columns already in ``calendar`` are recomputed, not duplicated.
     """
+    if isinstance(min_history, bool) or not isinstance(min_history, int) or min_history < 0:
+        raise ConfigError(f"min_history must be a whole number >= 0, got {min_history!r}", column="min_history")
     cal = validate_calendar(calendar)
     cal = cal.drop([c for c in SURPRISE_COLUMNS if c in cal.columns]).with_row_index("_row")
     pool = _pool(cal.with_columns(known_ts=known_ts_expr()), history)
