@@ -19,9 +19,9 @@ from aftershock._checks import utc_timestamps
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
-from aftershock.results import Result
+from aftershock.results import STATS_DOC, Result
 
-__all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "ORDER_COLUMNS"]
+__all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS"]
 
 SIDES = {"buy": 1, "sell": 2}
 SIZE_TYPES = {"units": 0, "notional": 1, "percent_equity": 2, "target_percent": 3}
@@ -386,21 +386,67 @@ def backtest_many(
     configs: Sequence[Mapping[str, Any]] | None = None,
     *,
     threads: int | None = None,
-) -> list[Result]:
+    stats_only: bool = False,
+    periods_per_year: float = 365.0,
+) -> Any:
     """Run many backtests over the same bars in parallel in Rust, GIL released.
 
     ``orders[i]`` runs with ``configs[i]`` (default: all defaults). Results come back
     in input order and are bit-identical whatever ``threads`` is (default: all cores).
+    An orders frame passed several times (the same object) is validated and encoded
+    once.
+
+    With ``stats_only=False`` (default) returns a list of :class:`Result`. With
+    ``stats_only=True`` returns a Polars frame with one row per backtest: every
+    :meth:`Result.stats` figure (``periods_per_year`` as there), computed by the
+    engine inside the parallel loop without keeping any equity path; row ``i``
+    equals ``backtest(bars, orders[i], **configs[i]).stats()``. Use it for large
+    sweeps: memory stays flat in the number of variants.
     """
     prepared = prepare_bars(bars)
     if configs is None:
         configs = [{}] * len(orders)
     if len(configs) != len(orders):
         raise ConfigError("configs and orders must have the same length", column="configs")
-    encoded = [encode_orders(o, prepared.symbols) for o in orders]
-    cfgs = [_config(c) for c in configs]
     n_threads = threads if threads is not None else (os.cpu_count() or 1)
-    if not isinstance(n_threads, int) or n_threads < 1:
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+    encoded = _encode_distinct(orders, prepared.symbols)
+    cfgs = [_config(c) for c in configs]
+    if stats_only:
+        ppy = _periods_per_year(periods_per_year)
+        columns = _engine.simulate_many_stats(
+            prepared.arrays, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
+        )
+        return stats_frame(columns)
     raws = _engine.simulate_many(prepared.arrays, [a for _, a in encoded], cfgs, n_threads, True)
     return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
+
+
+_DAY_US = 86_400_000_000
+
+
+def _periods_per_year(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"periods_per_year must be a finite number > 0, got {value!r}", column="periods_per_year")
+    return float(value)
+
+
+def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tuple[pl.DataFrame, dict[str, np.ndarray]]]:
+    """``encode_orders`` once per distinct orders object; repeats share the encoding
+    (the same dict object, which the engine then decodes once too)."""
+    cache: dict[int, tuple[pl.DataFrame, dict[str, np.ndarray]]] = {}
+    out = []
+    for o in orders:
+        key = id(o)
+        if key not in cache:
+            cache[key] = encode_orders(o, symbols)
+        out.append(cache[key])
+    return out
+
+
+def stats_frame(columns: Mapping[str, Sequence[Any]]) -> pl.DataFrame:
+    """The engine's figure columns as a frame with the dtypes of :meth:`Result.stats`."""
+    dtypes = {"start": pl.Int64, "end": pl.Int64, "trades": pl.Int64, "open_trades": pl.Int64, "bars_visited": pl.Int64}
+    frame = pl.DataFrame({k: pl.Series(k, columns[k], dtype=dtypes.get(k, pl.Float64)) for k in STATS_DOC})
+    return frame.with_columns(pl.col("start", "end").cast(pl.Datetime("us", "UTC")))

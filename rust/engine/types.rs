@@ -272,6 +272,15 @@ impl<'a> Bars<'a> {
         self.offsets[symbol]..self.offsets[symbol + 1]
     }
 
+    /// First and last timestamp over all symbols (each symbol's rows are sorted),
+    /// `None` without bars.
+    pub fn time_span(&self) -> Option<(i64, i64)> {
+        let nonempty = (0..self.n_symbols()).filter(|&s| !self.range(s).is_empty());
+        let first = nonempty.clone().map(|s| self.ts[self.offsets[s]]).min()?;
+        let last = nonempty.map(|s| self.ts[self.offsets[s + 1] - 1]).max()?;
+        Some((first, last))
+    }
+
     /// Checks shape, ordering and price sanity. The Python layer checks the same
     /// things first with the user's row numbers; this is the engine's own guard.
     pub fn validate(&self) -> EngineResult<()> {
