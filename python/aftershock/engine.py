@@ -16,6 +16,7 @@ import polars as pl
 
 from aftershock import _engine
 from aftershock._checks import utc_timestamps
+from aftershock._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
@@ -76,15 +77,47 @@ class PreparedBars:
         return {s: i for i, s in enumerate(self.symbols)}
 
 
+#: Frames ``prepare_bars`` validated lately: id -> (the frame, a clone holding its
+#: buffers, their fingerprint, the result). Small: each entry keeps its bars alive.
+_BARS_CACHE: dict[int, tuple[pl.DataFrame, pl.DataFrame, tuple, PreparedBars]] = {}
+_BARS_CACHE_SIZE = 4
+_BAR_COLUMNS = ("ts", "symbol", *PRICE_COLUMNS, "volume")
+
+
 def prepare_bars(bars: Any) -> PreparedBars:
     """Validate ``bars`` and lay them out for the engine.
 
     Rows of one symbol are handed to Rust as one contiguous block. When the frame is
     already grouped by symbol the numeric columns cross without a copy; an
     interleaved frame is gathered once (the caller's frame is untouched).
+
+    A Polars frame is validated once: the result is cached for the last few frames,
+    keyed on the frame object and the memory addresses of its columns' buffers, so
+    a frame changed in place (``df["close"] = ...``, ``replace_column``...) is
+    validated again, while repeated runs over the same frame skip the scan. The
+    cache keeps a reference to those frames; pass a :class:`PreparedBars` to manage
+    reuse yourself.
     """
     if isinstance(bars, PreparedBars):
         return bars
+    if not isinstance(bars, pl.DataFrame):
+        return _prepare(bars)
+    hit = _BARS_CACHE.get(id(bars))
+    if hit is not None and hit[0] is bars and buffer_fingerprint(bars, _BAR_COLUMNS) == hit[2]:
+        return hit[3]
+    prepared = _prepare(bars)
+    fingerprint = buffer_fingerprint(bars, _BAR_COLUMNS)
+    if fingerprint is not None:
+        _BARS_CACHE.pop(id(bars), None)
+        while len(_BARS_CACHE) >= _BARS_CACHE_SIZE:
+            _BARS_CACHE.pop(next(iter(_BARS_CACHE)))
+        # the clone shares the buffers: while it lives they cannot be freed, reused
+        # or written in place, so equal addresses mean equal data
+        _BARS_CACHE[id(bars)] = (bars, bars.clone(), fingerprint, prepared)
+    return prepared
+
+
+def _prepare(bars: Any) -> PreparedBars:
     df = _normalize_dtypes(_as_polars(bars))
     df = df.select([c for c in BARS_SCHEMA if c in df.columns] + [c for c in df.columns if c not in BARS_SCHEMA])
     if df.height == 0:
