@@ -4,6 +4,7 @@ hand-computed expectations (rust/engine/tests.rs covers the core scenarios)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -292,3 +293,19 @@ def test_bars_cache_sees_a_frame_changed_in_place():
     ash.backtest(bars, o)
     bars.extend(_walk_frame(5).with_columns(pl.col("ts") + dt.timedelta(days=1)))
     assert ash.backtest(bars, o).equity["ts"].max() == minutes(4) + dt.timedelta(days=1)
+
+
+def test_code_tables_come_from_the_engine_and_are_documented():
+    from aftershock import _engine
+    from aftershock._codes import CODES, labels
+    from aftershock.engine import ORDER_TYPES, SIDES, TIFS
+
+    assert CODES == _engine.codes()
+    assert SIDES is CODES["side"] and ORDER_TYPES is CODES["order_type"] and TIFS is CODES["tif"]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "engine.md").read_text()
+    for column, table in CODES.items():
+        assert len(set(table.values())) == len(table), column  # one code per text
+        for text, code in table.items():
+            assert labels(column)[code] == (text or None)
+            if text:
+                assert f"`{text}`" in docs or f'"{text}"' in docs, (column, text)

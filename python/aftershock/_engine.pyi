@@ -5,7 +5,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats"]
+__all__ = ["__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes"]
 
 __version__: str
 
@@ -41,3 +41,6 @@ def simulate_many_stats(
     periods_per_year: float,
 ) -> dict[str, list[Any]]:
     """Run many backtests; return every ``Result.stats()`` figure per job, as columns."""
+
+def codes() -> dict[str, dict[str, int]]:
+    """The engine's code tables, ``{column: {text: code}}``."""

@@ -16,6 +16,7 @@ import polars as pl
 
 from aftershock import _engine
 from aftershock._checks import utc_timestamps
+from aftershock._codes import CODES
 from aftershock._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
@@ -24,11 +25,11 @@ from aftershock.results import STATS_DOC, Result
 
 __all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS"]
 
-SIDES = {"buy": 1, "sell": 2}
-SIZE_TYPES = {"units": 0, "notional": 1, "percent_equity": 2, "target_percent": 3}
-ORDER_TYPES = {"market": 0, "limit": 1, "stop": 2, "stop_limit": 3, "market_on_close": 4}
-TIFS = {"gtc": 0, "ioc": 1, "gtd": 2}
-INTRABAR = ("ohlc", "olhc", "nearest_first", "pessimistic")
+SIDES = CODES["side"]
+SIZE_TYPES = CODES["size_type"]
+ORDER_TYPES = CODES["order_type"]
+TIFS = CODES["tif"]
+INTRABAR = tuple(CODES["intrabar"])
 NULL_I64 = np.iinfo(np.int64).min
 
 #: Optional order columns and their defaults.

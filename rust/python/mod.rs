@@ -624,6 +624,21 @@ fn simulate_many_stats<'py>(
     Ok(d)
 }
 
+/// The engine's code tables: ``{column: {text: code}}`` (``reject_reason`` maps ""
+/// to the code of "no reason").
+#[pyfunction]
+fn codes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let out = PyDict::new(py);
+    for (column, rows) in engine::code_tables() {
+        let table = PyDict::new(py);
+        for (text, code) in rows {
+            table.set_item(text, code)?;
+        }
+        out.set_item(column, table)?;
+    }
+    Ok(out)
+}
+
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -632,5 +647,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_bars, m)?)?;
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(codes, m)?)?;
     Ok(())
 }
