@@ -73,18 +73,29 @@ fn walk(n: usize, seed: u64) -> (Vec<i64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64
     (ts, o, h, l, c)
 }
 
+fn one_symbol<'a>(
+    ts: &'a [i64],
+    open: &'a [f64],
+    high: &'a [f64],
+    low: &'a [f64],
+    close: &'a [f64],
+    offsets: &'a [usize],
+) -> Bars<'a> {
+    Bars {
+        ts,
+        open,
+        high,
+        low,
+        close,
+        offsets,
+    }
+}
+
 #[test]
 fn running_figures_equal_the_definitions_over_the_full_equity_table() {
     let (ts, o, h, l, c) = walk(12 * DAY as usize, 7);
     let offsets = vec![0, ts.len()];
-    let bars = Bars {
-        ts: &ts,
-        open: &o,
-        high: &h,
-        low: &l,
-        close: &c,
-        offsets: &offsets,
-    };
+    let bars = one_symbol(&ts, &o, &h, &l, &c, &offsets);
     // round trips with brackets, a few days apart, some days without any order
     let mut orders = Vec::new();
     for k in 0..40i64 {
@@ -168,14 +179,7 @@ fn running_figures_equal_the_definitions_over_the_full_equity_table() {
 fn no_orders_gives_flat_figures_and_null_ratios() {
     let (ts, o, h, l, c) = walk(3 * DAY as usize, 3);
     let offsets = vec![0, ts.len()];
-    let bars = Bars {
-        ts: &ts,
-        open: &o,
-        high: &h,
-        low: &l,
-        close: &c,
-        offsets: &offsets,
-    };
+    let bars = one_symbol(&ts, &o, &h, &l, &c, &offsets);
     let spec = StatsSpec {
         day: DAY,
         periods_per_year: 252.0,
@@ -249,4 +253,53 @@ fn pairwise_sum_is_exact_on_integers_and_left_to_right_below_eight() {
     w[9] = 1.0;
     assert_eq!(pairwise_sum(&w), 2.0);
     assert_ne!(w.iter().fold(0.0, |a, b| a + b), 2.0);
+}
+
+#[test]
+fn figures_of_many_jobs_do_not_depend_on_the_thread_count() {
+    let (ts, o, h, l, c) = walk(4 * DAY as usize, 5);
+    let offsets = vec![0, ts.len()];
+    let bars = one_symbol(&ts, &o, &h, &l, &c, &offsets);
+    let frames: Vec<Vec<Order>> = (0..7)
+        .map(|j| {
+            (0..30i64)
+                .map(|k| {
+                    let mut ord = Order::market(k * 170 + j, 0, Side::Buy, 2.0);
+                    ord.stop_loss = Some(0.001 * (j + 1) as f64);
+                    ord.exit_after = Some(30 + 20 * j);
+                    ord
+                })
+                .collect()
+        })
+        .collect();
+    let configs: Vec<Config> = (0..3)
+        .map(|k| Config {
+            fees: 0.0005 * k as f64,
+            ..Config::default()
+        })
+        .collect();
+    let jobs: Vec<Job> = frames
+        .iter()
+        .flat_map(|f| {
+            configs.iter().map(move |c| Job {
+                orders: f,
+                config: c,
+            })
+        })
+        .collect();
+    let spec = StatsSpec {
+        day: DAY,
+        periods_per_year: 365.0,
+    };
+    let one = simulate_many_stats(bars, &jobs, 1, BarCheck::Full, spec);
+    for threads in [2, 3, 8] {
+        assert_eq!(
+            simulate_many_stats(bars, &jobs, threads, BarCheck::Full, spec),
+            one
+        );
+    }
+    for (job, stats) in jobs.iter().zip(&one) {
+        let alone = simulate_stats(bars, job.orders, job.config, spec).unwrap();
+        assert_eq!(stats.as_ref().unwrap(), &alone);
+    }
 }

@@ -42,13 +42,8 @@ pub fn simulate_many(
     threads: usize,
     check: BarCheck,
 ) -> Vec<EngineResult<Output>> {
-    if check == BarCheck::Full {
-        if let Err(e) = bars.validate() {
-            return jobs.iter().map(|_| Err(e.clone())).collect();
-        }
-    }
-    run_parallel(jobs, threads, |job| {
-        guarded(|| simulate_validated(bars, job.orders, job.config))
+    run_checked(bars, jobs, threads, check, |job| {
+        simulate_validated(bars, job.orders, job.config)
     })
 }
 
@@ -61,14 +56,26 @@ pub fn simulate_many_stats(
     check: BarCheck,
     spec: StatsSpec,
 ) -> Vec<EngineResult<Stats>> {
+    run_checked(bars, jobs, threads, check, |job| {
+        simulate_stats(bars, job.orders, job.config, spec)
+    })
+}
+
+/// Checks the bars once (unless `Trusted`), then applies `run` to every job in
+/// parallel with panics turned into errors. A bars error is the one result.
+pub fn run_checked<J: Sync, T: Send>(
+    bars: Bars<'_>,
+    jobs: &[J],
+    threads: usize,
+    check: BarCheck,
+    run: impl Fn(&J) -> EngineResult<T> + Sync,
+) -> Vec<EngineResult<T>> {
     if check == BarCheck::Full {
         if let Err(e) = bars.validate() {
-            return jobs.iter().map(|_| Err(e.clone())).collect();
+            return vec![Err(e)];
         }
     }
-    run_parallel(jobs, threads, |job| {
-        guarded(|| simulate_stats(bars, job.orders, job.config, spec))
-    })
+    run_parallel(jobs, threads, |job| guarded(|| run(job)))
 }
 
 /// Applies `run` to every job on up to `threads` scoped threads. Workers take the

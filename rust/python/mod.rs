@@ -7,8 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::engine::{
-    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Stats, StatsSpec,
-    Table,
+    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, StatsSpec, Table,
 };
 
 /// The single conversion point from engine errors to Python exceptions.
@@ -450,29 +449,12 @@ fn simulate_many<'py>(
     threads: usize,
     trusted: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    if orders.len() != configs.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "orders and configs must have the same length",
-        ));
-    }
-    let buffers = BarBuffers::from_dict(bars)?;
-    let order_buffers = shared_orders(orders)?;
-    let configs: Vec<Config> = configs
-        .iter()
-        .map(|c| config_from_dict(c.cast::<PyDict>()?))
-        .collect::<PyResult<_>>()?;
-    let bars = buffers.bars()?;
-    let jobs = order_buffers.jobs(&configs)?;
-    let check = bar_check(trusted);
-    let results = py.detach(|| {
-        run_jobs(bars, &jobs, threads, check, |orders, config| {
-            engine::simulate_validated(bars, orders, config).map(|out| output_columns(&out))
-        })
-    });
+    let outputs = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
+        engine::simulate_validated(bars, o, c).map(|out| output_columns(&out))
+    })?;
     let list = PyList::empty(py);
-    for r in results {
-        let cols = r.map_err(|e| to_pyerr(py, e))?;
-        list.append(columns_to_dict(py, &cols)?)?;
+    for cols in &outputs {
+        list.append(columns_to_dict(py, cols)?)?;
     }
     Ok(list)
 }
@@ -532,24 +514,58 @@ impl SharedOrders {
     }
 }
 
-/// Runs `run` for every job on the engine's worker threads (call with the GIL
-/// released). Each worker decodes its job's orders itself, so memory holds one
-/// decoded frame per thread, not one per variant.
-fn run_jobs<T: Send>(
-    bars: Bars<'_>,
-    jobs: &[(OrderColumns<'_>, &Config)],
-    threads: usize,
-    check: BarCheck,
-    run: impl Fn(&[Order], &Config) -> Result<T, EngineError> + Sync,
-) -> Vec<Result<T, EngineError>> {
-    if check == BarCheck::Full {
-        if let Err(e) = bars.validate() {
-            return vec![Err(e)];
+/// The arguments of a batch of backtests, held while the engine reads them.
+struct Batch {
+    bars: BarBuffers,
+    orders: SharedOrders,
+    configs: Vec<Config>,
+}
+
+impl Batch {
+    fn new(
+        bars: &Bound<'_, PyDict>,
+        orders: &Bound<'_, PyList>,
+        configs: &Bound<'_, PyList>,
+    ) -> PyResult<Self> {
+        if orders.len() != configs.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "orders and configs must have the same length",
+            ));
         }
+        Ok(Batch {
+            bars: BarBuffers::from_dict(bars)?,
+            orders: shared_orders(orders)?,
+            configs: configs
+                .iter()
+                .map(|c| config_from_dict(c.cast::<PyDict>()?))
+                .collect::<PyResult<_>>()?,
+        })
     }
-    engine::run_parallel(jobs, threads, |(columns, config)| {
-        engine::guarded(|| run(&columns.decode()?, config))
-    })
+
+    /// Applies `run` to every job on the engine's worker threads with the GIL
+    /// released; the first error (in job order) is raised. Each worker decodes its
+    /// job's orders itself, so memory holds one decoded frame per thread, not one
+    /// per variant.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        threads: usize,
+        trusted: bool,
+        run: impl Fn(Bars<'_>, &[Order], &Config) -> Result<T, EngineError> + Sync,
+    ) -> PyResult<Vec<T>> {
+        let bars = self.bars.bars()?;
+        let jobs = self.orders.jobs(&self.configs)?;
+        let check = bar_check(trusted);
+        let results = py.detach(|| {
+            engine::run_checked(bars, &jobs, threads, check, |(columns, config)| {
+                run(bars, &columns.decode()?, config)
+            })
+        });
+        results
+            .into_iter()
+            .map(|r| r.map_err(|e| to_pyerr(py, e)))
+            .collect()
+    }
 }
 
 /// Runs many backtests like `simulate_many` but returns only their figures, as a
@@ -567,36 +583,16 @@ fn simulate_many_stats<'py>(
     day: i64,
     periods_per_year: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if orders.len() != configs.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "orders and configs must have the same length",
-        ));
-    }
     if day <= 0 {
         return Err(pyo3::exceptions::PyValueError::new_err("day must be > 0"));
     }
-    let buffers = BarBuffers::from_dict(bars)?;
-    let order_buffers = shared_orders(orders)?;
-    let configs: Vec<Config> = configs
-        .iter()
-        .map(|c| config_from_dict(c.cast::<PyDict>()?))
-        .collect::<PyResult<_>>()?;
-    let bars = buffers.bars()?;
-    let jobs = order_buffers.jobs(&configs)?;
     let spec = StatsSpec {
         day,
         periods_per_year,
     };
-    let check = bar_check(trusted);
-    let results = py.detach(|| {
-        run_jobs(bars, &jobs, threads, check, |orders, config| {
-            engine::simulate_stats(bars, orders, config, spec)
-        })
-    });
-    let stats: Vec<Stats> = results
-        .into_iter()
-        .map(|r| r.map_err(|e| to_pyerr(py, e)))
-        .collect::<PyResult<_>>()?;
+    let stats = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
+        engine::simulate_stats(bars, o, c, spec)
+    })?;
     let d = PyDict::new(py);
     macro_rules! column {
         ($name:ident) => {
