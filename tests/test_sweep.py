@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -260,3 +262,15 @@ def test_prepared_bars_are_reused_without_a_rescan(monkeypatch):
     monkeypatch.setattr(engine_module._engine, "check_bars", lambda a: scans.append(1) or real(a))
     ash.Sweep(prepared, event_orders(), {"fees": [0.0, 0.001]}).run()
     assert scans == []
+
+
+def test_docs_sweeps_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text(encoding="utf-8")
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    ns: dict = {}
+    exec(compile(block, "docs/sweeps.md", "exec"), ns)
+    table, sw, full, best = ns["table"], ns["sw"], ns["full"], ns["best"]
+    assert table.height == len(sw) == 24
+    assert full.final_equity == table["final_equity"][best] == table["final_equity"].max()
+    assert full.stats()["trades"] == table["trades"][best] > 0
+    assert ns["rows"].height == 2
