@@ -7,6 +7,7 @@ of :data:`ROW_KEYS`; ``run.py`` runs each module in its own process and prints t
 from __future__ import annotations
 
 import datetime as dt
+import os
 import resource
 import statistics
 import sys
@@ -33,13 +34,24 @@ def random_walk(n: int, seed: int, symbol: str = "BTC") -> pl.DataFrame:
     return pl.DataFrame({"ts": ts, "symbol": symbol, "open": open_, "high": high, "low": low, "close": close})
 
 
+#: ``wall`` (default) or ``cpu``: process CPU time (all threads), for single-threaded
+#: work on a machine shared with other jobs, where wall time measures the neighbours.
+CLOCK = os.environ.get("AFTERSHOCK_BENCH_CLOCK", "wall")
+if CLOCK not in ("wall", "cpu"):
+    raise SystemExit(f"AFTERSHOCK_BENCH_CLOCK must be 'wall' or 'cpu', got {CLOCK!r}")
+
+
+def now() -> float:
+    return time.process_time() if CLOCK == "cpu" else time.perf_counter()
+
+
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
-    """Median wall time of ``repeat`` calls, in seconds."""
+    """Median time of ``repeat`` calls on :data:`CLOCK`, in seconds."""
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = now()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(now() - t)
     return statistics.median(times)
 
 
