@@ -79,3 +79,15 @@ def test_simulate_many_never_panics(case, threads):
         _engine.simulate_many(bars, [orders, orders], [config, config], threads, trusted)
     except ash.AftershockError:
         pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(raw_inputs(), st.integers(1, 4), st.integers(1, 100))
+def test_simulate_many_stats_never_panics(case, threads, day):
+    bars, orders, config, trusted = case
+    try:
+        cols = _engine.simulate_many_stats(bars, [orders, orders], [config, config], threads, trusted, day, 365.0)
+    except ash.AftershockError:
+        return
+    assert all(len(v) == 2 for v in cols.values())
+    assert cols["final_equity"][0] == cols["final_equity"][1]
