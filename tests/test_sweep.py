@@ -138,21 +138,13 @@ def test_stats_of_a_run_without_orders_and_of_several_symbols():
     assert table.row(1, named=True)["sharpe"] is None and table.row(1, named=True)["trades"] == 0
 
 
-class Counting(ash.Strategy):
-    """Sizes its orders by how often *this instance* has compiled: a reused instance
-    would give the later variants different orders."""
-
+class Fade(ash.Strategy):
     threshold: float = 0.0
     hold: str = "1h"
-    instances = []  # type: ignore[var-annotated]
 
     def on_release(self, events):
-        Counting.instances.append(self)
-        self.calls = getattr(self, "calls", 0) + 1
         hot = events.filter(pl.col("surprise_z").abs() > self.threshold)
-        return ash.orders.market(
-            hot, symbol="BTC", side=-pl.col("surprise_z").sign(), size=0.1 * self.calls, exit_after=self.hold
-        )
+        return ash.orders.market(hot, symbol="BTC", side=-pl.col("surprise_z").sign(), size=0.1, exit_after=self.hold)
 
 
 def calendar() -> pl.DataFrame:
@@ -171,26 +163,27 @@ def calendar() -> pl.DataFrame:
 
 
 def test_strategy_sweep_compiles_each_parameter_set_once_with_a_fresh_instance(monkeypatch):
-    Counting.instances = []
-    encoded = []
-    real_encode = sweep_module.encode_orders
+    compiled, encoded = [], []
+    real_compile, real_encode = sweep_module.compile_orders, sweep_module.encode_orders
+    monkeypatch.setattr(sweep_module, "compile_orders", lambda s, *a, **k: compiled.append(s) or real_compile(s, *a, **k))
     monkeypatch.setattr(sweep_module, "encode_orders", lambda *a: encoded.append(1) or real_encode(*a))
     bars = walk_bars()
     grid = {"threshold": [0.0, 0.8], "hold": ["30m", "2h"], "fees": [0.0, 0.001, 0.002], "stop_loss": [None, 0.01]}
-    sw = ash.Sweep(bars, Counting, grid, calendar=calendar(), init_cash=2_000)
+    sw = ash.Sweep(bars, Fade, grid, calendar=calendar(), init_cash=2_000)
     table = sw.run(threads=2)
     assert table.height == 24
-    assert len(Counting.instances) == 4 and len(encoded) == 4  # one per (threshold, hold)
-    assert len({id(s) for s in Counting.instances}) == 4 and all(s.calls == 1 for s in Counting.instances)
+    # one compile and one encoding per (threshold, hold), each by its own new instance
+    assert len(compiled) == 4 and len(encoded) == 4
+    assert len({id(s) for s in compiled}) == 4
+    assert {(s.threshold, s.hold) for s in compiled} == {(t, h) for t in (0.0, 0.8) for h in ("30m", "2h")}
     for i, row in enumerate(table.iter_rows(named=True)):
-        strat = Counting(threshold=row["threshold"], hold=row["hold"])
-        frame = ash.strategy.compile_orders(strat, calendar()).with_columns(
-            pl.lit(row["stop_loss"], pl.Float64).alias("stop_loss")
-        )
+        strat = Fade(threshold=row["threshold"], hold=row["hold"])
+        frame = real_compile(strat, calendar()).with_columns(pl.lit(row["stop_loss"], pl.Float64).alias("stop_loss"))
         alone = ash.backtest(bars, frame, init_cash=2_000, fees=row["fees"])
         assert_row_matches(row, alone.stats())
         if i % 7 == 0:
             assert sw.result(i).trades.equals(alone.trades)
+    assert table.filter(pl.col("threshold") == 0.8)["trades"].max() < table.filter(pl.col("threshold") == 0.0)["trades"].min()
 
 
 def test_backtest_many_encodes_a_repeated_frame_once(monkeypatch):
@@ -215,9 +208,9 @@ def test_grid_errors_name_the_key():
     with pytest.raises(ash.ConfigError, match="both"):
         ash.Sweep(bars, event_orders(), {"fees": [0.0]}, fees=0.1)
     with pytest.raises(ash.ConfigError, match="calendar"):
-        ash.Sweep(bars, Counting, {"hold": ["1h"]})
+        ash.Sweep(bars, Fade, {"hold": ["1h"]})
     with pytest.raises(ash.ConfigError, match="not an instance"):
-        ash.Sweep(bars, Counting(), {"hold": ["1h"]}, calendar=calendar())
+        ash.Sweep(bars, Fade(), {"hold": ["1h"]}, calendar=calendar())
     with pytest.raises(ash.ConfigError, match="finite"):
         ash.Sweep(bars, event_orders(), {"stop_loss": [float("nan")]}).run()
     # ranges are the engine's: it names the column
