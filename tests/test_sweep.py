@@ -152,6 +152,7 @@ def calendar() -> pl.DataFrame:
     return pl.DataFrame(
         {
             "event_id": [f"E{k}" for k in range(len(EVENTS))],
+            "kind": "macro",
             "indicator": "CPI_YOY",
             "release_ts": EVENTS,
             "actual": z,
