@@ -3,6 +3,7 @@ hand-computed expectations (rust/engine/tests.rs covers the core scenarios)."""
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 from pathlib import Path
 
@@ -309,3 +310,16 @@ def test_code_tables_come_from_the_engine_and_are_documented():
             assert labels(column)[code] == (text or None)
             if text:
                 assert f"`{text}`" in docs or f'"{text}"' in docs, (column, text)
+
+
+def test_output_columns_cross_without_copy():
+    bars = _walk_frame()
+    o = orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"])
+    r = ash.backtest(bars, o)
+    equity = np.frombuffer(r._raw["equity.equity"], dtype=np.float64)
+    # a view of the engine's own vector, owned by the object the engine returned
+    assert equity.base is r._raw["equity.equity"] and not equity.flags.writeable
+    assert equity[-1] == r.final_equity
+    assert memoryview(r._raw["equity.equity"]).readonly
+    with pytest.raises((BufferError, TypeError)):  # a writable view is refused
+        ctypes.c_char.from_buffer(r._raw["equity.equity"])

@@ -1,10 +1,10 @@
 //! The one binding module: NumPy buffers in (zero-copy for the bar columns),
-//! column buffers out, the GIL released while the engine runs, and every
+//! column buffers out (the engine's own vectors, no copy), the GIL released while the engine runs, and every
 //! `EngineError` mapped to one Python exception class in `aftershock.errors`.
 
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyDict, PyList};
 
 use crate::engine::{
     self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, StatsSpec, Table,
@@ -314,11 +314,56 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     Ok(cfg)
 }
 
-fn bytes_of<'py, T: Copy>(py: Python<'py>, v: &[T]) -> Bound<'py, PyBytes> {
-    // SAFETY: T is a plain numeric type (i64 / f64): any byte view of it is valid.
-    let raw =
-        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) };
-    PyBytes::new(py, raw)
+/// An output column handed to Python without a copy: it owns the engine's vector
+/// and exports it read-only through the buffer protocol (`np.frombuffer` views it;
+/// the views keep it alive). Immutable (`frozen`), so the exported memory never moves.
+#[pyclass(frozen, module = "aftershock._engine")]
+struct Column {
+    data: ColumnData,
+}
+
+enum ColumnData {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+}
+
+#[pymethods]
+impl Column {
+    /// # Safety
+    /// Called by Python's buffer protocol with a valid `view`.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        if flags & pyo3::ffi::PyBUF_WRITABLE == pyo3::ffi::PyBUF_WRITABLE {
+            return Err(pyo3::exceptions::PyBufferError::new_err(
+                "engine output columns are read-only",
+            ));
+        }
+        let (ptr, bytes) = match &slf.get().data {
+            ColumnData::Int(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
+            ColumnData::Float(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
+        };
+        // SAFETY: `ptr` points at `bytes` initialized bytes owned by this frozen
+        // object, which the view keeps alive (FillInfo takes a reference to it);
+        // the buffer is exported read-only.
+        let rc = unsafe {
+            pyo3::ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                ptr.cast_mut(),
+                bytes as pyo3::ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(PyErr::fetch(slf.py()))
+        }
+    }
 }
 
 /// One run's output as the columns `aftershock.results` reads. Built on the worker
@@ -387,14 +432,21 @@ fn output_columns(out: &Output) -> OutputColumns {
     }
 }
 
-/// Output columns as raw little-endian buffers; `aftershock.results` gives them dtypes.
-fn columns_to_dict<'py>(py: Python<'py>, cols: &OutputColumns) -> PyResult<Bound<'py, PyDict>> {
+/// Output columns as buffers (native-endian i64 / f64) that `aftershock.results`
+/// views with NumPy; the vectors move into Python objects, no bytes are copied.
+fn columns_to_dict(py: Python<'_>, cols: OutputColumns) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
-    for (name, v) in &cols.ints {
-        d.set_item(*name, bytes_of(py, v))?;
+    for (name, v) in cols.ints {
+        let column = Column {
+            data: ColumnData::Int(v),
+        };
+        d.set_item(name, Bound::new(py, column)?)?;
     }
-    for (name, v) in &cols.floats {
-        d.set_item(*name, bytes_of(py, v))?;
+    for (name, v) in cols.floats {
+        let column = Column {
+            data: ColumnData::Float(v),
+        };
+        d.set_item(name, Bound::new(py, column)?)?;
     }
     d.set_item("bars_visited", cols.bars_visited)?;
     Ok(d)
@@ -435,7 +487,7 @@ fn simulate<'py>(
         )
         .map(|out| output_columns(&out))
     });
-    columns_to_dict(py, &result.map_err(|e| to_pyerr(py, e))?)
+    columns_to_dict(py, result.map_err(|e| to_pyerr(py, e))?)
 }
 
 /// Runs many backtests over the same bars on `threads` threads with the GIL
@@ -453,7 +505,7 @@ fn simulate_many<'py>(
         engine::simulate_validated(bars, o, c).map(|out| output_columns(&out))
     })?;
     let list = PyList::empty(py);
-    for cols in &outputs {
+    for cols in outputs {
         list.append(columns_to_dict(py, cols)?)?;
     }
     Ok(list)
