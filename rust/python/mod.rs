@@ -1,6 +1,7 @@
 //! The one binding module: NumPy buffers in (zero-copy for the bar columns),
-//! column buffers out (the engine's own vectors, no copy), the GIL released while the engine runs, and every
-//! `EngineError` mapped to one Python exception class in `aftershock.errors`.
+//! column buffers out (the engine's own vectors, no copy), the GIL released while
+//! the engine runs, and every `EngineError` mapped to one Python exception class in
+//! `aftershock.errors`.
 
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
