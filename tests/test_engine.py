@@ -3,7 +3,9 @@ hand-computed expectations (rust/engine/tests.rs covers the core scenarios)."""
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -263,3 +265,89 @@ def test_backtest_many_matches_single_runs_on_any_thread_count():
             assert a.fills.equals(b.fills)
             assert a.trades.equals(b.trades)
             assert a.equity.equals(b.equity)
+
+
+def _walk_frame(n: int = 500, seed: int = 1) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    return pl.DataFrame(
+        {
+            "ts": [minutes(k) for k in range(n)],
+            "symbol": "BTC",
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.001,
+            "low": np.minimum(open_, close) * 0.999,
+            "close": close,
+        }
+    )
+
+
+def test_bars_frame_is_validated_once_across_runs(monkeypatch):
+    import aftershock.engine as engine_module
+
+    scans = []
+    real = engine_module._engine.check_bars
+    monkeypatch.setattr(engine_module._engine, "check_bars", lambda a: scans.append(1) or real(a))
+    bars = _walk_frame()
+    o = orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"])
+    first = ash.backtest(bars, o)
+    for _ in range(3):
+        assert ash.backtest(bars, o).fills.equals(first.fills)
+    ash.backtest_many(bars, [o, o], stats_only=True)
+    assert len(scans) == 1
+    # an equal but distinct frame is validated on its own
+    ash.backtest(bars.clone(), o)
+    assert len(scans) == 2
+
+
+def test_bars_cache_sees_a_frame_changed_in_place():
+    bars = _walk_frame()
+    o = orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"])
+    before = ash.backtest(bars, o)
+    # new price columns in the same frame object: the new numbers, not the cached ones
+    for name in ("open", "high", "low", "close"):
+        bars.replace_column(bars.get_column_index(name), bars[name] * 2)
+    after = ash.backtest(bars, o)
+    doubled = _walk_frame().with_columns(pl.col("open", "high", "low", "close") * 2)
+    assert after.fills.equals(ash.backtest(doubled, o).fills)
+    assert after.fills["price"][0] == 2 * before.fills["price"][0]
+    # an invalid value written in place is caught
+    bars[10, "close"] = -1.0
+    with pytest.raises(ash.BarsError) as info:
+        ash.backtest(bars, o)
+    assert (info.value.column, info.value.row) == ("close", 10)
+    # rows appended in place are seen
+    bars = _walk_frame()
+    ash.backtest(bars, o)
+    bars.extend(_walk_frame(5).with_columns(pl.col("ts") + dt.timedelta(days=1)))
+    assert ash.backtest(bars, o).equity["ts"].max() == minutes(4) + dt.timedelta(days=1)
+
+
+def test_code_tables_come_from_the_engine_and_are_documented():
+    from aftershock import _engine
+    from aftershock._codes import CODES, labels
+    from aftershock.engine import ORDER_TYPES, SIDES, TIFS
+
+    assert CODES == _engine.codes()
+    assert SIDES is CODES["side"] and ORDER_TYPES is CODES["order_type"] and TIFS is CODES["tif"]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "engine.md").read_text()
+    for column, table in CODES.items():
+        assert len(set(table.values())) == len(table), column  # one code per text
+        for text, code in table.items():
+            assert labels(column)[code] == (text or None)
+            if text:
+                assert f"`{text}`" in docs or f'"{text}"' in docs, (column, text)
+
+
+def test_output_columns_cross_without_copy():
+    bars = _walk_frame()
+    o = orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"])
+    r = ash.backtest(bars, o)
+    equity = np.frombuffer(r._raw["equity.equity"], dtype=np.float64)
+    # a view of the engine's own vector, owned by the object the engine returned
+    assert equity.base is r._raw["equity.equity"] and not equity.flags.writeable
+    assert equity[-1] == r.final_equity
+    assert memoryview(r._raw["equity.equity"]).readonly
+    with pytest.raises((BufferError, TypeError)):  # a writable view is refused
+        ctypes.c_char.from_buffer(r._raw["equity.equity"])

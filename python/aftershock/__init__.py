@@ -27,7 +27,7 @@ from aftershock.prices import read_bars, resample_bars
 from aftershock.results import Result
 from aftershock.signals import from_signals
 from aftershock.strategy import Strategy
-from aftershock.sweep import sweep
+from aftershock.sweep import Sweep, sweep
 
 __all__ = [
     "__version__",
@@ -49,6 +49,7 @@ __all__ = [
     "backtest_many",
     "from_signals",
     "sweep",
+    "Sweep",
     "Result",
     "report",
     # errors

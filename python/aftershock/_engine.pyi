@@ -5,7 +5,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "simulate", "simulate_many", "check_bars"]
+__all__ = ["__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes"]
 
 __version__: str
 
@@ -28,3 +28,19 @@ def simulate_many(
 
 def check_bars(bars: Mapping[str, npt.NDArray[np.generic]]) -> None:
     """Validate ordering and prices of engine-ready bar arrays; raises BarsError."""
+
+# --- sweeps scored in the engine ---------------------------------------------
+
+def simulate_many_stats(
+    bars: Mapping[str, npt.NDArray[Any]],
+    orders: Sequence[Mapping[str, npt.NDArray[Any]]],
+    configs: Sequence[Mapping[str, Any]],
+    threads: int,
+    trusted: bool,
+    day: int,
+    periods_per_year: float,
+) -> dict[str, list[Any]]:
+    """Run many backtests; return every ``Result.stats()`` figure per job, as columns."""
+
+def codes() -> dict[str, dict[str, int]]:
+    """The engine's code tables, ``{column: {text: code}}``."""

@@ -16,18 +16,20 @@ import polars as pl
 
 from aftershock import _engine
 from aftershock._checks import utc_timestamps
+from aftershock._codes import CODES
+from aftershock._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
-from aftershock.results import Result
+from aftershock.results import STATS_DOC, Result
 
-__all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "ORDER_COLUMNS"]
+__all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS"]
 
-SIDES = {"buy": 1, "sell": 2}
-SIZE_TYPES = {"units": 0, "notional": 1, "percent_equity": 2, "target_percent": 3}
-ORDER_TYPES = {"market": 0, "limit": 1, "stop": 2, "stop_limit": 3, "market_on_close": 4}
-TIFS = {"gtc": 0, "ioc": 1, "gtd": 2}
-INTRABAR = ("ohlc", "olhc", "nearest_first", "pessimistic")
+SIDES = CODES["side"]
+SIZE_TYPES = CODES["size_type"]
+ORDER_TYPES = CODES["order_type"]
+TIFS = CODES["tif"]
+INTRABAR = tuple(CODES["intrabar"])
 NULL_I64 = np.iinfo(np.int64).min
 
 #: Optional order columns and their defaults.
@@ -76,15 +78,47 @@ class PreparedBars:
         return {s: i for i, s in enumerate(self.symbols)}
 
 
+#: Frames ``prepare_bars`` validated lately: id -> (the frame, a clone holding its
+#: buffers, their fingerprint, the result). Small: each entry keeps its bars alive.
+_BARS_CACHE: dict[int, tuple[pl.DataFrame, pl.DataFrame, tuple, PreparedBars]] = {}
+_BARS_CACHE_SIZE = 4
+_BAR_COLUMNS = ("ts", "symbol", *PRICE_COLUMNS, "volume")
+
+
 def prepare_bars(bars: Any) -> PreparedBars:
     """Validate ``bars`` and lay them out for the engine.
 
     Rows of one symbol are handed to Rust as one contiguous block. When the frame is
     already grouped by symbol the numeric columns cross without a copy; an
     interleaved frame is gathered once (the caller's frame is untouched).
+
+    A Polars frame is validated once: the result is cached for the last few frames,
+    keyed on the frame object and the memory addresses of its columns' buffers, so
+    a frame changed in place (``df["close"] = ...``, ``replace_column``...) is
+    validated again, while repeated runs over the same frame skip the scan. The
+    cache keeps a reference to those frames; pass a :class:`PreparedBars` to manage
+    reuse yourself.
     """
     if isinstance(bars, PreparedBars):
         return bars
+    if not isinstance(bars, pl.DataFrame):
+        return _prepare(bars)
+    hit = _BARS_CACHE.get(id(bars))
+    if hit is not None and hit[0] is bars and buffer_fingerprint(bars, _BAR_COLUMNS) == hit[2]:
+        return hit[3]
+    prepared = _prepare(bars)
+    fingerprint = buffer_fingerprint(bars, _BAR_COLUMNS)
+    if fingerprint is not None:
+        _BARS_CACHE.pop(id(bars), None)
+        while len(_BARS_CACHE) >= _BARS_CACHE_SIZE:
+            _BARS_CACHE.pop(next(iter(_BARS_CACHE)))
+        # the clone shares the buffers: while it lives they cannot be freed, reused
+        # or written in place, so equal addresses mean equal data
+        _BARS_CACHE[id(bars)] = (bars, bars.clone(), fingerprint, prepared)
+    return prepared
+
+
+def _prepare(bars: Any) -> PreparedBars:
     df = _normalize_dtypes(_as_polars(bars))
     df = df.select([c for c in BARS_SCHEMA if c in df.columns] + [c for c in df.columns if c not in BARS_SCHEMA])
     if df.height == 0:
@@ -387,21 +421,67 @@ def backtest_many(
     configs: Sequence[Mapping[str, Any]] | None = None,
     *,
     threads: int | None = None,
-) -> list[Result]:
+    stats_only: bool = False,
+    periods_per_year: float = 365.0,
+) -> Any:
     """Run many backtests over the same bars in parallel in Rust, GIL released.
 
     ``orders[i]`` runs with ``configs[i]`` (default: all defaults). Results come back
     in input order and are bit-identical whatever ``threads`` is (default: all cores).
+    An orders frame passed several times (the same object) is validated and encoded
+    once.
+
+    With ``stats_only=False`` (default) returns a list of :class:`Result`. With
+    ``stats_only=True`` returns a Polars frame with one row per backtest: every
+    :meth:`Result.stats` figure (``periods_per_year`` as there), computed by the
+    engine inside the parallel loop without keeping any equity path; row ``i``
+    equals ``backtest(bars, orders[i], **configs[i]).stats()``. Use it for large
+    sweeps: memory stays flat in the number of variants.
     """
     prepared = prepare_bars(bars)
     if configs is None:
         configs = [{}] * len(orders)
     if len(configs) != len(orders):
         raise ConfigError("configs and orders must have the same length", column="configs")
-    encoded = [encode_orders(o, prepared.symbols) for o in orders]
-    cfgs = [_config(c) for c in configs]
     n_threads = threads if threads is not None else (os.cpu_count() or 1)
-    if not isinstance(n_threads, int) or n_threads < 1:
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+    encoded = _encode_distinct(orders, prepared.symbols)
+    cfgs = [_config(c) for c in configs]
+    if stats_only:
+        ppy = _periods_per_year(periods_per_year)
+        columns = _engine.simulate_many_stats(
+            prepared.arrays, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
+        )
+        return stats_frame(columns)
     raws = _engine.simulate_many(prepared.arrays, [a for _, a in encoded], cfgs, n_threads, True)
     return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
+
+
+_DAY_US = 86_400_000_000
+
+
+def _periods_per_year(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"periods_per_year must be a finite number > 0, got {value!r}", column="periods_per_year")
+    return float(value)
+
+
+def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tuple[pl.DataFrame, dict[str, np.ndarray]]]:
+    """``encode_orders`` once per distinct orders object; repeats share the encoding
+    (the same dict object, which the engine then decodes once too)."""
+    cache: dict[int, tuple[pl.DataFrame, dict[str, np.ndarray]]] = {}
+    out = []
+    for o in orders:
+        key = id(o)
+        if key not in cache:
+            cache[key] = encode_orders(o, symbols)
+        out.append(cache[key])
+    return out
+
+
+def stats_frame(columns: Mapping[str, Sequence[Any]]) -> pl.DataFrame:
+    """The engine's figure columns as a frame with the dtypes of :meth:`Result.stats`."""
+    dtypes = {"start": pl.Int64, "end": pl.Int64, "trades": pl.Int64, "open_trades": pl.Int64, "bars_visited": pl.Int64}
+    frame = pl.DataFrame({k: pl.Series(k, columns[k], dtype=dtypes.get(k, pl.Float64)) for k in STATS_DOC})
+    return frame.with_columns(pl.col("start", "end").cast(pl.Datetime("us", "UTC")))

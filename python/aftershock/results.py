@@ -8,14 +8,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from aftershock._codes import labels
+
 if TYPE_CHECKING:
     from aftershock.engine import PreparedBars
 
 __all__ = ["Result", "STATS_DOC"]
 
-_REASONS = ["entry", "exit", "stop_loss", "take_profit", "trailing_stop", "time_exit", "liquidation", "end_of_data"]
-_STATUSES = ["open", "filled", "cancelled", "expired", "rejected"]
-_STATUS_REASONS = [None, "zero_size", "margin", "nothing_to_reduce", "ioc_unfilled", "expired"]
+_REASONS = labels("reason")
+_STATUSES = labels("status")
+_STATUS_REASONS = labels("reject_reason")
+_SIDES = labels("side")
 _UTC = pl.Datetime("us", "UTC")
 _NULL_I64 = np.iinfo(np.int64).min
 
@@ -43,9 +46,9 @@ def _col(raw: dict[str, Any], key: str, dtype: type) -> np.ndarray:
     return np.frombuffer(raw[key], dtype=dtype)
 
 
-def _decode(codes: np.ndarray, labels: list[Any]) -> pl.Series:
-    """Engine codes to their labels; codes outside ``labels`` (the -1 of "none") give null."""
-    mapping = {k: v for k, v in enumerate(labels) if v is not None}
+def _decode(codes: np.ndarray, names: list[Any]) -> pl.Series:
+    """Engine codes to their names; codes outside ``names`` (the -1 of "none") give null."""
+    mapping = {k: v for k, v in enumerate(names) if v is not None}
     return pl.Series(codes.astype(np.int64), dtype=pl.Int64).replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
@@ -93,7 +96,7 @@ class Result:
                     "order_id": order_id,
                     "ts": _ts(_col(r, "fills.ts", np.int64)),
                     "symbol": self._symbols(_col(r, "fills.symbol", np.int64)),
-                    "side": _decode(_col(r, "fills.side", np.int64), [None, "buy", "sell"]),
+                    "side": _decode(_col(r, "fills.side", np.int64), _SIDES),
                     "qty": _col(r, "fills.qty", np.float64),
                     "price": _col(r, "fills.price", np.float64),
                     "fee": _col(r, "fills.fee", np.float64),
@@ -217,7 +220,7 @@ class Result:
             "trades": closed.height,
             "open_trades": trades.height - closed.height,
             "win_rate": float((pnl > 0).mean()) if len(pnl) else None,
-            "avg_trade_return": float(closed.get_column("return").mean()) if len(pnl) else None,
+            "avg_trade_return": float(np.mean(closed.get_column("return").to_numpy())) if len(pnl) else None,
             "profit_factor": float(pnl[pnl > 0].sum() / loss) if loss > 0 else None,
             "total_fees": float(_col(self._raw, "fills.fee", np.float64).sum()),
             "exposure": exposed / span if span > 0 else 0.0,

@@ -1,55 +1,251 @@
-"""Parameter sweeps: every combination of a grid, run in parallel in Rust."""
+"""Parameter sweeps: every combination of a grid, run and scored in parallel in Rust.
+
+A sweep runs one strategy (a :class:`~aftershock.Strategy` class) or one orders
+frame over the same bars for every combination of a grid. Grid keys may be
+
+- parameters of the strategy (each distinct parameter set is compiled once, by a
+  fresh instance);
+- order columns that bracket or size every order (``qty``, ``stop_loss``,
+  ``take_profit``, ``trailing_stop``, ``exit_after``): the value replaces that
+  column in every order (``None`` clears it);
+- backtest settings (``fees``, ``slippage``, ``latency``...).
+
+The engine computes every :meth:`Result.stats` figure of every variant inside its
+parallel loop; no equity path is kept, so memory does not grow with bars x variants.
+``Sweep.result(i)`` re-runs variant ``i`` alone for its full :class:`Result`.
+"""
 
 from __future__ import annotations
 
 import itertools
+import math
+import os
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
-from aftershock.engine import DEFAULT_CONFIG, backtest_many, prepare_bars
+from aftershock import _engine
+from aftershock._time import duration_us
+from aftershock.engine import (
+    _DAY_US,
+    DEFAULT_CONFIG,
+    _config,
+    _periods_per_year,
+    backtest,
+    encode_orders,
+    prepare_bars,
+    stats_frame,
+)
 from aftershock.errors import ConfigError
+from aftershock.results import Result
 from aftershock.strategy import Strategy, compile_orders
 
-__all__ = ["sweep"]
+__all__ = ["sweep", "Sweep", "SWEEP_ORDER_COLUMNS"]
+
+#: Order columns a grid may set for every order of a variant.
+SWEEP_ORDER_COLUMNS = ("qty", "stop_loss", "take_profit", "trailing_stop", "exit_after")
+
+
+class Sweep:
+    """Every combination of ``grid`` over the same bars, ready to run.
+
+    >>> import datetime as dt, polars as pl, aftershock as ash
+    >>> ts = [dt.datetime(2025, 1, 1, 0, m, tzinfo=dt.timezone.utc) for m in range(6)]
+    >>> bars = pl.DataFrame({"ts": ts, "symbol": "BTC", "open": [100.0, 101, 103, 99, 98, 104],
+    ...                      "high": [101.0, 103, 104, 100, 105, 106], "low": [99.0, 100, 98, 97, 97, 103],
+    ...                      "close": [101.0, 103, 99, 98, 104, 105]})
+    >>> orders = pl.DataFrame({"submit_ts": [ts[0] + dt.timedelta(seconds=30)], "symbol": "BTC",
+    ...                        "side": "buy", "qty": 1.0})
+    >>> sw = ash.Sweep(bars, orders, {"take_profit": [0.01, 0.5], "fees": [0.0, 0.001]}, init_cash=1_000)
+    >>> table = sw.run()
+    >>> table.select("take_profit", "fees", "trades", pl.col("final_equity").round(6)).rows()
+    [(0.01, 0.0, 1, 1001.01), (0.01, 0.001, 1, 1000.80699), (0.5, 0.0, 0, 1004.0), (0.5, 0.001, 0, 1003.899)]
+    >>> sw.result(0).trades.select("exit_price", "exit_reason").row(0)
+    (102.01, 'take_profit')
+    """
+
+    def __init__(
+        self,
+        bars: Any,
+        strategy: Any,
+        grid: Mapping[str, Sequence[Any]],
+        *,
+        calendar: Any = None,
+        periods_per_year: float = 365.0,
+        **config: Any,
+    ) -> None:
+        is_class = isinstance(strategy, type) and issubclass(strategy, Strategy)
+        if isinstance(strategy, Strategy):
+            raise ConfigError(
+                f"sweep takes the Strategy class ({type(strategy).__name__}), not an instance", column="strategy"
+            )
+        if is_class and calendar is None:
+            raise ConfigError("a Strategy sweep needs calendar=...", column="calendar")
+        params = strategy.params if is_class else {}
+        keys = list(grid)
+        for k in keys:
+            if k not in params and k not in DEFAULT_CONFIG and k not in SWEEP_ORDER_COLUMNS:
+                what = f"a parameter of {strategy.__name__}, " if is_class else ""
+                raise ConfigError(
+                    f"grid key {k!r} is neither {what}an order column ({', '.join(SWEEP_ORDER_COLUMNS)}) "
+                    "nor a backtest setting",
+                    column=k,
+                )
+            values = grid[k]
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not len(values):
+                raise ConfigError(f"grid[{k!r}] must be a non-empty list of values", column=k)
+        overlap = [k for k in config if k in grid]
+        if overlap:
+            raise ConfigError(f"{overlap[0]!r} is both a grid key and a fixed setting", column=overlap[0])
+        self.bars = prepare_bars(bars)
+        self.strategy = strategy
+        self.calendar = calendar
+        self.periods_per_year = _periods_per_year(periods_per_year)
+        self.config = dict(config)
+        self._keys = keys
+        self._param_keys = [k for k in keys if k in params]
+        self._column_keys = [k for k in keys if k in SWEEP_ORDER_COLUMNS and k not in params]
+        self._setting_keys = [k for k in keys if k not in params and k not in SWEEP_ORDER_COLUMNS]
+        #: One dict per variant, in grid order (the last key varies fastest).
+        self.variants: list[dict[str, Any]] = [
+            dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))
+        ]
+        self._frames: dict[tuple, pl.DataFrame] = {}
+        self._encoded: dict[tuple, tuple[pl.DataFrame, dict[str, np.ndarray]]] = {}
+        self._overridden: dict[tuple, dict[str, np.ndarray]] = {}
+        self._configs: dict[tuple, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+    def __repr__(self) -> str:
+        name = getattr(self.strategy, "__name__", "orders")
+        return f"<aftershock.Sweep {name} x {len(self)} variants over {', '.join(self._keys)}>"
+
+    # -- what each variant runs ---------------------------------------------------
+
+    @staticmethod
+    def _key(values: Mapping[str, Any], names: Sequence[str]) -> tuple:
+        return tuple((k, repr(values[k])) for k in names)
+
+    def _base(self, variant: Mapping[str, Any]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+        """The variant's orders before column overrides: compiled once per distinct
+        parameter set (by a fresh strategy instance) and encoded once."""
+        key = self._key(variant, self._param_keys)
+        if key not in self._encoded:
+            if isinstance(self.strategy, type):
+                params = {k: variant[k] for k in self._param_keys}
+                frame = compile_orders(self.strategy(**params), self.calendar, self.bars)
+            else:
+                frame = self.strategy
+            self._encoded[key] = encode_orders(frame, self.bars.symbols)
+        return self._encoded[key]
+
+    def _arrays(self, variant: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Engine columns of the variant: the base encoding with overridden columns
+        swapped in (the other columns are shared, not copied)."""
+        frame, arrays = self._base(variant)
+        if not self._column_keys:
+            return arrays
+        key = self._key(variant, self._param_keys + self._column_keys)
+        if key not in self._overridden:
+            new = dict(arrays)
+            n = frame.height
+            for c in self._column_keys:
+                new[c] = _column_value(c, variant[c], n)
+            self._overridden[key] = new
+        return self._overridden[key]
+
+    def _config_of(self, variant: Mapping[str, Any]) -> dict[str, Any]:
+        key = self._key(variant, self._setting_keys)
+        if key not in self._configs:
+            self._configs[key] = _config({**self.config, **{k: variant[k] for k in self._setting_keys}})
+        return self._configs[key]
+
+    def orders(self, i: int) -> pl.DataFrame:
+        """The orders frame variant ``i`` runs (its overridden columns set)."""
+        variant = self.variants[self._index(i)]
+        frame, _ = self._base(variant)
+        if self._column_keys:
+            frame = frame.with_columns(_column_literal(c, variant[c]) for c in self._column_keys)
+        return frame
+
+    def settings(self, i: int) -> dict[str, Any]:
+        """The backtest settings of variant ``i`` (fixed ones and its grid values)."""
+        variant = self.variants[self._index(i)]
+        return {**self.config, **{k: variant[k] for k in self._setting_keys}}
+
+    def _index(self, i: int) -> int:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -len(self) <= i < len(self):
+            raise ConfigError(f"variant index must be an integer in [0, {len(self)}), got {i!r}", column="variant")
+        return int(i) % len(self)
+
+    # -- running ------------------------------------------------------------------
+
+    def run(self, *, threads: int | None = None) -> pl.DataFrame:
+        """Runs every variant in the engine (``threads``: default all cores; the
+        result does not depend on it). Returns one row per variant, in the order of
+        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure."""
+        n_threads = threads if threads is not None else (os.cpu_count() or 1)
+        if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+            raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+        orders = [self._arrays(v) for v in self.variants]
+        configs = [self._config_of(v) for v in self.variants]
+        columns = _engine.simulate_many_stats(
+            self.bars.arrays, orders, configs, n_threads, True, _DAY_US, self.periods_per_year
+        )
+        grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
+        return pl.concat([grid, stats_frame(columns)], how="horizontal")
+
+    def result(self, i: int) -> Result:
+        """The full :class:`Result` of variant ``i`` (row ``i`` of :meth:`run`),
+        re-run alone: fills, trades, equity and orders."""
+        return backtest(self.bars, self.orders(i), **self.settings(i))
+
+
+def _column_literal(column: str, value: Any) -> pl.Expr:
+    if value is None:
+        return pl.lit(None, dtype=pl.String if column == "exit_after" else pl.Float64).alias(column)
+    if column == "exit_after":
+        return pl.lit(value).alias(column)
+    return pl.lit(float(value), dtype=pl.Float64).alias(column)
+
+
+def _column_value(column: str, value: Any, n: int) -> np.ndarray:
+    """One grid value as an engine column of ``n`` orders (ranges are checked by the
+    engine, which names the column)."""
+    if column == "exit_after":
+        if value is None:
+            return np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        try:
+            return np.full(n, duration_us(value, name="exit_after"), dtype=np.int64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc), column=column) from None
+    if value is None and column != "qty":
+        return np.full(n, np.nan)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"grid values of {column!r} must be finite numbers, got {value!r}", column=column)
+    return np.full(n, float(value))
 
 
 def sweep(
     bars: Any,
-    strategy: type[Strategy],
+    strategy: Any,
     grid: Mapping[str, Sequence[Any]],
     *,
-    calendar: Any,
+    calendar: Any = None,
     threads: int | None = None,
+    periods_per_year: float = 365.0,
     **config: Any,
 ) -> pl.DataFrame:
-    """Backtest ``strategy`` for every combination in ``grid``.
+    """Backtest ``strategy`` (a Strategy class or an orders frame) for every
+    combination in ``grid``; shorthand for ``Sweep(...).run(threads=threads)``.
 
-    Grid keys are strategy parameters or backtest settings (``fees``,
-    ``latency``...). Orders are compiled in Python (vectorized per combination), then
-    all simulations run in Rust on ``threads`` threads with the GIL released. Returns
-    one row per combination: the grid values, then every :meth:`Result.stats` figure.
-    The result does not depend on ``threads``.
+    Returns one row per combination (the last grid key varies fastest): the grid
+    values, then every :meth:`Result.stats` figure, computed in the engine. For the
+    full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
     """
-    if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
-        raise ConfigError("sweep takes a Strategy subclass (the class, not an instance)", column="strategy")
-    keys = list(grid)
-    for k in keys:
-        if k not in strategy.params and k not in DEFAULT_CONFIG:
-            raise ConfigError(f"grid key {k!r} is neither a parameter of {strategy.__name__} nor a backtest setting", column=k)
-        if isinstance(grid[k], (str, bytes)) or not len(grid[k]):
-            raise ConfigError(f"grid[{k!r}] must be a non-empty list of values", column=k)
-    prepared = prepare_bars(bars)
-    combos = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
-    orders, configs = [], []
-    compiled: dict[tuple, pl.DataFrame] = {}
-    for combo in combos:
-        params = {k: v for k, v in combo.items() if k in strategy.params}
-        key = tuple(sorted((k, repr(v)) for k, v in params.items()))
-        if key not in compiled:
-            compiled[key] = compile_orders(strategy(**params), calendar, prepared)
-        orders.append(compiled[key])
-        configs.append({**config, **{k: v for k, v in combo.items() if k not in strategy.params}})
-    results = backtest_many(prepared, orders, configs, threads=threads)
-    rows = [{**combo, **r.stats()} for combo, r in zip(combos, results)]
-    return pl.DataFrame(rows)
+    return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
+        threads=threads
+    )

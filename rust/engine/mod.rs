@@ -5,14 +5,18 @@
 //! identical to a single-threaded run.
 
 mod error;
+mod metrics;
 mod sim;
 mod types;
 
 #[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{EngineError, EngineResult, Table};
-pub use sim::{round_to_lot, simulate, simulate_validated};
+pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
+pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated};
 pub use types::*;
 
 /// One backtest of a sweep: its orders and settings over shared bars.
@@ -29,55 +33,117 @@ pub enum BarCheck {
     Trusted,
 }
 
-/// Runs every job over the same bars on up to `threads` threads. Jobs are split
-/// into contiguous chunks and each result lands in its job's slot, so the output
-/// does not depend on the thread count or on scheduling.
+/// Runs every job over the same bars on up to `threads` threads. Each result
+/// lands in its job's slot, so the output does not depend on the thread count or
+/// on scheduling.
 pub fn simulate_many(
     bars: Bars<'_>,
     jobs: &[Job<'_>],
     threads: usize,
     check: BarCheck,
 ) -> Vec<EngineResult<Output>> {
-    let threads = threads.max(1).min(jobs.len().max(1));
-    if threads == 1 {
-        return jobs.iter().map(|j| run_guarded(bars, j, check)).collect();
-    }
-    let chunk = jobs.len().div_ceil(threads);
-    let mut results: Vec<Option<EngineResult<Output>>> = (0..jobs.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        for (job_chunk, slot_chunk) in jobs.chunks(chunk).zip(results.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                for (job, slot) in job_chunk.iter().zip(slot_chunk.iter_mut()) {
-                    *slot = Some(run_guarded(bars, job, check));
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(EngineError::Internal(
-                    "a sweep worker did not report".into(),
-                ))
-            })
-        })
-        .collect()
+    run_checked(bars, jobs, threads, check, |job| {
+        simulate_validated(bars, job.orders, job.config)
+    })
 }
 
-/// `simulate`, with any panic turned into an `Internal` error so that nothing
-/// unwinds into the caller (and across the Python boundary).
-pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>, check: BarCheck) -> EngineResult<Output> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match check {
-        BarCheck::Full => simulate(bars, job.orders, job.config),
-        BarCheck::Trusted => simulate_validated(bars, job.orders, job.config),
-    }))
-    .unwrap_or_else(|payload| {
+/// `simulate_many` returning only the figures of `Result.stats()` for each job:
+/// computed inside the parallel loop, with no equity path kept.
+pub fn simulate_many_stats(
+    bars: Bars<'_>,
+    jobs: &[Job<'_>],
+    threads: usize,
+    check: BarCheck,
+    spec: StatsSpec,
+) -> Vec<EngineResult<Stats>> {
+    run_checked(bars, jobs, threads, check, |job| {
+        simulate_stats(bars, job.orders, job.config, spec)
+    })
+}
+
+/// Checks the bars once (unless `Trusted`), then applies `run` to every job in
+/// parallel with panics turned into errors. A bars error is the one result.
+pub fn run_checked<J: Sync, T: Send>(
+    bars: Bars<'_>,
+    jobs: &[J],
+    threads: usize,
+    check: BarCheck,
+    run: impl Fn(&J) -> EngineResult<T> + Sync,
+) -> Vec<EngineResult<T>> {
+    if check == BarCheck::Full {
+        if let Err(e) = bars.validate() {
+            return vec![Err(e)];
+        }
+    }
+    run_parallel(jobs, threads, |job| guarded(|| run(job)))
+}
+
+/// Applies `run` to every job on up to `threads` scoped threads. Workers take the
+/// next job from a shared counter (variants differ in cost, so fixed chunks would
+/// leave a thread idle) and the results are put back in job order.
+pub fn run_parallel<J: Sync, T: Send>(
+    jobs: &[J],
+    threads: usize,
+    run: impl Fn(&J) -> EngineResult<T> + Sync,
+) -> Vec<EngineResult<T>> {
+    let threads = threads.max(1).min(jobs.len().max(1));
+    if threads == 1 {
+        return jobs.iter().map(&run).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, EngineResult<T>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        mine.push((i, run(job)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut out: Vec<EngineResult<T>> = Vec::with_capacity(jobs.len());
+    let mut it = done.into_iter().peekable();
+    for i in 0..jobs.len() {
+        match it.peek() {
+            Some((k, _)) if *k == i => out.push(it.next().map(|(_, r)| r).unwrap_or_else(|| {
+                Err(EngineError::Internal("a sweep worker lost a result".into()))
+            })),
+            _ => out.push(Err(EngineError::Internal(
+                "a sweep worker did not report".into(),
+            ))),
+        }
+    }
+    out
+}
+
+/// Runs `f`, turning any panic into an `Internal` error so that nothing unwinds
+/// into the caller (and across the Python boundary).
+pub fn guarded<T>(f: impl FnOnce() -> EngineResult<T>) -> EngineResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         Err(EngineError::Internal(format!("panic: {msg}")))
+    })
+}
+
+/// `simulate`, with any panic turned into an `Internal` error so that nothing
+/// unwinds into the caller (and across the Python boundary).
+pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>, check: BarCheck) -> EngineResult<Output> {
+    guarded(|| match check {
+        BarCheck::Full => simulate(bars, job.orders, job.config),
+        BarCheck::Trusted => simulate_validated(bars, job.orders, job.config),
     })
 }

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::error::{EngineError, EngineResult};
+use super::metrics::{self, EquityStream, Stats, StatsSpec};
 use super::types::*;
 
 /// Upper bound on trigger events inside one bar: each event consumes an order or a
@@ -121,6 +122,9 @@ struct Sim<'a> {
     cash: f64,
     syms: Vec<SymbolState>,
     out: Output,
+    /// When set, equity rows feed these running figures instead of `out.equity`
+    /// (a sweep keeps no equity path).
+    stream: Option<EquityStream>,
 }
 
 /// Runs one simulation. Pure: same inputs, same output, bit for bit.
@@ -133,6 +137,35 @@ pub fn simulate(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> EngineResult<
 /// equivalent): skips the O(bars) scan so the work stays event-sparse. Bars that
 /// break the contract give wrong numbers or an error here, never a panic.
 pub fn simulate_validated(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> EngineResult<Output> {
+    run_sim(bars, orders, cfg, None).map(|(out, _)| out)
+}
+
+/// The figures of `Result.stats()` for one run over validated bars, computed as the
+/// run goes: no equity path is kept, only fills, trades and order states.
+pub fn simulate_stats(
+    bars: Bars<'_>,
+    orders: &[Order],
+    cfg: &Config,
+    spec: StatsSpec,
+) -> EngineResult<Stats> {
+    let stream = EquityStream::new(cfg.init_cash, spec.day);
+    let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
+    let (start, end) = bars.time_span().unwrap_or((0, 0));
+    Ok(metrics::stats(
+        stream.unwrap_or_else(|| EquityStream::new(cfg.init_cash, spec.day)),
+        &out,
+        start,
+        end,
+        spec,
+    ))
+}
+
+fn run_sim(
+    bars: Bars<'_>,
+    orders: &[Order],
+    cfg: &Config,
+    stream: Option<EquityStream>,
+) -> EngineResult<(Output, Option<EquityStream>)> {
     cfg.validate()?;
     bars.validate_shape()?;
     validate_orders(orders, bars.n_symbols())?;
@@ -143,6 +176,7 @@ pub fn simulate_validated(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> Eng
         cash: cfg.init_cash,
         syms: vec![SymbolState::default(); bars.n_symbols()],
         out: Output::default(),
+        stream,
     };
     sim.out.orders = vec![
         OrderState {
@@ -154,7 +188,7 @@ pub fn simulate_validated(bars: Bars<'_>, orders: &[Order], cfg: &Config) -> Eng
         orders.len()
     ];
     sim.run()?;
-    Ok(sim.out)
+    Ok((sim.out, sim.stream))
 }
 
 fn validate_orders(orders: &[Order], n_symbols: usize) -> EngineResult<()> {
@@ -394,11 +428,11 @@ impl<'a> Sim<'a> {
             }
         }
 
-        if let (Some(f), true) = (first_ts, self.out.equity.is_empty()) {
+        if let (Some(f), None) = (first_ts, self.last_equity_ts()) {
             self.record_equity(f);
         }
-        if let (Some(l), Some(row)) = (last_ts, self.out.equity.last()) {
-            if row.ts < l {
+        if let (Some(l), Some(row_ts)) = (last_ts, self.last_equity_ts()) {
+            if row_ts < l {
                 self.record_equity(l);
             }
         }
@@ -414,6 +448,15 @@ impl<'a> Sim<'a> {
                 equity += st.pos.qty * st.mark;
                 gross += st.pos.qty.abs() * st.mark;
             }
+        }
+        if let Some(stream) = &mut self.stream {
+            stream.push(EquityRow {
+                ts,
+                cash: self.cash,
+                equity,
+                gross_exposure: gross,
+            });
+            return;
         }
         if let Some(last) = self.out.equity.last_mut() {
             if last.ts == ts {
@@ -432,6 +475,13 @@ impl<'a> Sim<'a> {
             equity,
             gross_exposure: gross,
         });
+    }
+
+    fn last_equity_ts(&self) -> Option<i64> {
+        match &self.stream {
+            Some(stream) => stream.last_ts(),
+            None => self.out.equity.last().map(|r| r.ts),
+        }
     }
 
     fn set_status(&mut self, id: usize, status: OrderStatus, ts: i64, reason: StatusReason) {

@@ -14,6 +14,8 @@ macro_rules! code_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The column (or setting) whose values this enum encodes.
+            pub const COLUMN: &'static str = $column;
 
             pub fn from_code(code: i64, row: usize) -> EngineResult<Self> {
                 match code {
@@ -115,6 +117,32 @@ code_enum!(
         Expired = 5 => "expired",
     }
 );
+
+/// Every code table of the boundary: (column, [(text, code)...]). The Python layer
+/// reads these instead of keeping its own copies.
+pub fn code_tables() -> Vec<(&'static str, Vec<(&'static str, i64)>)> {
+    macro_rules! table {
+        ($t:ty) => {
+            (
+                <$t>::COLUMN,
+                <$t>::ALL
+                    .iter()
+                    .map(|v| (v.as_str(), *v as u8 as i64))
+                    .collect(),
+            )
+        };
+    }
+    vec![
+        table!(Side),
+        table!(SizeType),
+        table!(OrderType),
+        table!(TimeInForce),
+        table!(Intrabar),
+        table!(FillReason),
+        table!(OrderStatus),
+        table!(StatusReason),
+    ]
+}
 
 /// One order, as the engine sees it. `None` fields are absent in the frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,6 +298,15 @@ impl<'a> Bars<'a> {
 
     pub fn range(&self, symbol: usize) -> std::ops::Range<usize> {
         self.offsets[symbol]..self.offsets[symbol + 1]
+    }
+
+    /// First and last timestamp over all symbols (each symbol's rows are sorted),
+    /// `None` without bars.
+    pub fn time_span(&self) -> Option<(i64, i64)> {
+        let nonempty = (0..self.n_symbols()).filter(|&s| !self.range(s).is_empty());
+        let first = nonempty.clone().map(|s| self.ts[self.offsets[s]]).min()?;
+        let last = nonempty.map(|s| self.ts[self.offsets[s + 1] - 1]).max()?;
+        Some((first, last))
     }
 
     /// Checks shape, ordering and price sanity. The Python layer checks the same

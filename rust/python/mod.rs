@@ -1,13 +1,14 @@
 //! The one binding module: NumPy buffers in (zero-copy for the bar columns),
-//! column buffers out, the GIL released while the engine runs, and every
-//! `EngineError` mapped to one Python exception class in `aftershock.errors`.
+//! column buffers out (the engine's own vectors, no copy), the GIL released while
+//! the engine runs, and every `EngineError` mapped to one Python exception class in
+//! `aftershock.errors`.
 
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyDict, PyList};
 
 use crate::engine::{
-    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Table,
+    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, StatsSpec, Table,
 };
 
 /// The single conversion point from engine errors to Python exceptions.
@@ -128,100 +129,145 @@ fn opt_i64(v: i64) -> Option<i64> {
 
 /// Orders arrive as columns of codes: NaN marks a missing float, i64::MIN a missing integer.
 fn orders_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Vec<Order>> {
-    let submit: PyBuffer<i64> = get(d, "submit_ts")?;
-    let symbol: PyBuffer<i64> = get(d, "symbol")?;
-    let side: PyBuffer<i64> = get(d, "side")?;
-    let qty: PyBuffer<f64> = get(d, "qty")?;
-    let size_type: PyBuffer<i64> = get(d, "size_type")?;
-    let order_type: PyBuffer<i64> = get(d, "order_type")?;
-    let limit: PyBuffer<f64> = get(d, "limit_price")?;
-    let stop: PyBuffer<f64> = get(d, "stop_price")?;
-    let tif: PyBuffer<i64> = get(d, "tif")?;
-    let expire: PyBuffer<i64> = get(d, "expire_ts")?;
-    let reduce: PyBuffer<i64> = get(d, "reduce_only")?;
-    let sl: PyBuffer<f64> = get(d, "stop_loss")?;
-    let tp: PyBuffer<f64> = get(d, "take_profit")?;
-    let tr: PyBuffer<f64> = get(d, "trailing_stop")?;
-    let exit_after: PyBuffer<i64> = get(d, "exit_after")?;
-    let n = view(&submit, "submit_ts")?.len();
-    let cols_f = [
-        (&qty, "qty"),
-        (&limit, "limit_price"),
-        (&stop, "stop_price"),
-        (&sl, "stop_loss"),
-        (&tp, "take_profit"),
-        (&tr, "trailing_stop"),
-    ];
-    let cols_i = [
-        (&symbol, "symbol"),
-        (&side, "side"),
-        (&size_type, "size_type"),
-        (&order_type, "order_type"),
-        (&tif, "tif"),
-        (&expire, "expire_ts"),
-        (&reduce, "reduce_only"),
-        (&exit_after, "exit_after"),
-    ];
-    let lengths = cols_f
-        .iter()
-        .map(|(b, name)| (view(b, name).map(<[f64]>::len), *name));
-    let lengths = lengths.chain(
-        cols_i
-            .iter()
-            .map(|(b, name)| (view(b, name).map(<[i64]>::len), *name)),
-    );
-    for (len, name) in lengths {
-        if len? != n {
-            let msg = format!("column has a different length than submit_ts ({n})");
-            return Err(to_pyerr(d.py(), EngineError::orders(name, 0, msg)));
+    let buffers = OrderBuffers::from_dict(d)?;
+    buffers.columns()?.decode().map_err(|e| to_pyerr(d.py(), e))
+}
+
+/// The buffers of one encoded orders frame, held (with the GIL) while the engine
+/// reads them.
+struct OrderBuffers {
+    ints: [PyBuffer<i64>; 9],
+    floats: [PyBuffer<f64>; 6],
+}
+
+const ORDER_INTS: [&str; 9] = [
+    "submit_ts",
+    "symbol",
+    "side",
+    "size_type",
+    "order_type",
+    "tif",
+    "expire_ts",
+    "reduce_only",
+    "exit_after",
+];
+const ORDER_FLOATS: [&str; 6] = [
+    "qty",
+    "limit_price",
+    "stop_price",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+];
+
+impl OrderBuffers {
+    fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let mut ints = Vec::with_capacity(ORDER_INTS.len());
+        for name in ORDER_INTS {
+            ints.push(get::<i64>(d, name)?);
         }
+        let mut floats = Vec::with_capacity(ORDER_FLOATS.len());
+        for name in ORDER_FLOATS {
+            floats.push(get::<f64>(d, name)?);
+        }
+        let buffers = OrderBuffers {
+            ints: ints.try_into().map_err(|_| internal("order columns"))?,
+            floats: floats.try_into().map_err(|_| internal("order columns"))?,
+        };
+        let n = view(&buffers.ints[0], "submit_ts")?.len();
+        let lengths = ORDER_INTS
+            .iter()
+            .zip(&buffers.ints)
+            .map(|(name, b)| (view(b, name).map(<[i64]>::len), *name))
+            .chain(
+                ORDER_FLOATS
+                    .iter()
+                    .zip(&buffers.floats)
+                    .map(|(name, b)| (view(b, name).map(<[f64]>::len), *name)),
+            );
+        for (len, name) in lengths {
+            if len? != n {
+                let msg = format!("column has a different length than submit_ts ({n})");
+                return Err(to_pyerr(d.py(), EngineError::orders(name, 0, msg)));
+            }
+        }
+        Ok(buffers)
     }
-    let (submit, symbol, side, qty) = (
-        view(&submit, "")?,
-        view(&symbol, "")?,
-        view(&side, "")?,
-        view(&qty, "")?,
-    );
-    let (size_type, order_type, limit, stop) = (
-        view(&size_type, "")?,
-        view(&order_type, "")?,
-        view(&limit, "")?,
-        view(&stop, "")?,
-    );
-    let (tif, expire, reduce) = (view(&tif, "")?, view(&expire, "")?, view(&reduce, "")?);
-    let (sl, tp, tr, exit_after) = (
-        view(&sl, "")?,
-        view(&tp, "")?,
-        view(&tr, "")?,
-        view(&exit_after, "")?,
-    );
-    let py = d.py();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let order = (|| -> Result<Order, EngineError> {
-            Ok(Order {
-                submit_ts: submit[i],
-                symbol: usize::try_from(symbol[i])
-                    .map_err(|_| EngineError::orders("symbol", i, "negative symbol code"))?,
-                side: engine::Side::from_code(side[i], i)?,
-                qty: qty[i],
-                size_type: engine::SizeType::from_code(size_type[i], i)?,
-                order_type: engine::OrderType::from_code(order_type[i], i)?,
-                limit_price: opt_f64(limit[i]),
-                stop_price: opt_f64(stop[i]),
-                tif: engine::TimeInForce::from_code(tif[i], i)?,
-                expire_ts: opt_i64(expire[i]),
-                reduce_only: reduce[i] != 0,
-                stop_loss: opt_f64(sl[i]),
-                take_profit: opt_f64(tp[i]),
-                trailing_stop: opt_f64(tr[i]),
-                exit_after: opt_i64(exit_after[i]),
+
+    fn columns(&self) -> PyResult<OrderColumns<'_>> {
+        let i = |k: usize| view(&self.ints[k], ORDER_INTS[k]);
+        let f = |k: usize| view(&self.floats[k], ORDER_FLOATS[k]);
+        Ok(OrderColumns {
+            submit: i(0)?,
+            symbol: i(1)?,
+            side: i(2)?,
+            size_type: i(3)?,
+            order_type: i(4)?,
+            tif: i(5)?,
+            expire: i(6)?,
+            reduce: i(7)?,
+            exit_after: i(8)?,
+            qty: f(0)?,
+            limit: f(1)?,
+            stop: f(2)?,
+            sl: f(3)?,
+            tp: f(4)?,
+            tr: f(5)?,
+        })
+    }
+}
+
+fn internal(what: &str) -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(format!("internal: {what}"))
+}
+
+/// Borrowed order columns of equal length (checked by `OrderBuffers::from_dict`);
+/// plain slices, so a worker thread can decode them without the GIL.
+#[derive(Clone, Copy)]
+struct OrderColumns<'a> {
+    submit: &'a [i64],
+    symbol: &'a [i64],
+    side: &'a [i64],
+    size_type: &'a [i64],
+    order_type: &'a [i64],
+    tif: &'a [i64],
+    expire: &'a [i64],
+    reduce: &'a [i64],
+    exit_after: &'a [i64],
+    qty: &'a [f64],
+    limit: &'a [f64],
+    stop: &'a [f64],
+    sl: &'a [f64],
+    tp: &'a [f64],
+    tr: &'a [f64],
+}
+
+impl OrderColumns<'_> {
+    fn decode(&self) -> Result<Vec<Order>, EngineError> {
+        let c = self;
+        (0..c.submit.len())
+            .map(|i| {
+                Ok(Order {
+                    submit_ts: c.submit[i],
+                    symbol: usize::try_from(c.symbol[i])
+                        .map_err(|_| EngineError::orders("symbol", i, "negative symbol code"))?,
+                    side: engine::Side::from_code(c.side[i], i)?,
+                    qty: c.qty[i],
+                    size_type: engine::SizeType::from_code(c.size_type[i], i)?,
+                    order_type: engine::OrderType::from_code(c.order_type[i], i)?,
+                    limit_price: opt_f64(c.limit[i]),
+                    stop_price: opt_f64(c.stop[i]),
+                    tif: engine::TimeInForce::from_code(c.tif[i], i)?,
+                    expire_ts: opt_i64(c.expire[i]),
+                    reduce_only: c.reduce[i] != 0,
+                    stop_loss: opt_f64(c.sl[i]),
+                    take_profit: opt_f64(c.tp[i]),
+                    trailing_stop: opt_f64(c.tr[i]),
+                    exit_after: opt_i64(c.exit_after[i]),
+                })
             })
-        })()
-        .map_err(|e| to_pyerr(py, e))?;
-        out.push(order);
+            .collect()
     }
-    Ok(out)
 }
 
 fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
@@ -269,60 +315,141 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     Ok(cfg)
 }
 
-fn bytes_of<'py, T: Copy>(py: Python<'py>, v: &[T]) -> Bound<'py, PyBytes> {
-    // SAFETY: T is a plain numeric type (i64 / f64): any byte view of it is valid.
-    let raw =
-        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) };
-    PyBytes::new(py, raw)
+/// An output column handed to Python without a copy: it owns the engine's vector
+/// and exports it read-only through the buffer protocol (`np.frombuffer` views it;
+/// the views keep it alive). Immutable (`frozen`), so the exported memory never moves.
+#[pyclass(frozen, module = "aftershock._engine")]
+struct Column {
+    data: ColumnData,
 }
 
-/// Output columns as raw little-endian buffers; `aftershock.engine` gives them dtypes.
-fn output_to_dict<'py>(py: Python<'py>, out: &Output) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    macro_rules! col {
-        ($name:literal, $rows:expr, |$r:ident| $e:expr) => {{
-            let v: Vec<_> = $rows.iter().map(|$r| $e).collect();
-            d.set_item($name, bytes_of(py, &v))?;
-        }};
+enum ColumnData {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+}
+
+#[pymethods]
+impl Column {
+    /// # Safety
+    /// Called by Python's buffer protocol with a valid `view`.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        if flags & pyo3::ffi::PyBUF_WRITABLE == pyo3::ffi::PyBUF_WRITABLE {
+            return Err(pyo3::exceptions::PyBufferError::new_err(
+                "engine output columns are read-only",
+            ));
+        }
+        let (ptr, bytes) = match &slf.get().data {
+            ColumnData::Int(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
+            ColumnData::Float(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
+        };
+        // SAFETY: `ptr` points at `bytes` initialized bytes owned by this frozen
+        // object, which the view keeps alive (FillInfo takes a reference to it);
+        // the buffer is exported read-only.
+        let rc = unsafe {
+            pyo3::ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                ptr.cast_mut(),
+                bytes as pyo3::ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(PyErr::fetch(slf.py()))
+        }
+    }
+}
+
+/// One run's output as the columns `aftershock.results` reads. Built on the worker
+/// thread that ran the simulation, so with the GIL held only the finished buffers
+/// are handed over.
+struct OutputColumns {
+    ints: Vec<(&'static str, Vec<i64>)>,
+    floats: Vec<(&'static str, Vec<f64>)>,
+    bars_visited: u64,
+}
+
+fn output_columns(out: &Output) -> OutputColumns {
+    let mut ints: Vec<(&'static str, Vec<i64>)> = Vec::with_capacity(18);
+    let mut floats: Vec<(&'static str, Vec<f64>)> = Vec::with_capacity(16);
+    macro_rules! int {
+        ($name:literal, $rows:expr, |$r:ident| $e:expr) => {
+            ints.push(($name, $rows.iter().map(|$r| $e).collect()))
+        };
+    }
+    macro_rules! float {
+        ($name:literal, $rows:expr, |$r:ident| $e:expr) => {
+            floats.push(($name, $rows.iter().map(|$r| $e).collect()))
+        };
     }
     let f = &out.fills;
-    col!("fills.order_id", f, |r| r.order_id);
-    col!("fills.ts", f, |r| r.ts);
-    col!("fills.symbol", f, |r| r.symbol as i64);
-    col!("fills.side", f, |r| r.side as u8 as i64);
-    col!("fills.qty", f, |r| r.qty);
-    col!("fills.price", f, |r| r.price);
-    col!("fills.fee", f, |r| r.fee);
-    col!("fills.reason", f, |r| r.reason as u8 as i64);
+    int!("fills.order_id", f, |r| r.order_id);
+    int!("fills.ts", f, |r| r.ts);
+    int!("fills.symbol", f, |r| r.symbol as i64);
+    int!("fills.side", f, |r| r.side as u8 as i64);
+    float!("fills.qty", f, |r| r.qty);
+    float!("fills.price", f, |r| r.price);
+    float!("fills.fee", f, |r| r.fee);
+    int!("fills.reason", f, |r| r.reason as u8 as i64);
     let t = &out.trades;
-    col!("trades.symbol", t, |r| r.symbol as i64);
-    col!("trades.direction", t, |r| r.direction as i64);
-    col!("trades.entry_order_id", t, |r| r.entry_order_id);
-    col!("trades.entry_ts", t, |r| r.entry_ts);
-    col!("trades.entry_price", t, |r| r.entry_price);
-    col!("trades.exit_ts", t, |r| r.exit_ts);
-    col!("trades.exit_price", t, |r| r.exit_price);
-    col!("trades.qty", t, |r| r.qty);
-    col!("trades.pnl", t, |r| r.pnl);
-    col!("trades.return", t, |r| r.ret);
-    col!("trades.fees", t, |r| r.fees);
-    col!("trades.exit_reason", t, |r| r
+    int!("trades.symbol", t, |r| r.symbol as i64);
+    int!("trades.direction", t, |r| r.direction as i64);
+    int!("trades.entry_order_id", t, |r| r.entry_order_id);
+    int!("trades.entry_ts", t, |r| r.entry_ts);
+    float!("trades.entry_price", t, |r| r.entry_price);
+    int!("trades.exit_ts", t, |r| r.exit_ts);
+    float!("trades.exit_price", t, |r| r.exit_price);
+    float!("trades.qty", t, |r| r.qty);
+    float!("trades.pnl", t, |r| r.pnl);
+    float!("trades.return", t, |r| r.ret);
+    float!("trades.fees", t, |r| r.fees);
+    int!("trades.exit_reason", t, |r| r
         .exit_reason
         .map(|x| x as u8 as i64)
         .unwrap_or(-1));
-    col!("trades.mae", t, |r| r.mae);
-    col!("trades.mfe", t, |r| r.mfe);
+    float!("trades.mae", t, |r| r.mae);
+    float!("trades.mfe", t, |r| r.mfe);
     let e = &out.equity;
-    col!("equity.ts", e, |r| r.ts);
-    col!("equity.cash", e, |r| r.cash);
-    col!("equity.equity", e, |r| r.equity);
-    col!("equity.gross_exposure", e, |r| r.gross_exposure);
+    int!("equity.ts", e, |r| r.ts);
+    float!("equity.cash", e, |r| r.cash);
+    float!("equity.equity", e, |r| r.equity);
+    float!("equity.gross_exposure", e, |r| r.gross_exposure);
     let o = &out.orders;
-    col!("orders.status", o, |r| r.status as u8 as i64);
-    col!("orders.status_ts", o, |r| r.status_ts.unwrap_or(i64::MIN));
-    col!("orders.filled_qty", o, |r| r.filled_qty);
-    col!("orders.reason", o, |r| r.reason as u8 as i64);
-    d.set_item("bars_visited", out.bars_visited)?;
+    int!("orders.status", o, |r| r.status as u8 as i64);
+    int!("orders.status_ts", o, |r| r.status_ts.unwrap_or(i64::MIN));
+    float!("orders.filled_qty", o, |r| r.filled_qty);
+    int!("orders.reason", o, |r| r.reason as u8 as i64);
+    OutputColumns {
+        ints,
+        floats,
+        bars_visited: out.bars_visited,
+    }
+}
+
+/// Output columns as buffers (native-endian i64 / f64) that `aftershock.results`
+/// views with NumPy; the vectors move into Python objects, no bytes are copied.
+fn columns_to_dict(py: Python<'_>, cols: OutputColumns) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, v) in cols.ints {
+        let column = Column {
+            data: ColumnData::Int(v),
+        };
+        d.set_item(name, Bound::new(py, column)?)?;
+    }
+    for (name, v) in cols.floats {
+        let column = Column {
+            data: ColumnData::Float(v),
+        };
+        d.set_item(name, Bound::new(py, column)?)?;
+    }
+    d.set_item("bars_visited", cols.bars_visited)?;
     Ok(d)
 }
 
@@ -359,9 +486,9 @@ fn simulate<'py>(
             },
             check,
         )
+        .map(|out| output_columns(&out))
     });
-    let out = result.map_err(|e| to_pyerr(py, e))?;
-    output_to_dict(py, &out)
+    columns_to_dict(py, result.map_err(|e| to_pyerr(py, e))?)
 }
 
 /// Runs many backtests over the same bars on `threads` threads with the GIL
@@ -375,35 +502,12 @@ fn simulate_many<'py>(
     threads: usize,
     trusted: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    if orders.len() != configs.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "orders and configs must have the same length",
-        ));
-    }
-    let buffers = BarBuffers::from_dict(bars)?;
-    let orders: Vec<Vec<Order>> = orders
-        .iter()
-        .map(|o| orders_from_dict(o.cast::<PyDict>()?))
-        .collect::<PyResult<_>>()?;
-    let configs: Vec<Config> = configs
-        .iter()
-        .map(|c| config_from_dict(c.cast::<PyDict>()?))
-        .collect::<PyResult<_>>()?;
-    let bars = buffers.bars()?;
-    let jobs: Vec<Job> = orders
-        .iter()
-        .zip(&configs)
-        .map(|(o, c)| Job {
-            orders: o,
-            config: c,
-        })
-        .collect();
-    let check = bar_check(trusted);
-    let results = py.detach(|| engine::simulate_many(bars, &jobs, threads, check));
+    let outputs = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
+        engine::simulate_validated(bars, o, c).map(|out| output_columns(&out))
+    })?;
     let list = PyList::empty(py);
-    for r in results {
-        let out = r.map_err(|e| to_pyerr(py, e))?;
-        list.append(output_to_dict(py, &out)?)?;
+    for cols in outputs {
+        list.append(columns_to_dict(py, cols)?)?;
     }
     Ok(list)
 }
@@ -417,11 +521,181 @@ fn check_bars(py: Python<'_>, bars: &Bound<'_, PyDict>) -> PyResult<()> {
     py.detach(|| bars.validate()).map_err(|e| to_pyerr(py, e))
 }
 
+// ---------------------------------------------------------------------------
+// Sweeps scored in the engine: one row of `Result.stats()` figures per job.
+// ---------------------------------------------------------------------------
+
+/// The distinct orders dicts of a list (jobs that pass the same dict object share
+/// its buffers) and, per job, the index of its dict.
+struct SharedOrders {
+    frames: Vec<OrderBuffers>,
+    index: Vec<usize>,
+}
+
+fn shared_orders(list: &Bound<'_, PyList>) -> PyResult<SharedOrders> {
+    let mut seen: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut frames = Vec::new();
+    let mut index = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let key = item.as_ptr() as usize;
+        let k = match seen.get(&key) {
+            Some(&k) => k,
+            None => {
+                frames.push(OrderBuffers::from_dict(item.cast::<PyDict>()?)?);
+                seen.insert(key, frames.len() - 1);
+                frames.len() - 1
+            }
+        };
+        index.push(k);
+    }
+    Ok(SharedOrders { frames, index })
+}
+
+impl SharedOrders {
+    fn jobs<'a>(&'a self, configs: &'a [Config]) -> PyResult<Vec<(OrderColumns<'a>, &'a Config)>> {
+        let columns: Vec<OrderColumns<'a>> = self
+            .frames
+            .iter()
+            .map(|f| f.columns())
+            .collect::<PyResult<_>>()?;
+        Ok(self
+            .index
+            .iter()
+            .map(|&k| columns[k])
+            .zip(configs)
+            .collect())
+    }
+}
+
+/// The arguments of a batch of backtests, held while the engine reads them.
+struct Batch {
+    bars: BarBuffers,
+    orders: SharedOrders,
+    configs: Vec<Config>,
+}
+
+impl Batch {
+    fn new(
+        bars: &Bound<'_, PyDict>,
+        orders: &Bound<'_, PyList>,
+        configs: &Bound<'_, PyList>,
+    ) -> PyResult<Self> {
+        if orders.len() != configs.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "orders and configs must have the same length",
+            ));
+        }
+        Ok(Batch {
+            bars: BarBuffers::from_dict(bars)?,
+            orders: shared_orders(orders)?,
+            configs: configs
+                .iter()
+                .map(|c| config_from_dict(c.cast::<PyDict>()?))
+                .collect::<PyResult<_>>()?,
+        })
+    }
+
+    /// Applies `run` to every job on the engine's worker threads with the GIL
+    /// released; the first error (in job order) is raised. Each worker decodes its
+    /// job's orders itself, so memory holds one decoded frame per thread, not one
+    /// per variant.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        threads: usize,
+        trusted: bool,
+        run: impl Fn(Bars<'_>, &[Order], &Config) -> Result<T, EngineError> + Sync,
+    ) -> PyResult<Vec<T>> {
+        let bars = self.bars.bars()?;
+        let jobs = self.orders.jobs(&self.configs)?;
+        let check = bar_check(trusted);
+        let results = py.detach(|| {
+            engine::run_checked(bars, &jobs, threads, check, |(columns, config)| {
+                run(bars, &columns.decode()?, config)
+            })
+        });
+        results
+            .into_iter()
+            .map(|r| r.map_err(|e| to_pyerr(py, e)))
+            .collect()
+    }
+}
+
+/// Runs many backtests like `simulate_many` but returns only their figures, as a
+/// dict of columns (lists, `None` for a null figure) in job order. The figures are
+/// computed inside the parallel loop; no equity path is built.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn simulate_many_stats<'py>(
+    py: Python<'py>,
+    bars: &Bound<'py, PyDict>,
+    orders: &Bound<'py, PyList>,
+    configs: &Bound<'py, PyList>,
+    threads: usize,
+    trusted: bool,
+    day: i64,
+    periods_per_year: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    if day <= 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err("day must be > 0"));
+    }
+    let spec = StatsSpec {
+        day,
+        periods_per_year,
+    };
+    let stats = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
+        engine::simulate_stats(bars, o, c, spec)
+    })?;
+    let d = PyDict::new(py);
+    macro_rules! column {
+        ($name:ident) => {
+            d.set_item(
+                stringify!($name),
+                PyList::new(py, stats.iter().map(|s| s.$name))?,
+            )?
+        };
+    }
+    column!(start);
+    column!(end);
+    column!(init_cash);
+    column!(final_equity);
+    column!(total_return);
+    column!(max_drawdown);
+    column!(sharpe);
+    column!(trades);
+    column!(open_trades);
+    column!(win_rate);
+    column!(avg_trade_return);
+    column!(profit_factor);
+    column!(total_fees);
+    column!(exposure);
+    column!(bars_visited);
+    Ok(d)
+}
+
+/// The engine's code tables: ``{column: {text: code}}`` (``reject_reason`` maps ""
+/// to the code of "no reason").
+#[pyfunction]
+fn codes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let out = PyDict::new(py);
+    for (column, rows) in engine::code_tables() {
+        let table = PyDict::new(py);
+        for (text, code) in rows {
+            table.set_item(text, code)?;
+        }
+        out.set_item(column, table)?;
+    }
+    Ok(out)
+}
+
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(check_bars, m)?)?;
+    // sweeps scored in the engine
+    m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(codes, m)?)?;
     Ok(())
 }

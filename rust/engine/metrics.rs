@@ -1,0 +1,272 @@
+//! Headline figures of one backtest, computed while it runs.
+//!
+//! The definitions are those of `Result.stats()` in `python/aftershock/results.py`
+//! (its `STATS_DOC` names each one); a sweep row must equal `stats()` of the same
+//! backtest run alone. Equity rows are consumed as the engine produces them, so a
+//! sweep never holds an equity path: per variant it keeps one daily return per
+//! calendar day and the closed trades' figures, nothing per bar.
+//!
+//! Sums go through [`pairwise_sum`], NumPy's summation order, so that the figures
+//! agree with `stats()` to the last bit rather than to a tolerance.
+
+use super::types::{EquityRow, Output};
+
+/// Streaming state over the equity rows of one run.
+#[derive(Debug, Clone)]
+pub struct EquityStream {
+    init_cash: f64,
+    /// Length of one day in timestamp units (the Python layer uses microseconds).
+    day: i64,
+    /// The newest row. It is folded in only when a row with a later timestamp
+    /// arrives (or at the end), because the engine may overwrite a row at the same ts.
+    pending: Option<EquityRow>,
+    rows: u64,
+    peak: f64,
+    max_drawdown: f64,
+    /// Current calendar day (its index) and the last equity seen in it.
+    day_index: Option<i64>,
+    day_equity: f64,
+    /// Equity at the end of the previous day (init_cash before the first).
+    prev_daily: f64,
+    daily_returns: Vec<f64>,
+    /// Previous folded row: its ts and whether any position was open.
+    last_ts: i64,
+    last_exposed: bool,
+    exposed_time: i64,
+    final_equity: f64,
+}
+
+impl EquityStream {
+    pub fn new(init_cash: f64, day: i64) -> Self {
+        EquityStream {
+            init_cash,
+            day: day.max(1),
+            pending: None,
+            rows: 0,
+            peak: init_cash,
+            max_drawdown: 0.0,
+            day_index: None,
+            day_equity: init_cash,
+            prev_daily: init_cash,
+            daily_returns: Vec::new(),
+            last_ts: 0,
+            last_exposed: false,
+            exposed_time: 0,
+            final_equity: init_cash,
+        }
+    }
+
+    /// Takes the engine's next equity row; a row at the timestamp of the previous
+    /// one replaces it, as it does in the engine's own equity table.
+    pub fn push(&mut self, row: EquityRow) {
+        if let Some(prev) = self.pending {
+            if prev.ts != row.ts {
+                self.fold(prev);
+            }
+        }
+        self.pending = Some(row);
+    }
+
+    /// Timestamp of the newest row, if any.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.pending.map(|r| r.ts)
+    }
+
+    fn fold(&mut self, row: EquityRow) {
+        let v = row.equity;
+        // max drawdown over [init_cash, equity...], as numpy's running maximum
+        self.peak = if v > self.peak { v } else { self.peak };
+        let dd = v / self.peak - 1.0;
+        if dd < self.max_drawdown {
+            self.max_drawdown = dd;
+        }
+        // close-of-day equity, forward filled over days without rows
+        let d = row.ts.div_euclid(self.day);
+        match self.day_index {
+            None => self.day_index = Some(d),
+            Some(cur) if d > cur => {
+                for _ in cur..d {
+                    self.close_day();
+                }
+                self.day_index = Some(d);
+            }
+            _ => {}
+        }
+        self.day_equity = v;
+        // time with a position open: each row holds until the next row
+        if self.rows > 0 && self.last_exposed {
+            self.exposed_time += row.ts - self.last_ts;
+        }
+        self.last_ts = row.ts;
+        self.last_exposed = row.gross_exposure > 0.0;
+        self.final_equity = v;
+        self.rows += 1;
+    }
+
+    fn close_day(&mut self) {
+        let d = self.day_equity;
+        self.daily_returns
+            .push((d - self.prev_daily) / self.prev_daily);
+        self.prev_daily = d;
+    }
+
+    /// Folds the last row and returns the equity figures, with the time exposed
+    /// counted up to `end` (the last bar's timestamp).
+    fn finish(mut self, end: i64) -> EquityFigures {
+        if let Some(row) = self.pending.take() {
+            self.fold(row);
+        }
+        if self.rows > 0 {
+            self.close_day();
+            if self.last_exposed {
+                self.exposed_time += end - self.last_ts;
+            }
+        }
+        EquityFigures {
+            final_equity: self.final_equity,
+            max_drawdown: self.max_drawdown,
+            daily_returns: self.daily_returns,
+            exposed_time: self.exposed_time,
+            rows: self.rows,
+        }
+    }
+}
+
+struct EquityFigures {
+    final_equity: f64,
+    max_drawdown: f64,
+    daily_returns: Vec<f64>,
+    exposed_time: i64,
+    rows: u64,
+}
+
+/// Every figure of `Result.stats()`. `None` where `stats()` gives null.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub start: i64,
+    pub end: i64,
+    pub init_cash: f64,
+    pub final_equity: f64,
+    pub total_return: f64,
+    pub max_drawdown: f64,
+    pub sharpe: Option<f64>,
+    pub trades: u64,
+    pub open_trades: u64,
+    pub win_rate: Option<f64>,
+    pub avg_trade_return: Option<f64>,
+    pub profit_factor: Option<f64>,
+    pub total_fees: f64,
+    pub exposure: f64,
+    pub bars_visited: u64,
+}
+
+/// What the figures depend on besides the run itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatsSpec {
+    /// Timestamp units per day (86_400_000_000 for microseconds).
+    pub day: i64,
+    /// Annualization of the daily Sharpe ratio (365 for markets that never close).
+    pub periods_per_year: f64,
+}
+
+impl StatsSpec {
+    pub const MICROSECONDS: StatsSpec = StatsSpec {
+        day: 86_400_000_000,
+        periods_per_year: 365.0,
+    };
+}
+
+/// The figures of a finished run. `out.equity` is not read: the equity rows came
+/// through `stream`. `start`/`end` are the first and last bar timestamps.
+pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: StatsSpec) -> Stats {
+    let init = stream.init_cash;
+    let eq = stream.finish(end);
+    let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
+
+    let rets = &eq.daily_returns;
+    let mut sharpe = None;
+    if rets.len() >= 2 {
+        let n = rets.len() as f64;
+        let mean = pairwise_sum(rets) / n;
+        let squares: Vec<f64> = rets
+            .iter()
+            .map(|r| {
+                let d = r - mean;
+                d * d
+            })
+            .collect();
+        let sd = (pairwise_sum(&squares) / (n - 1.0)).sqrt();
+        if sd > 0.0 {
+            sharpe = Some(mean / sd * spec.periods_per_year.sqrt());
+        }
+    }
+
+    let closed: Vec<_> = out
+        .trades
+        .iter()
+        .filter(|t| t.exit_reason.is_some())
+        .collect();
+    let n_closed = closed.len();
+    let gains: Vec<f64> = closed.iter().map(|t| t.pnl).filter(|&p| p > 0.0).collect();
+    let losses: Vec<f64> = closed.iter().map(|t| t.pnl).filter(|&p| p < 0.0).collect();
+    let returns: Vec<f64> = closed.iter().map(|t| t.ret).collect();
+    let loss = -pairwise_sum(&losses);
+    let fees: Vec<f64> = out.fills.iter().map(|f| f.fee).collect();
+
+    let span = end - start;
+    let exposure = if span > 0 {
+        eq.exposed_time as f64 / span as f64
+    } else {
+        0.0
+    };
+    Stats {
+        start,
+        end,
+        init_cash: init,
+        final_equity,
+        total_return: final_equity / init - 1.0,
+        max_drawdown: eq.max_drawdown,
+        sharpe,
+        trades: n_closed as u64,
+        open_trades: (out.trades.len() - n_closed) as u64,
+        win_rate: (n_closed > 0).then(|| gains.len() as f64 / n_closed as f64),
+        avg_trade_return: (n_closed > 0).then(|| pairwise_sum(&returns) / n_closed as f64),
+        profit_factor: (loss > 0.0).then(|| pairwise_sum(&gains) / loss),
+        total_fees: pairwise_sum(&fees),
+        exposure,
+        bars_visited: out.bars_visited,
+    }
+}
+
+/// NumPy's float summation (`np.add.reduce` on a contiguous array): runs of fewer
+/// than 8 add left to right, up to 128 add in 8 interleaved lanes, longer runs split
+/// in two at a multiple of 8. Same order, same bits.
+pub fn pairwise_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for &x in a {
+            res += x;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for (j, lane) in r.iter_mut().enumerate() {
+                *lane += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &x in &a[i..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
+    }
+}
