@@ -180,12 +180,13 @@ def _group_statistics(c, sc, dof, bl, sbl, g, n_groups) -> dict:
         p = total(frac) / ns
         w = total((shas & (c > 0)).astype(float))
         sign_z = np.where((ns > 0) & (p > 0) & (p < 1), (w - ns * p) / np.sqrt(ns * p * (1.0 - p)), np.nan)
+        frac_positive = total((c > 0).astype(float)) / n
     frame = pl.DataFrame({"g": g, "c": c}).group_by("g").agg(pl.col("c").median()).sort("g")
     median = np.full(n_groups, np.nan)
     median[frame["g"].to_numpy()] = frame["c"].to_numpy()
     return {
         "n": n, "mean_car": mean, "median_car": median, "sd_car": np.where(n > 1, sd, np.nan),
-        "frac_positive": total((c > 0).astype(float)) / n, "t_cs": t_cs, "patell_z": patell, "bmp_t": bmp,
+        "frac_positive": frac_positive, "t_cs": t_cs, "patell_z": patell, "bmp_t": bmp,
         "rank_z": rank_z, "sign_z": sign_z,
     }
 
