@@ -28,16 +28,21 @@ class Study:
     """Results of an event study; every table is a Polars frame.
 
     - ``reactions``: one row per event × asset × window — prices used, log return
-      ``ret`` (and ``pct``, the simple return), the lowest low and highest high inside the
-      window as log returns from the start price (``low_ret``, ``high_ret``), ``expected``, abnormal return ``car``, its prediction standard deviation
-      ``sd``, standardized ``scar``, realized volatility and volume in the window and in
-      the same-length window just before it, and ``reason`` when something is null.
+      ``ret`` (and ``pct``, the simple return), the lowest low and highest high inside
+      the window as log returns from the start price (``low_ret``, ``high_ret``),
+      ``expected``, abnormal return ``car``, its prediction standard deviation ``sd``,
+      standardized ``scar``, realized volatility and volume in the window and in the
+      same-length window just before it, ``gap`` (a release while the declared session
+      was closed: a gap reaction), the gap returns inside the window (``gaps``) and left
+      out of the estimation window (``n_est_gap``), and ``reason`` when something is
+      null or the reaction is a gap reaction.
     - ``sensitivity``: OLS of ``car`` on the hawkish-signed standardized surprise per
       indicator × asset × window (``spec="single"``), with separate slopes for positive
       and negative surprises (``"positive"``/``"negative"``, one regression) and the
       joint regression on every indicator released in the same minute (``"joint"``).
     - ``tests``: cross-sectional t, Patell, BMP, Kolari–Pynnönen, Corrado rank and
       generalized sign tests per indicator × asset × window, raw and surprise-signed.
+      Every grouped frame keeps gap reactions apart (``gap`` column).
     - ``paths``: mean cumulative abnormal return in event time with 95% bands.
     - ``drift``: pre-release windows: mean move, t, and whether it anticipates the
       surprise (slope of the drift on the surprise).
