@@ -296,10 +296,13 @@ def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
         part = parts[key]
         # An indicator whose surprises were all zero (e.g. every rate decision as expected)
         # carries no information and would make the design singular.
-        inds = [i for i in sorted(inds_of[key]) if np.count_nonzero(part[i].fill_null(0.0).to_numpy()) >= 2]
+        cand = sorted(inds_of[key])
+        xm = part.select([pl.col(i).fill_null(0.0) for i in cand]).to_numpy()
+        informative = np.count_nonzero(xm, axis=0) >= 2
+        inds = [i for i, keep in zip(cand, informative) if keep]
         if len(inds) < 2:
             continue
-        x = np.column_stack([np.ones(part.height)] + [part[i].fill_null(0.0).to_numpy() for i in inds])
+        x = np.column_stack([np.ones(part.height), xm[:, informative]])
         res = ols(x, part["car"].to_numpy())
         if res is None:
             continue
