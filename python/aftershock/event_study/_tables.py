@@ -10,7 +10,6 @@ import polars as pl
 from scipy import special as _special
 
 from aftershock.event_study import tests_stats as ts
-from aftershock.event_study._inputs import Settings
 from aftershock.event_study.regression import coef_row, ols, ols_groups
 from aftershock.event_study.returns import REASONS
 from aftershock.event_study.windows import Window
