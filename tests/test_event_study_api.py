@@ -147,6 +147,10 @@ def test_unsorted_symbol_blocks_are_handled(data):
         ({"cov": "HC0"}, InputError, "cov"),
         ({"estimation": ("1d", "2d")}, InputError, "estimation"),
         ({"bar_length": "fortnight"}, InputError, "bar_length"),
+        ({"bar_length": {"DOGE": "5m"}}, InputError, "bar_length"),
+        ({"rank_variance": "estimated"}, InputError, "rank_variance"),
+        ({"sign_p": "days"}, InputError, "sign_p"),
+        ({"sessions": "cme"}, InputError, "sessions"),
     ],
 )
 def test_bad_arguments(data, kwargs, error, column):

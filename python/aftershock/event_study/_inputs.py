@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import polars as pl
@@ -16,7 +16,7 @@ from aftershock.event_study.windows import Window, parse_duration, parse_windows
 from aftershock.prices import validate_bars
 from aftershock.prices._sessions import SESSIONS
 
-__all__ = ["Settings", "settings_from", "prepared_calendar", "bars_by_symbol", "us"]
+__all__ = ["Settings", "SymbolBars", "settings_from", "prepared_calendar", "path_grid", "us"]
 
 _US = timedelta(microseconds=1)
 _PRECISION_US = {"exact": 0, "hour": 3_600_000_000, "day": 86_400_000_000}
@@ -173,42 +173,50 @@ def prepared_calendar(calendar: Any) -> pl.DataFrame:
     )
 
 
-def bars_by_symbol(bars: Any) -> tuple[list[str], Callable[[str], pl.DataFrame]]:
-    """Validated bars, one symbol at a time: the symbols in order of appearance, and a
-    function ``get(symbol)`` returning that symbol's rows (``ts``, ``close``, ``low``,
-    ``high`` and ``volume`` when present).
+class SymbolBars:
+    """The bars, one symbol at a time: ``names`` in order of appearance and
+    :meth:`validated` returning one symbol's validated rows (``ts``, ``low``, ``high``,
+    ``close`` and ``volume`` when present).
 
     When each symbol's rows are contiguous (the usual layout) every symbol's slice is
     validated on its own by :func:`aftershock.prices.validate_bars`, with the symbol
     column as a constant — the check of increasing timestamps then needs no grouping —
-    and an error's row is the row in ``bars``. Other layouts are validated whole, then
+    and an error names the row in ``bars``. Other layouts are validated whole, then
     sorted by symbol (stable).
     """
-    frame = as_polars(bars, BarsError, "bars")
-    validate_bars(frame.head(0))  # columns and dtypes
-    if frame.height == 0:
-        raise BarsError("bars are empty")
-    symbol = frame["symbol"].cast(pl.String)
-    runs = symbol.rle().struct.unnest()
-    names = runs["value"].to_list()
-    lens = runs["len"].to_numpy().astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    keep = [c for c in ("ts", "low", "high", "close", "volume") if c in frame.columns]
-    parts: dict[str, pl.DataFrame] = {}
-    if len(names) == len(set(names)) and None not in names:
-        for name, a, n in zip(names, starts, lens):
-            part = frame.slice(int(a), int(n)).with_columns(pl.lit(name, dtype=pl.String).alias("symbol"))
-            try:
-                parts[name] = validate_bars(part).select(keep)
-            except BarsError as err:
-                row = None if err.row is None else err.row + int(a)
-                raise BarsError(err.message, column=err.column, row=row) from None
-    else:
-        whole = validate_bars(frame).sort("symbol", maintain_order=True)
-        for name, part in whole.partition_by("symbol", maintain_order=True, as_dict=True).items():
-            parts[name[0]] = part.select(keep)
-        names = frame["symbol"].unique(maintain_order=True).to_list()
-    return names, parts.__getitem__
+
+    def __init__(self, bars: Any):
+        frame = as_polars(bars, BarsError, "bars")
+        validate_bars(frame.head(0))  # columns and dtypes
+        if frame.height == 0:
+            raise BarsError("bars are empty")
+        runs = frame["symbol"].cast(pl.String).rle().struct.unnest()
+        names = runs["value"].to_list()
+        lens = runs["len"].to_numpy().astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        self._keep = [c for c in ("ts", "low", "high", "close", "volume") if c in frame.columns]
+        self._slices: dict[str, tuple[int, int]] = {}
+        self._whole: dict[str, pl.DataFrame] = {}
+        if len(names) == len(set(names)) and None not in names:
+            self._frame = frame
+            self._slices = {name: (int(a), int(n)) for name, a, n in zip(names, starts, lens)}
+            self.names = names
+        else:
+            whole = validate_bars(frame).sort("symbol", maintain_order=True)
+            for name, part in whole.partition_by("symbol", maintain_order=True, as_dict=True).items():
+                self._whole[name[0]] = part.select(self._keep)
+            self.names = frame["symbol"].unique(maintain_order=True).to_list()
+
+    def validated(self, name: str) -> pl.DataFrame:
+        if name in self._whole:
+            return self._whole[name]
+        a, n = self._slices[name]
+        part = self._frame.slice(a, n).with_columns(pl.lit(name, dtype=pl.String).alias("symbol"))
+        try:
+            return validate_bars(part).select(self._keep)
+        except BarsError as err:
+            row = None if err.row is None else err.row + a
+            raise BarsError(err.message, column=err.column, row=row) from None
 
 
 def path_grid(windows: Sequence[Window], bar_us: int, path: Any) -> np.ndarray:

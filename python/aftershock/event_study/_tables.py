@@ -10,7 +10,6 @@ import polars as pl
 from scipy import special as _special
 
 from aftershock.event_study import tests_stats as ts
-from aftershock.event_study._inputs import Settings
 from aftershock.event_study.regression import coef_row, ols, ols_groups
 from aftershock.event_study.returns import REASONS
 from aftershock.event_study.windows import Window
@@ -180,12 +179,13 @@ def _group_statistics(c, sc, dof, bl, sbl, g, n_groups) -> dict:
         p = total(frac) / ns
         w = total((shas & (c > 0)).astype(float))
         sign_z = np.where((ns > 0) & (p > 0) & (p < 1), (w - ns * p) / np.sqrt(ns * p * (1.0 - p)), np.nan)
+        frac_positive = total((c > 0).astype(float)) / n
     frame = pl.DataFrame({"g": g, "c": c}).group_by("g").agg(pl.col("c").median()).sort("g")
     median = np.full(n_groups, np.nan)
     median[frame["g"].to_numpy()] = frame["c"].to_numpy()
     return {
         "n": n, "mean_car": mean, "median_car": median, "sd_car": np.where(n > 1, sd, np.nan),
-        "frac_positive": total((c > 0).astype(float)) / n, "t_cs": t_cs, "patell_z": patell, "bmp_t": bmp,
+        "frac_positive": frac_positive, "t_cs": t_cs, "patell_z": patell, "bmp_t": bmp,
         "rank_z": rank_z, "sign_z": sign_z,
     }
 
@@ -295,10 +295,13 @@ def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
         part = parts[key]
         # An indicator whose surprises were all zero (e.g. every rate decision as expected)
         # carries no information and would make the design singular.
-        inds = [i for i in sorted(inds_of[key]) if np.count_nonzero(part[i].fill_null(0.0).to_numpy()) >= 2]
+        cand = sorted(inds_of[key])
+        xm = part.select([pl.col(i).fill_null(0.0) for i in cand]).to_numpy()
+        informative = np.count_nonzero(xm, axis=0) >= 2
+        inds = [i for i, keep in zip(cand, informative) if keep]
         if len(inds) < 2:
             continue
-        x = np.column_stack([np.ones(part.height)] + [part[i].fill_null(0.0).to_numpy() for i in inds])
+        x = np.column_stack([np.ones(part.height), xm[:, informative]])
         res = ols(x, part["car"].to_numpy())
         if res is None:
             continue

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from aftershock.event_study import _tables
-from aftershock.event_study._inputs import Settings, bars_by_symbol, path_grid, prepared_calendar, settings_from
+from aftershock.event_study._inputs import Settings, SymbolBars, path_grid, prepared_calendar, settings_from
 from aftershock.event_study._reactions import event_clock, symbol_reactions
 from aftershock.event_study.returns import SHORT_ESTIMATION, SymbolSeries
 from aftershock.event_study.windows import DEFAULT_WINDOWS, Window, parse_windows
@@ -28,16 +28,21 @@ class Study:
     """Results of an event study; every table is a Polars frame.
 
     - ``reactions``: one row per event × asset × window — prices used, log return
-      ``ret`` (and ``pct``, the simple return), the lowest low and highest high inside the
-      window as log returns from the start price (``low_ret``, ``high_ret``), ``expected``, abnormal return ``car``, its prediction standard deviation
-      ``sd``, standardized ``scar``, realized volatility and volume in the window and in
-      the same-length window just before it, and ``reason`` when something is null.
+      ``ret`` (and ``pct``, the simple return), the lowest low and highest high inside
+      the window as log returns from the start price (``low_ret``, ``high_ret``),
+      ``expected``, abnormal return ``car``, its prediction standard deviation ``sd``,
+      standardized ``scar``, realized volatility and volume in the window and in the
+      same-length window just before it, ``gap`` (a release while the declared session
+      was closed: a gap reaction), the gap returns inside the window (``gaps``) and left
+      out of the estimation window (``n_est_gap``), and ``reason`` when something is
+      null or the reaction is a gap reaction.
     - ``sensitivity``: OLS of ``car`` on the hawkish-signed standardized surprise per
       indicator × asset × window (``spec="single"``), with separate slopes for positive
       and negative surprises (``"positive"``/``"negative"``, one regression) and the
       joint regression on every indicator released in the same minute (``"joint"``).
     - ``tests``: cross-sectional t, Patell, BMP, Kolari–Pynnönen, Corrado rank and
       generalized sign tests per indicator × asset × window, raw and surprise-signed.
+      Every grouped frame keeps gap reactions apart (``gap`` column).
     - ``paths``: mean cumulative abnormal return in event time with 95% bands.
     - ``drift``: pre-release windows: mean move, t, and whether it anticipates the
       surprise (slope of the drift on the surprise).
@@ -138,14 +143,14 @@ def study(
         ``"bars"`` (Cowan's p̂ from single-bar estimation abnormal returns).
     symbols : restrict the study to these symbols (default: all symbols in ``bars``).
     """
-    present, bars_of = bars_by_symbol(bars)
+    bars_in = SymbolBars(bars)
     s = settings_from(
-        present, windows, model, benchmark, estimation=estimation, exclude=exclude, min_estimation=min_estimation,
+        bars_in.names, windows, model, benchmark, estimation=estimation, exclude=exclude, min_estimation=min_estimation,
         bar_length=bar_length, sessions=sessions, path=path, cov=cov, rank_blocks=rank_blocks, kp_bars=kp_bars,
         rank_variance=rank_variance, sign_p=sign_p, symbols=symbols,
     )
     cal = prepared_calendar(calendar)
-    reactions, tests, paths, bar_us = _reactions_and_tests(bars_of, cal, s)
+    reactions, tests, paths, bar_us = _reactions_and_tests(bars_in, cal, s)
     sens = _tables.sensitivity(reactions, s.cov)
     settings = {
         "estimation": estimation, "exclude": (s.ex0, s.ex1), "min_estimation": s.min_estimation,
@@ -158,26 +163,27 @@ def study(
     )
 
 
-def _reactions_and_tests(bars_of, cal: pl.DataFrame, s: Settings):
-    """Stream the symbols one at a time (the benchmark stays loaded): reactions, the
-    cross-event tests and the CAR paths."""
+def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
+    """Reactions, the cross-event tests and the CAR paths, streaming the symbols one at
+    a time: only the benchmark's arrays stay loaded throughout."""
     release = cal["release_ts"].dt.epoch("us").to_numpy()
     precision = cal["_precision_us"].to_numpy()
-
-    spacing = {sym: SymbolSeries.spacing(bars_of(sym), s.bar_length[sym]) for sym in s.needed}
+    # every symbol is validated, used or not; the first bad row in bars order is reported
+    frames = {sym: bars_in.validated(sym) for sym in bars_in.names}
+    spacing = {sym: SymbolSeries.spacing(frames[sym], s.bar_length[sym]) for sym in s.needed}
     bar_us = {sym: spacing[sym][0] for sym in s.needed}
     # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
 
     def series(sym: str) -> SymbolSeries:
-        return SymbolSeries.from_frame(sym, bars_of(sym), bar_us[sym], s.sessions[sym], spacing[sym][1])
+        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spacing[sym][1])
 
     bench = series(s.benchmark) if s.model == "market" else None
-
     parts, blocks, sign_blocks, resid, k_by_symbol, paths = [], [], [], {}, {}, []
     for s_idx, sym in enumerate(s.symbols):
         ser = bench if bench is not None and sym == s.benchmark else series(sym)
-        res = symbol_reactions(ser, bench if sym != s.benchmark else None, event_clock(release, precision, s.sessions[sym]), s, grid)
+        clock = event_clock(release, precision, s.sessions[sym])
+        res = symbol_reactions(ser, bench if sym != s.benchmark else None, clock, s, grid)
         res.columns["_symbol"] = np.full(res.columns["_event"].size, s_idx)
         parts.append(res.columns)
         blocks.append(res.blocks)
