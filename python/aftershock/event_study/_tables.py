@@ -144,6 +144,7 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
     )
 
 
+@np.errstate(divide="ignore", invalid="ignore")  # an empty group's figures are NaN by design
 def _group_statistics(c, sc, dof, bl, sbl, g, n_groups) -> dict:
     """Per group: moments of the CARs, the t, Patell, BMP, rank (known variance) and
     sign statistics — the formulas of :mod:`tests_stats`, summed with ``bincount``."""
