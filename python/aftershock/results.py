@@ -308,9 +308,24 @@ class Result:
             return next(s for s in symbols if s in busiest)
         return symbols[0] if symbols else None
 
-    def report(self, path: str) -> str:
-        """Write a self-contained HTML report (stats, equity curve, trades, per-tag
-        attribution) and return its path."""
+    def report(self, path: str, *, calendar: pl.DataFrame | None = None, title: str = "aftershock backtest") -> str:
+        """Write a self-contained HTML report (headline figures, equity and drawdown, price
+        with fills and events, attribution, trades; interactive charts that work offline)
+        and return its path. ``calendar`` (the one the strategy read) adds P&L by
+        indicator, category and surprise bucket."""
         from aftershock.report import write_report
 
-        return write_report(self, path)
+        return write_report(self, path, calendar=calendar, title=title)
+
+    def plot(self, *, calendar: pl.DataFrame | None = None, symbol: str | None = None) -> Any:
+        """A plotly Figure: equity, drawdown, price of ``symbol`` (default: the most traded)
+        with fills and event markers, and P&L by indicator, category and surprise bucket
+        (with ``calendar``)."""
+        from aftershock.report import backtest_figure
+
+        return backtest_figure(self, calendar, symbol)
+
+    def _repr_html_(self) -> str:
+        from aftershock.report import result_html
+
+        return result_html(self)
