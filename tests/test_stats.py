@@ -1,0 +1,279 @@
+"""Result.stats(): the labelled Stats mapping, the return sampling that goes with the
+annualization, and the figures checked against backtesting.py's own computation
+(its SmaCross on GOOG replayed in our engine, and its stats formulas fed our equity).
+
+Conventions are in docs/stats.md; where ours differ from backtesting.py's (Sharpe,
+volatility, Sortino, profit factor, average trade, exposure, CAGR's year) the figure is
+checked against an independent NumPy/pandas computation instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+import aftershock as ash
+from aftershock._stats import Stats
+from aftershock.results import STATS_DOC
+
+# the keys Result.stats() had before it grew (their values must not change)
+ORIGINAL_KEYS = [
+    "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades", "open_trades",
+    "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
+]
+
+
+class Macro(ash.Strategy):
+    """Trades BTC on every macro surprise: enough trades for the trade figures."""
+
+    threshold: float = 0.0
+    hold: str = "4h"
+
+    def on_release(self, events):
+        hot = events.filter(pl.col("hawkish_z").abs() > self.threshold)
+        return ash.orders.market(hot, symbol="BTC", side=-pl.col("hawkish_z").sign(), size=0.5,
+                                 size_type="percent_equity", exit_after=self.hold)
+
+
+@pytest.fixture(scope="module")
+def btc_run():
+    data = ash.datasets.sample()
+    bars = data.bars.filter(pl.col("symbol") == "BTC")
+    result = ash.backtest(bars, Macro(), calendar=data.calendar, fees=0.0004, latency="2s")
+    assert result.stats()["trades"] >= 5
+    return bars, result
+
+
+def per_bar_equity(result, ts_us: np.ndarray) -> np.ndarray:
+    eq = result.equity
+    ets = eq["ts"].dt.epoch("us").to_numpy()
+    pos = np.searchsorted(ets, ts_us, side="right") - 1
+    return np.where(pos >= 0, eq["equity"].to_numpy()[np.maximum(pos, 0)], result.config["init_cash"])
+
+
+# --- the mapping ---------------------------------------------------------------------
+
+
+def test_stats_is_a_labelled_mapping_that_still_works_as_a_dict(btc_run):
+    _, r = btc_run
+    s = r.stats()
+    assert isinstance(s, Stats)
+    assert list(s)[: len(ORIGINAL_KEYS)] == ORIGINAL_KEYS
+    assert set(s) == set(STATS_DOC)
+    d = dict(s)
+    assert d == s.to_dict() and {**s} == d and s == d
+    assert s["final_equity"] == r.final_equity
+    frame = s.to_frame()
+    assert frame.height == 1 and frame["trades"][0] == s["trades"]
+    text = repr(s)
+    assert f"Return{' ' * 5}" in text or "Return " in text
+    assert f"{s['total_return'] * 100:,.2f}%" in text  # percentages as percentages
+    assert "Max drawdown duration" in text and "d " in s.formatted()["max_drawdown_duration"]
+    assert s._repr_html_().startswith("<table") and "Sharpe ratio" in s._repr_html_()
+    long = s.table()
+    assert long.columns == ["key", "figure", "value"] and long.height == len(s)
+
+
+def test_trade_counts_agree_everywhere(btc_run):
+    _, r = btc_run
+    s = r.stats()
+    closed = r.trades.filter(pl.col("status") == "closed").height
+    assert s["trades"] == closed and s["open_trades"] == r.trades.height - closed
+    assert ash.report.attribution(r)["trades"].sum() == closed
+
+
+def test_original_figures_against_pandas(btc_run):
+    bars, r = btc_run
+    s = r.stats()
+    eq = r.equity.to_pandas().set_index("ts")["equity"]
+    daily = eq.resample("1D").last().ffill()
+    rets = pd.concat([pd.Series([r.config["init_cash"]]), daily.reset_index(drop=True)]).pct_change().dropna()
+    assert s["sharpe"] == pytest.approx(rets.mean() / rets.std(ddof=1) * math.sqrt(365), rel=1e-12)
+    assert s["total_return"] == pytest.approx(r.final_equity / r.config["init_cash"] - 1, rel=1e-15)
+
+
+# --- return sampling follows the annualization ------------------------------------------
+
+
+def test_periods_per_year_252_means_trading_day_returns(btc_run):
+    _, r = btc_run
+    init = r.config["init_cash"]
+    cal, trd = r.stats(), r.stats(periods_per_year=252)
+    assert (cal["return_sampling"], cal["periods_per_year"]) == ("calendar", 365.0)
+    assert (trd["return_sampling"], trd["periods_per_year"]) == ("trading", 252.0)
+    assert r.stats(returns="trading") == trd
+    # days with bars: the sample's BTC trades every day, so only the factor changes
+    eq = r.equity.to_pandas().set_index("ts")["equity"]
+    days = eq.resample("1D").last().ffill()
+    rets = pd.concat([pd.Series([init]), days.reset_index(drop=True)]).pct_change().dropna()
+    assert trd["sharpe"] == pytest.approx(rets.mean() / rets.std(ddof=1) * math.sqrt(252), rel=1e-12)
+    # explicit choices are honoured; an unexplained number is refused
+    both = r.stats(periods_per_year=252, returns="calendar")
+    assert both["sharpe"] == pytest.approx(cal["sharpe"] * math.sqrt(252 / 365), rel=1e-12)
+    with pytest.raises(ash.ConfigError, match="returns="):
+        r.stats(periods_per_year=12)
+    with pytest.raises(ash.ConfigError):
+        r.stats(returns="weekly")
+    with pytest.raises(ash.ConfigError):
+        r.stats(risk_free=5.0)
+    with pytest.raises(ash.ConfigError, match="benchmark"):
+        r.stats(benchmark="DOGE")
+
+
+def test_trading_days_skip_days_without_bars():
+    # bars on Friday and Monday only: trading-day returns are Fri->Mon, one return
+    ts = [dt.datetime(2025, 1, 3, 15, tzinfo=dt.timezone.utc), dt.datetime(2025, 1, 6, 15, tzinfo=dt.timezone.utc),
+          dt.datetime(2025, 1, 7, 15, tzinfo=dt.timezone.utc)]
+    bars = pl.DataFrame({"ts": ts, "symbol": "X", "open": [100.0, 110, 99], "high": [100.0, 110, 99],
+                         "low": [100.0, 110, 99], "close": [100.0, 110, 99]})
+    orders = pl.DataFrame({"submit_ts": [ts[0] - dt.timedelta(minutes=1)], "symbol": ["X"], "side": ["buy"], "qty": [1.0]})
+    r = ash.backtest(bars, orders, init_cash=1_000)
+    trading = r._sampled_equity("trading")
+    calendar = r._sampled_equity("calendar")
+    assert trading.tolist() == [1_000.0, 1_010.0, 999.0]
+    assert calendar.tolist() == [1_000.0, 1_000.0, 1_000.0, 1_010.0, 999.0]  # Sat and Sun carried
+
+
+def test_risk_free_rate_lowers_sharpe_and_sortino_by_the_period_rate(btc_run):
+    _, r = btc_run
+    s0, s5 = r.stats(), r.stats(risk_free=0.05)
+    assert s5["sharpe"] < s0["sharpe"] and s5["sortino"] < s0["sortino"] and s5["risk_free"] == 0.05
+    eq = r.equity.to_pandas().set_index("ts")["equity"]
+    days = eq.resample("1D").last().ffill()
+    rets = pd.concat([pd.Series([r.config["init_cash"]]), days.reset_index(drop=True)]).pct_change().dropna()
+    x = rets - (1.05 ** (1 / 365) - 1)
+    assert s5["sharpe"] == pytest.approx(x.mean() / x.std(ddof=1) * math.sqrt(365), rel=1e-12)
+    downside = math.sqrt((np.minimum(x, 0) ** 2).mean())
+    assert s5["sortino"] == pytest.approx(x.mean() / downside * math.sqrt(365), rel=1e-12)
+    vol = rets.std(ddof=1) * math.sqrt(365)
+    assert s0["volatility_ann"] == pytest.approx(vol, rel=1e-12)
+
+
+# --- against backtesting.py ----------------------------------------------------------------
+
+bt = pytest.importorskip("backtesting", reason="backtesting.py is in the test extra")
+
+
+def _theirs(trades: pd.DataFrame, equity: np.ndarray, ohlc: pd.DataFrame) -> pd.Series:
+    from backtesting._stats import compute_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compute_stats(trades, equity, ohlc, None, 0.0)
+
+
+def _their_trades(result, index: pd.DatetimeIndex) -> pd.DataFrame:
+    closed = result.trades.filter(pl.col("status") == "closed").to_pandas()
+    entry = pd.DatetimeIndex(closed["entry_ts"]).tz_convert(None)
+    exit_ = pd.DatetimeIndex(closed["exit_ts"]).tz_convert(None)
+    return pd.DataFrame({
+        "PnL": closed["pnl"].to_numpy(), "ReturnPct": closed["return"].to_numpy(),
+        "EntryBar": index.searchsorted(entry), "ExitBar": index.searchsorted(exit_),
+        "EntryTime": entry, "ExitTime": exit_, "Duration": exit_ - entry,
+    })
+
+
+def _td(x) -> dt.timedelta:
+    return pd.Timedelta(x).to_pytimedelta()
+
+
+def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
+    # backtesting.py's compute_stats fed our per-bar equity and closed trades; 24/7 bars,
+    # so it annualizes by 365 calendar days, as our default does
+    bars, r = btc_run
+    ts_us = bars["ts"].dt.epoch("us").to_numpy()
+    index = pd.DatetimeIndex(bars["ts"].to_pandas()).tz_convert(None)
+    ohlc = pd.DataFrame({"Close": bars["close"].to_numpy()}, index=index)
+    theirs = _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
+    ours = r.stats()
+    close = dict(rel=1e-9)
+    assert ours["final_equity"] == pytest.approx(theirs["Equity Final [$]"], **close)
+    assert ours["equity_peak"] == pytest.approx(theirs["Equity Peak [$]"], **close)
+    assert ours["total_return"] * 100 == pytest.approx(theirs["Return [%]"], **close)
+    assert ours["buy_hold_return"] * 100 == pytest.approx(theirs["Buy & Hold Return [%]"], **close)
+    assert ours["return_ann"] * 100 == pytest.approx(theirs["Return (Ann.) [%]"], **close)
+    assert ours["cagr"] * 100 == pytest.approx(theirs["CAGR [%]"], **close)
+    assert ours["calmar"] == pytest.approx(theirs["Calmar Ratio"], **close)
+    assert ours["beta"] == pytest.approx(theirs["Beta"], **close)
+    assert ours["alpha"] * 100 == pytest.approx(theirs["Alpha [%]"], **close)
+    assert ours["max_drawdown"] * 100 == pytest.approx(theirs["Max. Drawdown [%]"], **close)
+    assert ours["avg_drawdown"] * 100 == pytest.approx(theirs["Avg. Drawdown [%]"], **close)
+    assert ours["max_drawdown_duration"] == _td(theirs["Max. Drawdown Duration"])
+    # theirs rounds the mean up to the bar resolution (a minute here)
+    assert _td(theirs["Avg. Drawdown Duration"]) - ours["avg_drawdown_duration"] < dt.timedelta(minutes=1)
+    assert ours["trades"] == theirs["# Trades"]
+    assert ours["win_rate"] * 100 == pytest.approx(theirs["Win Rate [%]"], **close)
+    assert ours["best_trade"] * 100 == pytest.approx(theirs["Best Trade [%]"], **close)
+    assert ours["worst_trade"] * 100 == pytest.approx(theirs["Worst Trade [%]"], **close)
+    assert ours["avg_trade_return"] * 100 == pytest.approx(theirs["Expectancy [%]"], **close)  # arithmetic mean
+    assert ours["max_trade_duration"] == _td(theirs["Max. Trade Duration"])
+    assert ours["avg_trade_duration"] == _td(theirs["Avg. Trade Duration"])
+    assert ours["sqn"] == pytest.approx(theirs["SQN"], **close)
+    assert ours["kelly"] == pytest.approx(theirs["Kelly Criterion"], **close)
+    assert ours["duration"] == _td(theirs["Duration"])
+
+
+def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py():
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+    from backtesting.test import GOOG, SMA
+
+    class SmaCross(Strategy):
+        def init(self):
+            self.fast = self.I(SMA, self.data.Close, 10)
+            self.slow = self.I(SMA, self.data.Close, 20)
+
+        def next(self):
+            if crossover(self.fast, self.slow):
+                self.position.close()
+                self.buy()
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+                self.sell()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = Backtest(GOOG, SmaCross, cash=10_000, commission=0).run()
+    ts = [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc) for d in GOOG.index]
+    bars = pl.DataFrame({"ts": ts, "symbol": "GOOG", "open": GOOG.Open.to_numpy(), "high": GOOG.High.to_numpy(),
+                         "low": GOOG.Low.to_numpy(), "close": GOOG.Close.to_numpy()})
+    # their orders are decided on a bar's close and fill at the next bar's open: ours when
+    # decided at the previous bar's open time (the first bar opening strictly after it)
+    rows = []
+    trades = theirs._trades
+    open_trades = [(t.size, t.entry_bar) for t in theirs._strategy.trades]
+    for size, entry_bar, exit_bar in [*zip(trades.Size, trades.EntryBar, trades.ExitBar), *[(s, b, None) for s, b in open_trades]]:
+        rows.append((entry_bar, 1, "buy" if size > 0 else "sell", abs(size)))
+        if exit_bar is not None:
+            rows.append((exit_bar, 0, "sell" if size > 0 else "buy", abs(size)))
+    rows.sort(key=lambda x: (x[0], x[1]))  # at a reversal bar the exit goes first
+    orders = pl.DataFrame({"submit_ts": [ts[b - 1] for b, *_ in rows], "symbol": "GOOG", "side": [s for _, _, s, _ in rows],
+                           "qty": [float(q) for *_, q in rows]})
+    r = ash.backtest(bars, orders, init_cash=10_000)
+    ours = r.stats(periods_per_year=252)  # GOOG has no weekends: backtesting.py uses 252 trading days
+    close = dict(rel=1e-9)
+    assert ours["trades"] == theirs["# Trades"] and ours["open_trades"] == len(open_trades)
+    assert ours["final_equity"] == pytest.approx(theirs["Equity Final [$]"], **close)
+    assert ours["equity_peak"] == pytest.approx(theirs["Equity Peak [$]"], **close)
+    assert ours["total_return"] * 100 == pytest.approx(theirs["Return [%]"], **close)
+    assert ours["return_ann"] * 100 == pytest.approx(theirs["Return (Ann.) [%]"], **close)
+    assert ours["max_drawdown"] * 100 == pytest.approx(theirs["Max. Drawdown [%]"], **close)
+    assert ours["avg_drawdown"] * 100 == pytest.approx(theirs["Avg. Drawdown [%]"], **close)
+    assert ours["max_drawdown_duration"] == _td(theirs["Max. Drawdown Duration"])
+    # theirs rounds the mean up to the bar resolution (a day here)
+    assert dt.timedelta(0) <= _td(theirs["Avg. Drawdown Duration"]) - ours["avg_drawdown_duration"] < dt.timedelta(days=1)
+    assert ours["calmar"] == pytest.approx(theirs["Calmar Ratio"], **close)
+    assert ours["win_rate"] * 100 == pytest.approx(theirs["Win Rate [%]"], **close)
+    assert ours["best_trade"] * 100 == pytest.approx(theirs["Best Trade [%]"], **close)
+    assert ours["worst_trade"] * 100 == pytest.approx(theirs["Worst Trade [%]"], **close)
+    assert ours["avg_trade_return"] * 100 == pytest.approx(theirs["Expectancy [%]"], **close)
+    assert ours["max_trade_duration"] == _td(theirs["Max. Trade Duration"])
+    assert ours["sqn"] == pytest.approx(theirs["SQN"], **close)
+    assert ours["kelly"] == pytest.approx(theirs["Kelly Criterion"], **close)
+    assert ours["duration"] == _td(theirs["Duration"])
