@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import warnings
 
 import numpy as np
@@ -157,7 +158,7 @@ def test_risk_free_rate_lowers_sharpe_and_sortino_by_the_period_rate(btc_run):
 
 # --- against backtesting.py ----------------------------------------------------------------
 
-bt = pytest.importorskip("backtesting", reason="backtesting.py is in the test extra")
+# backtesting.py is in the test extra: these tests run wherever the suite does.
 
 
 def _theirs(trades: pd.DataFrame, equity: np.ndarray, ohlc: pd.DataFrame) -> pd.Series:
@@ -219,7 +220,9 @@ def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
     assert ours["duration"] == _td(theirs["Duration"])
 
 
-def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py():
+@pytest.fixture(scope="module")
+def goog():
+    """backtesting.py's SmaCross on GOOG, and the same fills replayed in our engine."""
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
     from backtesting.test import GOOG, SMA
@@ -255,10 +258,14 @@ def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py():
     rows.sort(key=lambda x: (x[0], x[1]))  # at a reversal bar the exit goes first
     orders = pl.DataFrame({"submit_ts": [ts[b - 1] for b, *_ in rows], "symbol": "GOOG", "side": [s for _, _, s, _ in rows],
                            "qty": [float(q) for *_, q in rows]})
-    r = ash.backtest(bars, orders, init_cash=10_000)
+    return theirs, ash.backtest(bars, orders, init_cash=10_000), len(open_trades)
+
+
+def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py(goog):
+    theirs, r, n_open = goog
     ours = r.stats(periods_per_year=252)  # GOOG has no weekends: backtesting.py uses 252 trading days
     close = dict(rel=1e-9)
-    assert ours["trades"] == theirs["# Trades"] and ours["open_trades"] == len(open_trades)
+    assert ours["trades"] == theirs["# Trades"] and ours["open_trades"] == n_open
     assert ours["final_equity"] == pytest.approx(theirs["Equity Final [$]"], **close)
     assert ours["equity_peak"] == pytest.approx(theirs["Equity Peak [$]"], **close)
     assert ours["total_return"] * 100 == pytest.approx(theirs["Return [%]"], **close)
@@ -277,3 +284,23 @@ def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py():
     assert ours["sqn"] == pytest.approx(theirs["SQN"], **close)
     assert ours["kelly"] == pytest.approx(theirs["Kelly Criterion"], **close)
     assert ours["duration"] == _td(theirs["Duration"])
+
+
+def test_every_key_is_defined_in_docs_stats_md():
+    from conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "stats.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.M))
+    assert rows == set(STATS_DOC)
+
+
+def test_docs_recipe_gives_backtesting_py_conventions(goog):
+    from conftest import REPO_ROOT
+
+    theirs, result, _ = goog
+    (block,) = re.findall(r"```python\n(.*?)```", (REPO_ROOT / "docs" / "stats.md").read_text(encoding="utf-8"), flags=re.S)
+    ns = {"result": result}
+    exec(compile(block, "docs/stats.md", "exec"), ns)
+    assert ns["avg_trade_geometric"] * 100 == pytest.approx(theirs["Avg. Trade [%]"], rel=1e-9)
+    assert ns["profit_factor_returns"] == pytest.approx(theirs["Profit Factor"], rel=1e-9)
+    assert ns["trading_sharpe"] != ns["calendar_sharpe"]
