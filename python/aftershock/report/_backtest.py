@@ -157,7 +157,7 @@ def backtest_figure(result: "Result", calendar: pl.DataFrame | None = None, symb
                                          marker={"symbol": marker, "size": 11, "color": color, "line": {"width": 1, "color": "white"}},
                                          name=f"{side} fills", text=text,
                                          hovertemplate="%{x}<br>%{y:,.2f}<br>%{text}<extra>" + side + "</extra>"), row=3, col=1)
-        _event_markers(fig, result, calendar, price)
+        _event_markers(fig, result, calendar, price, symbol)
     _attribution_bars(fig, result, calendar)
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(tickformat=".1%", row=2, col=1)
@@ -169,14 +169,15 @@ def backtest_figure(result: "Result", calendar: pl.DataFrame | None = None, symb
     return fig
 
 
-def _event_markers(fig: "go.Figure", result: "Result", calendar: pl.DataFrame | None, price: pl.DataFrame) -> None:
+def _event_markers(fig: "go.Figure", result: "Result", calendar: pl.DataFrame | None, price: pl.DataFrame, symbol: str) -> None:
     """Release times on the price panel: the calendar's events (traded ones filled), or,
     without a calendar, the decision time of each tagged order."""
     import plotly.graph_objects as go
 
     if price.height == 0:
         return
-    lo, hi = price.get_column("ts").min(), price.get_column("ts").max()
+    bars_ts = result._bars.frame.filter(pl.col("symbol") == symbol).get_column("ts")
+    lo, hi = bars_ts.min(), bars_ts.max()
     traded = set(result.trades.get_column("tag").drop_nulls().to_list())
     if calendar is not None:
         ev = _events(calendar).filter(pl.col("release_ts").is_between(lo, hi)).sort("release_ts")

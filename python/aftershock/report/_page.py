@@ -53,8 +53,8 @@ def fmt(value: Any, kind: str = NUM) -> str:
     if kind == INT and isinstance(value, (int, float)):
         return f"{int(value):,}"
     if isinstance(value, float):
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e7):
-            return f"{value:.3e}"
+        if value != 0 and abs(value) < 1e-3:  # small quantities: decimals, not 7.4e-05
+            return f"{value:.10f}".rstrip("0") if abs(value) >= 1e-10 else f"{value:.3e}"
         return f"{value:,.4f}"
     return str(value)
 
