@@ -200,3 +200,14 @@ def test_demo_without_a_strategies_folder_uses_the_builtin_example(tmp_path):
     out = run_cli("demo", "--out", str(tmp_path / "d"), "--strategies", str(tmp_path / "none"), cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "backtest InflationFade" in out.stdout and (tmp_path / "d" / "inflationfade.html").exists()
+
+
+def test_docs_cli_md_documents_every_command_and_option():
+    text = (REPO_ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    parser = cli.build_parser()
+    for name, sub in _subparsers(parser).items():
+        assert f"## `aftershock {name}" in text, f"docs/cli.md has no section for {name}"
+        for action in sub._actions:
+            for opt in action.option_strings:
+                if opt not in ("-h", "--help"):
+                    assert f"`{opt}`" in text, f"docs/cli.md does not document {name} {opt}"

@@ -14,15 +14,7 @@ import pytest
 import aftershock as ash
 from aftershock.report import BUCKETS, attribution, attribution_by
 
-
-class Macro(ash.Strategy):
-    threshold: float = 0.0
-    hold: str = "4h"
-
-    def on_release(self, events):
-        hot = events.filter(pl.col("hawkish_z").abs() > self.threshold)
-        return ash.orders.market(hot, symbol="BTC", side=-pl.col("hawkish_z").sign(), size=0.5,
-                                 size_type="percent_equity", exit_after=self.hold)
+from test_stats import Macro  # trades BTC on every macro surprise
 
 
 @pytest.fixture(scope="module")

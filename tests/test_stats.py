@@ -184,6 +184,29 @@ def _td(x) -> dt.timedelta:
     return pd.Timedelta(x).to_pytimedelta()
 
 
+# our key -> (backtesting.py's key, scale): the figures whose conventions agree
+AGREE = {
+    "final_equity": ("Equity Final [$]", 1), "equity_peak": ("Equity Peak [$]", 1), "total_return": ("Return [%]", 100),
+    "return_ann": ("Return (Ann.) [%]", 100), "calmar": ("Calmar Ratio", 1), "max_drawdown": ("Max. Drawdown [%]", 100),
+    "avg_drawdown": ("Avg. Drawdown [%]", 100), "win_rate": ("Win Rate [%]", 100), "best_trade": ("Best Trade [%]", 100),
+    "worst_trade": ("Worst Trade [%]", 100), "avg_trade_return": ("Expectancy [%]", 100), "sqn": ("SQN", 1),
+    "kelly": ("Kelly Criterion", 1), "beta": ("Beta", 1),
+}
+SAME_DURATION = {"duration": "Duration", "max_drawdown_duration": "Max. Drawdown Duration", "max_trade_duration": "Max. Trade Duration"}
+
+
+def assert_agree(ours, theirs, extra: dict | None = None, *, bar: dt.timedelta) -> None:
+    for key, (their_key, scale) in {**AGREE, **(extra or {})}.items():
+        assert ours[key] * scale == pytest.approx(theirs[their_key], rel=1e-9), key
+    for key, their_key in SAME_DURATION.items():
+        assert ours[key] == _td(theirs[their_key]), key
+    assert ours["trades"] == theirs["# Trades"]
+    # theirs rounds mean durations up to the bar resolution
+    for key, their_key in (("avg_drawdown_duration", "Avg. Drawdown Duration"), ("avg_trade_duration", "Avg. Trade Duration")):
+        assert dt.timedelta(0) <= _td(theirs[their_key]) - ours[key] < bar, key
+
+
+
 def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
     # backtesting.py's compute_stats fed our per-bar equity and closed trades; 24/7 bars,
     # so it annualizes by 365 calendar days, as our default does
@@ -193,31 +216,8 @@ def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
     ohlc = pd.DataFrame({"Close": bars["close"].to_numpy()}, index=index)
     theirs = _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
     ours = r.stats()
-    close = dict(rel=1e-9)
-    assert ours["final_equity"] == pytest.approx(theirs["Equity Final [$]"], **close)
-    assert ours["equity_peak"] == pytest.approx(theirs["Equity Peak [$]"], **close)
-    assert ours["total_return"] * 100 == pytest.approx(theirs["Return [%]"], **close)
-    assert ours["buy_hold_return"] * 100 == pytest.approx(theirs["Buy & Hold Return [%]"], **close)
-    assert ours["return_ann"] * 100 == pytest.approx(theirs["Return (Ann.) [%]"], **close)
-    assert ours["cagr"] * 100 == pytest.approx(theirs["CAGR [%]"], **close)
-    assert ours["calmar"] == pytest.approx(theirs["Calmar Ratio"], **close)
-    assert ours["beta"] == pytest.approx(theirs["Beta"], **close)
-    assert ours["alpha"] * 100 == pytest.approx(theirs["Alpha [%]"], **close)
-    assert ours["max_drawdown"] * 100 == pytest.approx(theirs["Max. Drawdown [%]"], **close)
-    assert ours["avg_drawdown"] * 100 == pytest.approx(theirs["Avg. Drawdown [%]"], **close)
-    assert ours["max_drawdown_duration"] == _td(theirs["Max. Drawdown Duration"])
-    # theirs rounds the mean up to the bar resolution (a minute here)
-    assert _td(theirs["Avg. Drawdown Duration"]) - ours["avg_drawdown_duration"] < dt.timedelta(minutes=1)
-    assert ours["trades"] == theirs["# Trades"]
-    assert ours["win_rate"] * 100 == pytest.approx(theirs["Win Rate [%]"], **close)
-    assert ours["best_trade"] * 100 == pytest.approx(theirs["Best Trade [%]"], **close)
-    assert ours["worst_trade"] * 100 == pytest.approx(theirs["Worst Trade [%]"], **close)
-    assert ours["avg_trade_return"] * 100 == pytest.approx(theirs["Expectancy [%]"], **close)  # arithmetic mean
-    assert ours["max_trade_duration"] == _td(theirs["Max. Trade Duration"])
-    assert ours["avg_trade_duration"] == _td(theirs["Avg. Trade Duration"])
-    assert ours["sqn"] == pytest.approx(theirs["SQN"], **close)
-    assert ours["kelly"] == pytest.approx(theirs["Kelly Criterion"], **close)
-    assert ours["duration"] == _td(theirs["Duration"])
+    extra = {"buy_hold_return": ("Buy & Hold Return [%]", 100), "cagr": ("CAGR [%]", 100), "alpha": ("Alpha [%]", 100)}
+    assert_agree(ours, theirs, extra, bar=dt.timedelta(minutes=1))
 
 
 @pytest.fixture(scope="module")
@@ -264,27 +264,8 @@ def goog():
 def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py(goog):
     theirs, r, n_open = goog
     ours = r.stats(periods_per_year=252)  # GOOG has no weekends: backtesting.py uses 252 trading days
-    close = dict(rel=1e-9)
-    assert ours["trades"] == theirs["# Trades"] and ours["open_trades"] == n_open
-    assert ours["final_equity"] == pytest.approx(theirs["Equity Final [$]"], **close)
-    assert ours["equity_peak"] == pytest.approx(theirs["Equity Peak [$]"], **close)
-    assert ours["total_return"] * 100 == pytest.approx(theirs["Return [%]"], **close)
-    assert ours["return_ann"] * 100 == pytest.approx(theirs["Return (Ann.) [%]"], **close)
-    assert ours["max_drawdown"] * 100 == pytest.approx(theirs["Max. Drawdown [%]"], **close)
-    assert ours["avg_drawdown"] * 100 == pytest.approx(theirs["Avg. Drawdown [%]"], **close)
-    assert ours["max_drawdown_duration"] == _td(theirs["Max. Drawdown Duration"])
-    # theirs rounds the mean up to the bar resolution (a day here)
-    assert dt.timedelta(0) <= _td(theirs["Avg. Drawdown Duration"]) - ours["avg_drawdown_duration"] < dt.timedelta(days=1)
-    assert ours["calmar"] == pytest.approx(theirs["Calmar Ratio"], **close)
-    assert ours["win_rate"] * 100 == pytest.approx(theirs["Win Rate [%]"], **close)
-    assert ours["best_trade"] * 100 == pytest.approx(theirs["Best Trade [%]"], **close)
-    assert ours["worst_trade"] * 100 == pytest.approx(theirs["Worst Trade [%]"], **close)
-    assert ours["avg_trade_return"] * 100 == pytest.approx(theirs["Expectancy [%]"], **close)
-    assert ours["max_trade_duration"] == _td(theirs["Max. Trade Duration"])
-    assert ours["sqn"] == pytest.approx(theirs["SQN"], **close)
-    assert ours["kelly"] == pytest.approx(theirs["Kelly Criterion"], **close)
-    assert ours["duration"] == _td(theirs["Duration"])
-
+    assert ours["open_trades"] == n_open == 1
+    assert_agree(ours, theirs, bar=dt.timedelta(days=1))
 
 def test_every_key_is_defined_in_docs_stats_md():
     from conftest import REPO_ROOT

@@ -483,6 +483,9 @@ def _global_options(p: argparse.ArgumentParser, default: Any) -> None:
                    help="show the progress bar even when stderr is not a terminal (default: off)")
 
 
+_STRATEGY_HELP = "strategy: path/to/file.py, file.py:Class or package.module:Class (required)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from aftershock import __version__
 
@@ -516,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="backtest a strategy: a .py file, file.py:Class or module:Class",
                          description="Backtest one Strategy on the given data (default: the bundled sample).")
-    run.add_argument("strategy", help="strategy: path/to/file.py, file.py:Class or package.module:Class")
+    run.add_argument("strategy", help=_STRATEGY_HELP)
     run.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a strategy parameter; repeat for more (default: the class defaults)")
     _data_options(run)
     _cost_options(run)
@@ -526,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="backtest every combination of a parameter grid, in parallel in Rust",
                         description="Sweep a Strategy over a grid of parameters and/or backtest settings.")
-    sw.add_argument("strategy", help="strategy: path/to/file.py, file.py:Class or package.module:Class")
+    sw.add_argument("strategy", help=_STRATEGY_HELP)
     sw.add_argument("--grid", action="append", metavar="NAME=V1,V2", help="values of one parameter or setting; repeat for more (no default: at least one is required)")
     _data_options(sw)
     _cost_options(sw)

@@ -148,6 +148,7 @@ def backtest_figure(result: "Result", calendar: pl.DataFrame | None = None, symb
         fig.add_trace(go.Scatter(x=price.get_column("ts").to_list(), y=price.get_column("close").to_numpy(), mode="lines",
                                  line={"color": "#57606a", "width": 1}, name=f"{symbol} {label}",
                                  hovertemplate="%{x}<br>%{y:,.2f}<extra></extra>"), row=3, col=1)
+        _event_markers(fig, result, calendar, price, symbol)  # under the fills
         fills = result.fills.filter(pl.col("symbol") == symbol)
         for side, color, marker in (("buy", _BUY, "triangle-up"), ("sell", _SELL, "triangle-down")):
             f = fills.filter(pl.col("side") == side)
@@ -157,7 +158,6 @@ def backtest_figure(result: "Result", calendar: pl.DataFrame | None = None, symb
                                          marker={"symbol": marker, "size": 11, "color": color, "line": {"width": 1, "color": "white"}},
                                          name=f"{side} fills", text=text,
                                          hovertemplate="%{x}<br>%{y:,.2f}<br>%{text}<extra>" + side + "</extra>"), row=3, col=1)
-        _event_markers(fig, result, calendar, price, symbol)
     _attribution_bars(fig, result, calendar)
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(tickformat=".1%", row=2, col=1)
@@ -196,13 +196,13 @@ def _event_markers(fig: "go.Figure", result: "Result", calendar: pl.DataFrame | 
         return
     at = ev.join_asof(price.sort("ts"), left_on=ts_col, right_on="ts", strategy="backward")
     at = at.with_columns(pl.col("close").fill_null(price.get_column("close")[0]))
-    for flag, name, symbol in ((True, "events traded", "diamond"), (False, "other events", "line-ns-open")):
+    for flag, name, symbol in ((True, "events traded", "diamond-open"), (False, "other events", "line-ns-open")):
         part = at.filter(pl.col("traded") == flag)
         if part.height == 0:
             continue
         fig.add_trace(go.Scatter(
             x=part.get_column(ts_col).to_list(), y=part.get_column("close").to_numpy(), mode="markers", name=name,
-            marker={"symbol": symbol, "size": 10 if flag else 12, "color": _EVENT, "line": {"width": 1.5, "color": _EVENT}},
+            marker={"symbol": symbol, "size": 14 if flag else 12, "color": _EVENT, "line": {"width": 1.5, "color": _EVENT}},
             text=[text_of(r) for r in part.iter_rows(named=True)], hovertemplate="%{x}<br>%{text}<extra></extra>",
         ), row=3, col=1)
 
@@ -271,8 +271,8 @@ def write_report(
         _headline_cards(stats),
         figure_div(backtest_figure(result, calendar), "backtest-overview"),
         '<p class="note">Drag to zoom (the three time panels move together), double-click to reset; '
-        "hover a marker for the fill or event. Triangles are fills (up: buy, down: sell); diamonds are the "
-        "events the strategy traded. The price line is resampled for drawing; fills are at their exact prices.</p>",
+        "hover a marker for the fill or event. Triangles are fills (up: buy, down: sell); open diamonds are the "
+        "events the strategy traded, thin ticks the other events. The price line is resampled for drawing; fills are at their exact prices.</p>",
         "<h2>Attribution by event (tag)</h2>",
         table(att, {"pnl": MONEY, "fees": MONEY, "win_rate": PCT, "trades": INT, "hawkish_z": "num"}),
         f"<h2>Trades ({n_closed} closed, {n_open} open)</h2>",
