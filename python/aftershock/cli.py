@@ -11,11 +11,15 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+
+if TYPE_CHECKING:
+    from aftershock.strategy import Strategy
 
 EXIT_BAD_INPUT = 2
 DEFAULT_WINDOWS = "-10h,15m,1h,1d"
@@ -29,7 +33,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + error
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
@@ -51,6 +55,10 @@ class _Progress:
         self._steps = list(steps)
         self._bar = tqdm(total=len(self._steps), disable=not enabled, file=sys.stderr, leave=False,
                          bar_format="{desc:<28} {bar} {n_fmt}/{total_fmt} [{elapsed}]", dynamic_ncols=True)
+
+    def resize(self, steps: int) -> None:
+        self._bar.total = steps
+        self._bar.refresh()
 
     def step(self, name: str) -> "_Step":
         return _Step(self._bar, name)
@@ -95,7 +103,8 @@ def print_table(df: Any, key: Sequence[str] = (), *, title: str | None = None, r
     total = df.height
     df = _pct_columns(df.select(cols).head(rows), pct)
     width = _width()
-    shown, used = [], 1
+    shown: list[str] = []
+    used = 1
     for c in cols:
         w = max(len(c), min(24, max((len(str(v)) for v in df.get_column(c).to_list()), default=1))) + 3
         if shown and used + w > width:
@@ -154,7 +163,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any]:
     return ash.read_bars(args.bars, symbol=getattr(args, "symbol", None)), ash.read_calendar(args.calendar)
 
 
-def _strategy_classes(module: Any) -> list[type]:
+def _strategy_classes(module: Any) -> "list[type[Strategy]]":
     from aftershock.strategy import Strategy
 
     return [
@@ -174,7 +183,7 @@ def _load_file(path: Path) -> Any:
     return module
 
 
-def load_strategy(spec: str) -> type:
+def load_strategy(spec: str) -> "type[Strategy]":
     """A Strategy class from ``path/to/file.py``, ``file.py:Class`` or ``module:Class``."""
     target, _, cls_name = spec.partition(":")
     if target.endswith(".py") or Path(target).is_file():
@@ -213,7 +222,7 @@ def _value(text: str) -> Any:
     return text
 
 
-def _params(pairs: Sequence[str], cls: type) -> dict[str, Any]:
+def _params(pairs: Sequence[str], cls: "type[Strategy]") -> dict[str, Any]:
     out = {}
     for pair in pairs or ():
         key, sep, val = pair.partition("=")
@@ -236,7 +245,7 @@ def _typed(key: str, value: Any, default: Any) -> Any:
     raise UsageError(f"parameter {key!r} takes a {type(default).__name__} (default {default!r}), got {value!r}")
 
 
-def _grid(pairs: Sequence[str], cls: type | None = None) -> dict[str, list[Any]]:
+def _grid(pairs: Sequence[str], cls: "type[Strategy]" | None = None) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     for pair in pairs or ():
         key, sep, vals = pair.partition("=")
@@ -254,6 +263,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # commands
 
+_SWEEP_CHUNK = 64  # runs per engine call when a sweep reports progress
 _SENS_KEY = ("indicator", "symbol", "window", "n", "slope", "t_hc3", "p", "ci_low", "ci_high", "r2", "se_hc3", "t_hc1")
 _SWEEP_KEY = ("total_return", "sharpe", "max_drawdown", "trades", "open_trades", "win_rate", "total_fees", "final_equity")
 _PCT = ("slope", "ci_low", "ci_high", "total_return", "max_drawdown", "win_rate", "exposure", "avg_trade_return",
@@ -279,7 +289,7 @@ def cmd_study(args: argparse.Namespace, progress: _Progress) -> int:
     return 0
 
 
-def _run_one(cls: type, params: dict, bars: Any, calendar: Any, config: dict) -> Any:
+def _run_one(cls: "type[Strategy]", params: dict, bars: Any, calendar: Any, config: dict) -> Any:
     import aftershock as ash
 
     return ash.backtest(bars, cls(**params), calendar=calendar, **config)
@@ -324,8 +334,18 @@ def cmd_sweep(args: argparse.Namespace, progress: _Progress) -> int:
         runs *= len(v)
     with progress.step("reading data"):
         bars, calendar = _data(args)
-    with progress.step(f"sweep: {runs} runs"):
-        table = ash.sweep(bars, cls, grid, calendar=calendar, threads=args.threads, **_config(args))
+    # The grid runs in chunks of its first key's values (each chunk in parallel in Rust),
+    # so the bar moves; the runs are those of one whole sweep.
+    first, values = next(iter(grid.items()))
+    per_value = runs // len(values)
+    group = max(1, math.ceil(_SWEEP_CHUNK / per_value))
+    chunks = [values[i : i + group] for i in range(0, len(values), group)]
+    progress.resize(1 + len(chunks))
+    parts = []
+    for k, chunk in enumerate(chunks, start=1):
+        with progress.step(f"sweep: {runs} runs ({k}/{len(chunks)})"):
+            parts.append(ash.sweep(bars, cls, {**grid, first: chunk}, calendar=calendar, threads=args.threads, **_config(args)))
+    table = pl.concat(parts, how="diagonal_relaxed")
     progress.close()
     if args.sort not in table.columns:
         raise UsageError(f"--sort {args.sort!r} is not a column; choose one of {', '.join(table.columns)}")
@@ -376,17 +396,17 @@ def cmd_backtest(args: argparse.Namespace, progress: _Progress) -> int:
     return 0
 
 
-def _example_strategies(folder: Path) -> list[type]:
+def _example_strategies(folder: Path) -> "list[type[Strategy]]":
     if not folder.is_dir():
         return []
-    classes: list[type] = []
+    classes: "list[type[Strategy]]" = []
     for path in sorted(folder.glob("*.py")):
         if not path.name.startswith("_"):
             classes += _strategy_classes(_load_file(path))
     return classes
 
 
-def _fallback_strategy() -> type:
+def _fallback_strategy() -> "type[Strategy]":
     """Used by ``demo`` when no strategies/ folder is at hand (an installed package)."""
     import polars as pl
 
@@ -435,8 +455,8 @@ def cmd_demo(args: argparse.Namespace, progress_enabled: bool) -> int:
     with progress.step("sweep"):
         table = ash.sweep(data.bars, first, grid, calendar=data.calendar, **{k: v for k, v in config.items() if k not in grid})
     with progress.step("reports"):
-        study_path = study.report(out / "study.html")
-        paths = [r.report(out / f"{c.__name__.lower()}.html", calendar=data.calendar, title=f"{c.__name__} backtest") for c, r in results]
+        study_path = study.report(str(out / "study.html"))
+        paths = [r.report(str(out / f"{c.__name__.lower()}.html"), calendar=data.calendar, title=f"{c.__name__} backtest") for c, r in results]
     progress.close()
 
     n_events = data.calendar.height

@@ -58,7 +58,8 @@ def paths_figure(study: "Study", signed: bool = True) -> "go.Figure":
     p = study.paths
     mean, lo, hi, n = ("mean_signed_car", "ci_low_signed", "ci_high_signed", "n_signed") if signed else ("mean_car", "ci_low", "ci_high", "n")
     fig = go.Figure()
-    labels, groups = [], []
+    labels: list[str] = []
+    groups: list[list[int]] = []
     symbols = _symbols(study)
     for ind in _indicators(study):
         idx = []
@@ -114,7 +115,8 @@ def scatter_figure(study: "Study") -> "go.Figure":
     symbols = _symbols(study)
     fig = make_subplots(rows=1, cols=len(windows), subplot_titles=[f"window {w}" for w in windows], shared_yaxes=False,
                         horizontal_spacing=0.05)
-    labels, groups = [], []
+    labels: list[str] = []
+    groups: list[list[int]] = []
     for ind in _indicators(study):
         idx = []
         for c, win in enumerate(windows, start=1):
