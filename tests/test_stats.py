@@ -285,3 +285,47 @@ def test_docs_recipe_gives_backtesting_py_conventions(goog):
     assert ns["avg_trade_geometric"] * 100 == pytest.approx(theirs["Avg. Trade [%]"], rel=1e-9)
     assert ns["profit_factor_returns"] == pytest.approx(theirs["Profit Factor"], rel=1e-9)
     assert ns["trading_sharpe"] != ns["calendar_sharpe"]
+
+
+def _per_bar_drawdowns(result, bars: pl.DataFrame) -> tuple[list[float], list[dt.timedelta]]:
+    """Drawdown episodes the plain way: equity on every bar of the union timeline."""
+    timeline = np.unique(bars["ts"].dt.epoch("us").to_numpy())
+    eq = per_bar_equity(result, timeline)
+    dd = eq / np.maximum.accumulate(eq) - 1
+    depths, lengths, start = [], [], None
+    for i, v in enumerate(dd):
+        if v < 0 and start is None:
+            start = i - 1
+        if start is not None and (v == 0 or i == len(dd) - 1) and i > start + 1:
+            depths.append(dd[start + 1 : i + 1].min())
+            lengths.append(dt.timedelta(microseconds=int(timeline[i] - timeline[start])))
+            start = None
+    return depths, lengths
+
+
+def test_drawdown_episodes_from_equity_rows_equal_the_bar_by_bar_walk(sample_multi):
+    bars, r = sample_multi
+    depths, lengths = _per_bar_drawdowns(r, bars)
+    s = r.stats()
+    assert len(depths) >= 2
+    assert s["avg_drawdown"] == pytest.approx(float(np.mean(depths)), rel=1e-12)
+    assert s["max_drawdown_duration"] == max(lengths)
+    mean = sum(lengths, dt.timedelta(0)) / len(lengths)
+    assert abs(s["avg_drawdown_duration"] - mean) <= dt.timedelta(microseconds=1)
+
+
+@pytest.fixture(scope="module")
+def sample_multi():
+    class TwoAssets(ash.Strategy):
+        hold: str = "6h"
+
+        def on_release(self, events):
+            hot = events.filter(pl.col("hawkish_z").abs() > 0)
+            a = ash.orders.market(hot, symbol="BTC", side=-pl.col("hawkish_z").sign(), size=0.3,
+                                  size_type="percent_equity", exit_after=self.hold)
+            b = ash.orders.market(hot, symbol="ETH", side=pl.col("hawkish_z").sign(), size=0.3,
+                                  size_type="percent_equity", exit_after="2h")
+            return pl.concat([a, b])
+
+    data = ash.datasets.sample()
+    return data.bars, ash.backtest(data.bars, TwoAssets(), calendar=data.calendar, fees=0.0004, latency="2s")

@@ -94,21 +94,62 @@ def resolve_sampling(periods_per_year: float | None, returns: str | None) -> tup
     return returns, float(periods_per_year) if periods_per_year is not None else _SAMPLING_PERIODS[returns]
 
 
-def _drawdown_episodes(ts: np.ndarray, dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Peak fall and duration of each drawdown episode of a per-bar drawdown series
-    ``dd`` (<= 0): an episode runs from the last bar at a peak to the first bar back at
-    it (or the last bar when it never recovers)."""
-    at_peak = np.flatnonzero(dd == 0)
-    marks = np.unique(np.append(at_peak, len(dd) - 1))
+def _previous_bar(ts_all: np.ndarray, offsets: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The latest bar open time (any symbol) strictly before each of ``t``; each
+    symbol's block of ``ts_all`` is sorted, so this is one binary search per symbol."""
+    best = np.full(len(t), np.iinfo(np.int64).min, dtype=np.int64)
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        seg = ts_all[lo:hi]
+        i = np.searchsorted(seg, t, side="left") - 1
+        best = np.maximum(best, np.where(i >= 0, seg[np.maximum(i, 0)], best))
+    return best
+
+
+def _drawdown_episodes(
+    eq_ts: np.ndarray, eq_values: np.ndarray, start_us: int, end_us: int, init: float, ts_all: np.ndarray, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Depth and length of each drawdown episode, and the deepest bar-by-bar drawdown,
+    from the engine's equity rows (equity is flat between them, so this is the bar-by-bar
+    answer without visiting every bar).
+
+    An episode runs from the last bar at a peak — the bar just before the first row below
+    it — to the first row back at the peak, or to the last bar when it never recovers."""
+    if len(eq_ts) == 0 or eq_ts[0] > start_us:
+        eq_ts, eq_values = np.concatenate([[start_us], eq_ts]), np.concatenate([[init], eq_values])
+    last = np.append(eq_ts[1:] != eq_ts[:-1], True)  # the last row of each timestamp is the bar's equity
+    ts, values = eq_ts[last], eq_values[last]
+    if ts[-1] < end_us:  # flat to the last bar: a drawdown still open there lasts until it
+        ts, values = np.append(ts, end_us), np.append(values, values[-1])
+    dd = values / np.maximum.accumulate(values) - 1.0
+    marks = np.unique(np.append(np.flatnonzero(dd == 0), len(dd) - 1))
     prev, nxt = marks[:-1], marks[1:]
     keep = nxt > prev + 1
     prev, nxt = prev[keep], nxt[keep]
     if not len(prev):
-        return np.empty(0), np.empty(0, dtype=np.int64)
-    mins = np.minimum.reduceat(dd, prev)  # each slice [prev, next prev) holds one episode
-    # reduceat runs to the next start; the episode ends at nxt (inclusive), which is at
-    # a peak (dd == 0) or the last bar, so the minimum is the same
-    return mins, ts[nxt] - ts[prev]
+        return np.empty(0), np.empty(0, dtype=np.int64), float(dd.min())
+    # rows between one episode's end and the next one's start are at the peak (dd == 0)
+    depth = np.minimum.reduceat(dd, prev + 1)
+    starts = _previous_bar(ts_all, offsets, ts[prev + 1])
+    return depth, ts[nxt] - starts, float(dd.min())
+
+
+def _sparse_cov(eq_ts: np.ndarray, eq_values: np.ndarray, init: float, bench_ts: np.ndarray, r_b: np.ndarray) -> float:
+    """Sample covariance of the per-bar log returns of equity and of the benchmark, on
+    the benchmark's bars. Equity moves only at the engine's rows, so its log return is
+    zero on all but a few bars: the sum of products runs over those bars only."""
+    # equity on benchmark bar i: the last row at or before bench_ts[i] (init before any)
+    at = np.searchsorted(bench_ts, eq_ts, side="left")  # first bench bar each row applies to
+    change = np.append(at[1:] != at[:-1], True) & (at < len(bench_ts))
+    bars, vals = at[change], eq_values[change]
+    before = np.concatenate([[init], vals[:-1]])
+    moved = (bars >= 1) & (vals != before)
+    r_e_at = np.log(vals[moved] / before[moved])  # the return from bar i-1 to bar i
+    n = len(r_b)
+    first = init if not len(bars) or bars[0] > 0 else float(vals[0])
+    last = float(vals[-1]) if len(vals) else init
+    mean_e = math.log(last / first) / n
+    cross = float(np.dot(r_e_at, r_b[bars[moved] - 1]))
+    return (cross - n * mean_e * float(r_b.mean())) / (n - 1)
 
 
 def _power_minus_one(base: float, exponent: float) -> float | None:
@@ -127,6 +168,7 @@ def extra_figures(
     start_us: int,
     end_us: int,
     bar_ts: np.ndarray,
+    bar_offsets: np.ndarray,
     eq_ts: np.ndarray,
     eq_values: np.ndarray,
     rets: np.ndarray,
@@ -141,13 +183,7 @@ def extra_figures(
     out: dict[str, Any] = {"duration": (end_us - start_us) * us}
     out["equity_peak"] = float(np.max(np.concatenate([[init], eq_values])))
 
-    # Equity on every bar of the union timeline (flat between the engine's rows).
-    timeline = np.unique(bar_ts)
-    pos = np.searchsorted(eq_ts, timeline, side="right") - 1
-    per_bar = np.where(pos >= 0, eq_values[np.maximum(pos, 0)], init)
-    peak = np.maximum.accumulate(per_bar)
-    dd = per_bar / peak - 1.0
-    depth, length = _drawdown_episodes(timeline, dd)
+    depth, length, max_dd = _drawdown_episodes(eq_ts, eq_values, start_us, end_us, init, bar_ts, bar_offsets)
     out["avg_drawdown"] = float(depth.mean()) if len(depth) else None
     out["max_drawdown_duration"] = int(length.max()) * us if len(length) else None
     out["avg_drawdown_duration"] = int(round(float(length.mean()))) * us if len(length) else None
@@ -163,7 +199,6 @@ def extra_figures(
     out["cagr"] = _power_minus_one(final / init, 1.0 / years) if years > 0 and final > 0 else None
     downside = float(np.sqrt(np.mean(np.minimum(rets - rf_period, 0.0) ** 2))) if n >= 2 else 0.0
     out["sortino"] = float(np.mean(rets - rf_period) / downside * math.sqrt(periods_per_year)) if downside > 0 else None
-    max_dd = float(dd.min()) if len(dd) else 0.0
     out["calmar"] = out["return_ann"] / -max_dd if out["return_ann"] is not None and max_dd < 0 else None
 
     # Benchmark: buy and hold of one symbol, and the strategy's beta to it.
@@ -174,13 +209,10 @@ def extra_figures(
         bh = float(bench_close[-1] / bench_close[0] - 1.0)
         out["buy_hold_return"] = bh
         if len(bench_close) >= 3:
-            bpos = np.searchsorted(eq_ts, bench_ts, side="right") - 1
-            eq_on_bench = np.where(bpos >= 0, eq_values[np.maximum(bpos, 0)], init)
-            r_eq = np.diff(np.log(eq_on_bench))
             r_b = np.diff(np.log(bench_close))
             var_b = float(np.var(r_b, ddof=1))
             if var_b > 0:
-                beta = float(np.cov(r_eq, r_b)[0, 1] / var_b)
+                beta = _sparse_cov(eq_ts, eq_values, init, bench_ts, r_b) / var_b
                 rf_total = (1.0 + risk_free) ** years - 1.0
                 out["beta"] = beta
                 out["alpha"] = (final / init - 1.0 - rf_total) - beta * (bh - rf_total)

@@ -279,6 +279,7 @@ class Result:
             bench_ts, bench_close = ts_all[lo:hi], self._bars.arrays["close"][lo:hi]
         extra = extra_figures(
             init=init, final=self.final_equity, start_us=start_us, end_us=end_us, bar_ts=ts_all,
+            bar_offsets=self._bars.arrays["offsets"],
             eq_ts=ets, eq_values=values, rets=rets, periods_per_year=periods_per_year, risk_free=float(risk_free),
             closed=closed, bench_ts=bench_ts, bench_close=bench_close,
         )
@@ -290,7 +291,11 @@ class Result:
         """Equity at the end of each UTC day: every calendar day, or only days with bars."""
         curve = self.equity_curve("1d")
         if sampling == "trading":
-            days = pl.Series(np.unique(self._bars.arrays["ts"])).cast(_UTC).dt.truncate("1d").unique()
+            # each symbol's bars are sorted: its distinct days are where the day number changes
+            day = self._bars.arrays["ts"] // 86_400_000_000
+            offsets = self._bars.arrays["offsets"]
+            firsts = np.concatenate([d[np.append(True, d[1:] != d[:-1])] for d in np.split(day, offsets[1:-1]) if len(d)])
+            days = pl.Series(np.unique(firsts) * 86_400_000_000).cast(_UTC)
             curve = curve.filter(pl.col("ts").is_in(days.implode()))
         return curve.get_column("equity").to_numpy()
 
