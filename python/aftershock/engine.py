@@ -21,7 +21,7 @@ from aftershock._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
-from aftershock.results import STATS_DOC, Result
+from aftershock.results import ENGINE_STATS, Result
 
 __all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS"]
 
@@ -483,5 +483,5 @@ def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tupl
 def stats_frame(columns: Mapping[str, Sequence[Any]]) -> pl.DataFrame:
     """The engine's figure columns as a frame with the dtypes of :meth:`Result.stats`."""
     dtypes = {"start": pl.Int64, "end": pl.Int64, "trades": pl.Int64, "open_trades": pl.Int64, "bars_visited": pl.Int64}
-    frame = pl.DataFrame({k: pl.Series(k, columns[k], dtype=dtypes.get(k, pl.Float64)) for k in STATS_DOC})
+    frame = pl.DataFrame({k: pl.Series(k, columns[k], dtype=dtypes.get(k, pl.Float64)) for k in ENGINE_STATS})
     return frame.with_columns(pl.col("start", "end").cast(pl.Datetime("us", "UTC")))

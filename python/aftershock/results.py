@@ -9,11 +9,13 @@ import numpy as np
 import polars as pl
 
 from aftershock._codes import labels
+from aftershock._stats import Stats, extra_figures, resolve_sampling
+from aftershock.errors import ConfigError
 
 if TYPE_CHECKING:
     from aftershock.engine import PreparedBars
 
-__all__ = ["Result", "STATS_DOC"]
+__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "Stats"]
 
 _REASONS = labels("reason")
 _STATUSES = labels("status")
@@ -39,7 +41,39 @@ STATS_DOC: dict[str, str] = {
     "total_fees": "sum of all fees paid",
     "exposure": "share of the [start, end] time with any position open",
     "bars_visited": "bars the engine processed (its event-sparse work)",
+    # Added for backtesting.py users; conventions in docs/stats.md.
+    "duration": "end - start",
+    "equity_peak": "highest equity, init_cash included, from closes",
+    "benchmark": "symbol of buy_hold_return, alpha and beta: the argument, else the symbol with the most fills, else the first symbol",
+    "buy_hold_return": "last close / first close - 1 of the benchmark symbol",
+    "return_ann": "geometric: (product of (1 + periodic return)) ** (periods_per_year / number of returns) - 1",
+    "volatility_ann": "std (ddof=1) of periodic returns times sqrt(periods_per_year) (arithmetic)",
+    "cagr": "(final_equity / init_cash) ** (1 / years) - 1, years = duration in days / 365",
+    "sortino": "mean of periodic excess returns / downside deviation (root mean square of negative excess returns), times sqrt(periods_per_year)",
+    "calmar": "return_ann / -max_drawdown (bar-by-bar drawdown); null without a drawdown",
+    "alpha": "total_return - r - beta * (buy_hold_return - r), r = risk_free compounded over duration",
+    "beta": "cov / var of per-bar log returns of equity and of the benchmark's close (sample, ddof=1)",
+    "avg_drawdown": "mean of the deepest fall of each drawdown episode (<= 0), bar by bar",
+    "max_drawdown_duration": "longest drawdown episode: from the last bar at a peak to the first bar back at it, or the last bar",
+    "avg_drawdown_duration": "mean length of the drawdown episodes, rounded to the microsecond",
+    "best_trade": "highest return of a closed trade",
+    "worst_trade": "lowest return of a closed trade",
+    "max_trade_duration": "longest exit_ts - entry_ts of a closed trade",
+    "avg_trade_duration": "mean exit_ts - entry_ts of closed trades, rounded to the microsecond",
+    "sqn": "Van Tharp's system quality number: sqrt(trades) * mean pnl / std pnl (ddof=1), closed trades",
+    "kelly": "win_rate - (1 - win_rate) / (mean winning pnl / mean losing pnl), closed trades",
+    "periods_per_year": "annualization factor of sharpe, sortino, return_ann and volatility_ann",
+    "return_sampling": "'calendar': equity at the end of every UTC calendar day; 'trading': only days with bars",
+    "risk_free": "annual risk-free rate (the argument), compounded to the period for sharpe and sortino",
 }
+
+
+#: The figures the engine computes for every sweep variant (rust/engine/metrics.rs);
+#: the others need the bars or the trade list and are computed by :meth:`Result.stats`.
+ENGINE_STATS: tuple[str, ...] = (
+    "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
+    "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
+)
 
 
 def _col(raw: dict[str, Any], key: str, dtype: type) -> np.ndarray:
@@ -182,8 +216,26 @@ class Result:
             .fill_null(strategy="forward")
         )
 
-    def stats(self, *, periods_per_year: float = 365.0) -> dict[str, Any]:
-        """Headline figures; every key is described in :data:`STATS_DOC`."""
+    def stats(
+        self,
+        *,
+        periods_per_year: float | None = None,
+        returns: str | None = None,
+        risk_free: float = 0.0,
+        benchmark: str | None = None,
+    ) -> Stats:
+        """Headline figures, labelled; every key is described in :data:`STATS_DOC` and
+        docs/stats.md.
+
+        ``returns`` is how periodic returns are sampled: ``"calendar"`` (equity at the end
+        of every UTC day, the default, annualized by 365) or ``"trading"`` (only days with
+        bars, annualized by 252). ``periods_per_year=252`` alone means trading-day returns;
+        a number other than 365 or 252 needs ``returns=`` too. ``risk_free`` is an annual
+        rate; ``benchmark`` the symbol for buy and hold, alpha and beta.
+        """
+        sampling, periods_per_year = resolve_sampling(periods_per_year, returns)
+        if isinstance(risk_free, bool) or not isinstance(risk_free, (int, float)) or not -1 < risk_free < 1:
+            raise ConfigError(f"risk_free must be an annual rate in (-1, 1), got {risk_free!r}", column="risk_free")
         eq = self.equity
         values = eq.get_column("equity").to_numpy()
         init = float(self.config["init_cash"])
@@ -191,13 +243,17 @@ class Result:
         start_us, end_us = int(ts_all.min()), int(ts_all.max())
         peak = np.maximum.accumulate(np.concatenate([[init], values]))
         dd = (np.concatenate([[init], values]) / peak - 1.0).min()
-        daily = self.equity_curve("1d").get_column("equity").to_numpy()
+        daily = self._sampled_equity(sampling)
         rets = np.diff(np.concatenate([[init], daily])) / np.concatenate([[init], daily[:-1]])
+        if risk_free:
+            rets_x = rets - ((1.0 + risk_free) ** (1.0 / periods_per_year) - 1.0)
+        else:
+            rets_x = rets
         sharpe = None
         if len(rets) >= 2:
-            sd = float(np.std(rets, ddof=1))
+            sd = float(np.std(rets_x, ddof=1))
             if sd > 0:
-                sharpe = float(np.mean(rets) / sd * math.sqrt(periods_per_year))
+                sharpe = float(np.mean(rets_x) / sd * math.sqrt(periods_per_year))
         trades = self.trades
         closed = trades.filter(pl.col("status") == "closed")
         pnl = closed.get_column("pnl").to_numpy()
@@ -226,11 +282,65 @@ class Result:
             "exposure": exposed / span if span > 0 else 0.0,
             "bars_visited": self.bars_visited,
         }
-        return stats
+        bench = self._benchmark(benchmark)
+        bench_ts = bench_close = None
+        if bench is not None:
+            lo, hi = self._bars.arrays["offsets"][self._bars.symbol_index[bench] : self._bars.symbol_index[bench] + 2]
+            bench_ts, bench_close = ts_all[lo:hi], self._bars.arrays["close"][lo:hi]
+        extra = extra_figures(
+            init=init, final=self.final_equity, start_us=start_us, end_us=end_us, bar_ts=ts_all,
+            bar_offsets=self._bars.arrays["offsets"],
+            eq_ts=ets, eq_values=values, rets=rets, periods_per_year=periods_per_year, risk_free=float(risk_free),
+            closed=closed, bench_ts=bench_ts, bench_close=bench_close,
+        )
+        stats.update(extra)
+        stats.update(benchmark=bench, periods_per_year=periods_per_year, return_sampling=sampling, risk_free=float(risk_free))
+        return Stats(stats)
 
-    def report(self, path: str) -> str:
-        """Write a self-contained HTML report (stats, equity curve, trades, per-tag
-        attribution) and return its path."""
+    def _sampled_equity(self, sampling: str) -> np.ndarray:
+        """Equity at the end of each UTC day: every calendar day, or only days with bars."""
+        curve = self.equity_curve("1d")
+        if sampling == "trading":
+            # each symbol's bars are sorted: its distinct days are where the day number changes
+            day = self._bars.arrays["ts"] // 86_400_000_000
+            offsets = self._bars.arrays["offsets"]
+            firsts = np.concatenate([d[np.append(True, d[1:] != d[:-1])] for d in np.split(day, offsets[1:-1]) if len(d)])
+            days = pl.Series(np.unique(firsts) * 86_400_000_000).cast(_UTC)
+            curve = curve.filter(pl.col("ts").is_in(days.implode()))
+        return curve.get_column("equity").to_numpy()
+
+    def _benchmark(self, benchmark: str | None) -> str | None:
+        symbols = list(self._bars.symbols)
+        if benchmark is not None:
+            if benchmark not in symbols:
+                raise ConfigError(f"benchmark {benchmark!r} is not a symbol in the bars {symbols}", column="benchmark")
+            return benchmark
+        fills = self.fills
+        if fills.height:
+            counts = fills.group_by("symbol").len()
+            top = counts.get_column("len").max()
+            busiest = set(counts.filter(pl.col("len") == top).get_column("symbol").to_list())
+            return next(s for s in symbols if s in busiest)
+        return symbols[0] if symbols else None
+
+    def report(self, path: str, *, calendar: pl.DataFrame | None = None, title: str = "aftershock backtest") -> str:
+        """Write a self-contained HTML report (headline figures, equity and drawdown, price
+        with fills and events, attribution, trades; interactive charts that work offline)
+        and return its path. ``calendar`` (the one the strategy read) adds P&L by
+        indicator, category and surprise bucket."""
         from aftershock.report import write_report
 
-        return write_report(self, path)
+        return write_report(self, path, calendar=calendar, title=title)
+
+    def plot(self, *, calendar: pl.DataFrame | None = None, symbol: str | None = None) -> Any:
+        """A plotly Figure: equity, drawdown, price of ``symbol`` (default: the most traded)
+        with fills and event markers, and P&L by indicator, category and surprise bucket
+        (with ``calendar``)."""
+        from aftershock.report import backtest_figure
+
+        return backtest_figure(self, calendar, symbol)
+
+    def _repr_html_(self) -> str:
+        from aftershock.report import result_html
+
+        return result_html(self)

@@ -86,6 +86,26 @@ class Study:
             "indicator", "symbol", "gap", "_w"
         ).drop("_w")
 
+    # Pictures live in aftershock.report (imported lazily: report sits above the study).
+    def plot(self, kind: str = "paths") -> Any:
+        """A plotly Figure: ``"paths"`` (event-time CAR per indicator and asset, 95% bands),
+        ``"scatter"`` (surprise versus reaction, fitted slope and interval) or
+        ``"heatmap"`` (slope t across indicator × asset × window)."""
+        from aftershock.report import study_figure
+
+        return study_figure(self, kind)
+
+    def report(self, path: str, *, title: str = "aftershock event study") -> str:
+        """Write a self-contained HTML report (works offline) and return its path."""
+        from aftershock.report import write_study_report
+
+        return write_study_report(self, path, title=title)
+
+    def _repr_html_(self) -> str:
+        from aftershock.report import study_html
+
+        return study_html(self)
+
 
 def study(
     bars: Any,
