@@ -5,7 +5,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "simulate", "simulate_many", "check_bars"]
+__all__ = ["__version__", "simulate", "simulate_many", "check_bars", "simulate_signals", "simulate_signals_many"]
 
 __version__: str
 
@@ -28,3 +28,19 @@ def simulate_many(
 
 def check_bars(bars: Mapping[str, npt.NDArray[np.generic]]) -> None:
     """Validate ordering and prices of engine-ready bar arrays; raises BarsError."""
+
+def simulate_signals(
+    bars: Mapping[str, npt.NDArray[Any]],
+    signals: Mapping[str, npt.NDArray[np.uint8]],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One signal backtest over one symbol's validated bars; returns raw output columns."""
+
+def simulate_signals_many(
+    bars: Mapping[str, npt.NDArray[Any]],
+    signals: Mapping[str, npt.NDArray[np.uint8]],
+    config: Mapping[str, Any],
+    variants: Mapping[str, npt.NDArray[np.float64]],
+    threads: int,
+) -> dict[str, list[Any]]:
+    """A sweep of signal backtests; one list per stats figure, in variant order."""

@@ -5,13 +5,21 @@
 //! identical to a single-threaded run.
 
 mod error;
+mod signals;
 mod sim;
 mod types;
 
 #[cfg(test)]
+mod signals_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{EngineError, EngineResult, Table};
+pub use signals::{
+    pairwise_sum, signal_stats, simulate_signals, simulate_signals_many, Accumulate, ConflictMode,
+    DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize,
+    SignalStats, StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
+};
 pub use sim::{round_to_lot, simulate, simulate_validated};
 pub use types::*;
 
@@ -68,11 +76,15 @@ pub fn simulate_many(
 /// `simulate`, with any panic turned into an `Internal` error so that nothing
 /// unwinds into the caller (and across the Python boundary).
 pub fn run_guarded(bars: Bars<'_>, job: &Job<'_>, check: BarCheck) -> EngineResult<Output> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match check {
+    catch_panics(|| match check {
         BarCheck::Full => simulate(bars, job.orders, job.config),
         BarCheck::Trusted => simulate_validated(bars, job.orders, job.config),
-    }))
-    .unwrap_or_else(|payload| {
+    })
+}
+
+/// Runs `f`, turning a panic into an `Internal` error.
+pub(crate) fn catch_panics<T>(f: impl FnOnce() -> EngineResult<T>) -> EngineResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
