@@ -217,7 +217,8 @@ class Result:
             "trades": closed.height,
             "open_trades": trades.height - closed.height,
             "win_rate": float((pnl > 0).mean()) if len(pnl) else None,
-            "avg_trade_return": float(closed.get_column("return").mean()) if len(pnl) else None,
+            # NumPy's pairwise sum: the Rust sweep reproduces it bit for bit
+            "avg_trade_return": float(np.mean(closed.get_column("return").to_numpy())) if len(pnl) else None,
             "profit_factor": float(pnl[pnl > 0].sum() / loss) if loss > 0 else None,
             "total_fees": float(_col(self._raw, "fills.fee", np.float64).sum()),
             "exposure": exposed / span if span > 0 else 0.0,

@@ -57,8 +57,9 @@ SWEEPABLE = ("init_cash", "size", "fees", "fixed_fees", "slippage", "min_size", 
 _STATS_ORDER = ("start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
                 "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure",
                 "bars_visited")
-_EMPTY_ORDERS = {"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String, "qty": pl.Float64,
-                 "tag": pl.String}
+# signal backtests have no orders frame: Result.orders is this empty one
+_NO_ORDERS = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String,
+                                  "qty": pl.Float64, "tag": pl.String})
 
 
 def _mask(values: Any, frame: pl.DataFrame, n: int, name: str) -> np.ndarray:
@@ -352,4 +353,4 @@ def _fold_trailing(config: dict[str, Any]) -> None:
 def _run(prepared: PreparedBars, arrays: dict[str, np.ndarray], signals: dict[str, np.ndarray],
          config: dict[str, Any], symbol: str) -> Result:
     raw = _engine.simulate_signals(arrays, signals, config)
-    return Result(raw, prepared, pl.DataFrame(schema=_EMPTY_ORDERS), dict(config, symbol=symbol))
+    return Result(raw, prepared, _NO_ORDERS, dict(config, symbol=symbol))
