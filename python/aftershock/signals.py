@@ -339,7 +339,9 @@ def from_signals(
     }
     stats.update(raw)
     frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})
-    frame = frame.with_columns(**{k: pl.Series(v) for k, v in columns.items() if k != "init_cash"})
+    # a NaN optional setting is "none": shown as null
+    frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
+                                  for k, v in columns.items() if k != "init_cash"})
     return frame.with_columns(**{k: pl.Series(k, stats[k]) for k in _STATS_ORDER})
 
 
