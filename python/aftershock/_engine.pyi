@@ -33,8 +33,10 @@ def simulate_signals(
     bars: Mapping[str, npt.NDArray[Any]],
     signals: Mapping[str, npt.NDArray[np.uint8]],
     config: Mapping[str, Any],
+    keep_equity: bool,
 ) -> dict[str, Any]:
-    """One signal backtest over one symbol's validated bars; returns raw output columns."""
+    """One signal backtest over one symbol's validated bars; returns raw output columns
+    (the equity ones empty unless ``keep_equity``)."""
 
 def simulate_signals_many(
     bars: Mapping[str, npt.NDArray[Any]],

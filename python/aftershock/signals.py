@@ -82,7 +82,8 @@ def _mask(values: Any, frame: pl.DataFrame, n: int, name: str) -> np.ndarray:
             raise InputError(f"{name} must be boolean, got {arr.dtype}", column=name)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise InputError(f"{name} has {arr.shape[0] if arr.ndim else 0} values but the symbol has {n} bars", column=name)
-    return np.ascontiguousarray(arr).view(np.uint8)
+    # a copy: the equity rows are simulated again later, from these very masks
+    return np.array(arr, dtype=np.bool_, order="C").view(np.uint8)
 
 
 def _number(name: str, value: Any, *, allow_none: bool = False) -> float:
@@ -352,7 +353,26 @@ def _fold_trailing(config: dict[str, Any]) -> None:
         config["sl_stop"] = tsl
 
 
+class _Raw(dict):  # type: ignore[type-arg]
+    """The engine's raw columns, with the equity rows (one per bar held: the bulk of
+    the output) simulated again on first access. The simulation is deterministic, so
+    the second pass gives the first pass's rows, bit for bit."""
+
+    def __init__(self, raw: dict[str, Any], rerun: Any):
+        super().__init__((k, v) for k, v in raw.items() if not k.startswith("equity."))
+        self._rerun = rerun
+
+    def __missing__(self, key: str) -> Any:
+        if key.startswith("equity.") and self._rerun is not None:
+            full = self._rerun()
+            self._rerun = None
+            self.update((k, v) for k, v in full.items() if k.startswith("equity."))
+            return self[key]
+        raise KeyError(key)
+
+
 def _run(prepared: PreparedBars, arrays: dict[str, np.ndarray], signals: dict[str, np.ndarray],
          config: dict[str, Any], symbol: str) -> Result:
-    raw = _engine.simulate_signals(arrays, signals, config)
-    return Result(raw, prepared, _NO_ORDERS, dict(config, symbol=symbol))
+    raw = _engine.simulate_signals(arrays, signals, config, False)
+    lazy = _Raw(raw, lambda: _engine.simulate_signals(arrays, signals, config, True))
+    return Result(lazy, prepared, _NO_ORDERS, dict(config, symbol=symbol))

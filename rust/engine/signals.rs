@@ -853,14 +853,68 @@ fn stop_price(
 // ------------------------------------------------------------------ the walk
 
 /// Where equity rows go: kept (`Vec`) or folded into the stats (`StatsSink`).
-pub trait EquitySink {
-    fn push(&mut self, row: EquityRow);
+trait EquitySink {
+    fn push(&mut self, bar: usize, row: EquityRow);
+
+    /// Bars `from..to` held with an unchanged account: one row each.
+    fn hold(&mut self, inp: &SignalInput<'_>, from: usize, to: usize, cash: f64, qty: f64) {
+        for k in from..to {
+            let c = inp.close[k];
+            self.push(
+                k,
+                EquityRow {
+                    ts: inp.ts[k],
+                    cash,
+                    equity: cash + qty * c,
+                    gross_exposure: qty.abs() * c,
+                },
+            );
+        }
+    }
+}
+
+/// No rows at all: for runs whose equity is asked for later, if ever.
+impl EquitySink for () {
+    fn push(&mut self, _bar: usize, _row: EquityRow) {}
+    fn hold(&mut self, _inp: &SignalInput<'_>, _from: usize, _to: usize, _cash: f64, _qty: f64) {}
 }
 
 impl EquitySink for Vec<EquityRow> {
-    fn push(&mut self, row: EquityRow) {
+    fn push(&mut self, _bar: usize, row: EquityRow) {
         Vec::push(self, row)
     }
+}
+
+/// The bars where any mask is set: the only bars (with the first and last, and
+/// stop hits) that need the full per-bar logic.
+pub(super) fn signal_bars(inp: &SignalInput<'_>) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (a, b, c, d) = (
+        inp.long_entries,
+        inp.long_exits,
+        inp.short_entries,
+        inp.short_exits,
+    );
+    let n = a.len();
+    let word = |m: &[u8], k: usize| u64::from_ne_bytes(m[k..k + 8].try_into().unwrap_or([0; 8]));
+    let mut k = 0;
+    // eight bars at a time: most words hold no signal at all
+    while k + 8 <= n {
+        if (word(a, k) | word(b, k) | word(c, k) | word(d, k)) != 0 {
+            for j in k..k + 8 {
+                if (a[j] | b[j] | c[j] | d[j]) != 0 {
+                    out.push(j);
+                }
+            }
+        }
+        k += 8;
+    }
+    for j in k..n {
+        if (a[j] | b[j] | c[j] | d[j]) != 0 {
+            out.push(j);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -926,6 +980,7 @@ struct Walk<'a, S: EquitySink> {
     fills: Vec<Fill>,
     trades: Vec<Trade>,
     sink: &'a mut S,
+    signal_bars: &'a [usize],
 }
 
 impl<S: EquitySink> Walk<'_, S> {
@@ -1065,66 +1120,178 @@ impl<S: EquitySink> Walk<'_, S> {
         Ok(true)
     }
 
+    /// The first bar in `from..to` where an armed stop fires (`to` if none); a
+    /// trailing reference rises over the bars before it, as bar-by-bar processing
+    /// would raise it. With valid bars (low <= open <= high), `get_stop_price`'s
+    /// "open beyond the level, or the level within the range" is "the range reaches it".
+    fn first_stop_bar(&mut self, from: usize, to: usize) -> usize {
+        let st = self.stops;
+        if !st.armed() {
+            return to;
+        }
+        let (low, high) = (self.inp.low, self.inp.high);
+        let long = self.acct.position > 0.0;
+        let tp = if st.tp_stop.is_nan() {
+            f64::NAN
+        } else if long {
+            st.tp_from * (1.0 + st.tp_stop)
+        } else {
+            st.tp_from * (1.0 - st.tp_stop)
+        };
+        let sl_level = |from: f64| {
+            if long {
+                from * (1.0 - st.sl_stop)
+            } else {
+                from * (1.0 + st.sl_stop)
+            }
+        };
+        // NaN levels compare false: "no stop"
+        let (mut below, mut above) = if long { (f64::NAN, tp) } else { (tp, f64::NAN) };
+        if st.sl_stop.is_nan() || !st.sl_trail {
+            if !st.sl_stop.is_nan() {
+                if long {
+                    below = sl_level(st.sl_from);
+                } else {
+                    above = sl_level(st.sl_from);
+                }
+            }
+            for k in from..to {
+                if low[k] <= below || high[k] >= above {
+                    return k;
+                }
+            }
+            return to;
+        }
+        let mut peak = st.sl_from;
+        for k in from..to {
+            let level = sl_level(peak);
+            let hit = if long {
+                low[k] <= level || high[k] >= above
+            } else {
+                high[k] >= level || low[k] <= below
+            };
+            if hit {
+                self.stops.sl_from = peak;
+                return k;
+            }
+            if long && high[k] > peak {
+                peak = high[k];
+            } else if !long && low[k] < peak {
+                peak = low[k];
+            }
+        }
+        self.stops.sl_from = peak;
+        to
+    }
+
+    /// Bars `from..to` with no signal and nothing pending: flat bars need nothing; a
+    /// held position gets its rows and excursions up to the first bar a stop fires
+    /// on, which is returned for the full treatment.
+    fn quiet(&mut self, from: usize, to: usize) -> usize {
+        let position = self.acct.position;
+        if position == 0.0 {
+            return to;
+        }
+        let end = self.first_stop_bar(from, to);
+        if end > from {
+            let lo = self.inp.low[from..end]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let hi = self.inp.high[from..end]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            self.touch(lo);
+            self.touch(hi);
+            let inp = self.inp;
+            self.sink.hold(&inp, from, end, self.acct.cash, position);
+        }
+        end
+    }
+
     fn run(mut self) -> EngineResult<(Vec<Fill>, Vec<Trade>, Position)> {
+        let n = self.inp.ts.len();
+        let mut pending: Option<(Flags, Accumulate)> = None;
+        let mut next_signal = 0usize;
+        let mut i = 0;
+        while i < n {
+            if pending.is_none() && i > 0 {
+                let sig = self.signal_bars;
+                while next_signal < sig.len() && sig[next_signal] < i {
+                    next_signal += 1;
+                }
+                // the last bar always gets the full treatment (it records a row)
+                let until = sig.get(next_signal).map_or(n - 1, |&b| b.min(n - 1));
+                if until > i {
+                    i = self.quiet(i, until);
+                }
+            }
+            self.bar(i, &mut pending)?;
+            i += 1;
+        }
+        Ok((self.fills, self.trades, self.ledger))
+    }
+
+    fn bar(&mut self, i: usize, pending: &mut Option<(Flags, Accumulate)>) -> EngineResult<()> {
         let inp = self.inp;
         let n = inp.ts.len();
-        let next_open = self.cfg.price == SignalPrice::NextOpen;
-        let mut pending: Option<(Flags, Accumulate)> = None;
-        for i in 0..n {
-            let (o, h, l, c) = (inp.open[i], inp.high[i], inp.low[i], inp.close[i]);
-            let fills_before = self.fills.len();
-            if self.acct.position != 0.0 {
-                self.touch(o);
+        let (o, h, l, c) = (inp.open[i], inp.high[i], inp.low[i], inp.close[i]);
+        let fills_before = self.fills.len();
+        if self.acct.position != 0.0 {
+            self.touch(o);
+        }
+        if self.cfg.price == SignalPrice::NextOpen {
+            if let Some((f, accumulate)) = pending.take() {
+                self.order(i, f, accumulate, o, self.cfg.slippage, o, None)?;
             }
-            if next_open {
-                if let Some((f, accumulate)) = pending.take() {
-                    self.order(i, f, accumulate, o, self.cfg.slippage, o, None)?;
+            let stopped = self.stops(i, o)?;
+            if !stopped && self.acct.position != 0.0 {
+                self.touch(l);
+                self.touch(h);
+            }
+            if i + 1 < n {
+                let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
+                if f != Flags::default() {
+                    *pending = Some((f, accumulate));
                 }
-                let stopped = self.stops(i, o)?;
-                if !stopped && self.acct.position != 0.0 {
+            }
+        } else {
+            let stopped = self.stops(i, c)?;
+            if !stopped {
+                if self.acct.position != 0.0 {
                     self.touch(l);
                     self.touch(h);
                 }
-                if i + 1 < n {
-                    let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
-                    if f != Flags::default() {
-                        pending = Some((f, accumulate));
-                    }
-                }
-            } else {
-                let stopped = self.stops(i, c)?;
-                if !stopped {
-                    if self.acct.position != 0.0 {
-                        self.touch(l);
-                        self.touch(h);
-                    }
-                    let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
-                    if f != Flags::default() {
-                        self.order(i, f, accumulate, c, self.cfg.slippage, c, None)?;
-                    }
+                let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
+                if f != Flags::default() {
+                    self.order(i, f, accumulate, c, self.cfg.slippage, c, None)?;
                 }
             }
-            let position = self.acct.position;
-            if position != 0.0 || self.fills.len() > fills_before || i == 0 || i + 1 == n {
-                self.sink.push(EquityRow {
+        }
+        let position = self.acct.position;
+        if position != 0.0 || self.fills.len() > fills_before || i == 0 || i + 1 == n {
+            self.sink.push(
+                i,
+                EquityRow {
                     ts: inp.ts[i],
                     cash: self.acct.cash,
                     equity: self.acct.cash + position * c,
                     gross_exposure: position.abs() * c,
-                });
-            }
+                },
+            );
         }
-        Ok((self.fills, self.trades, self.ledger))
+        Ok(())
     }
 }
 
 fn walk<S: EquitySink>(
     inp: SignalInput<'_>,
     cfg: &SignalConfig,
+    signal_bars: &[usize],
     sink: &mut S,
 ) -> EngineResult<(Vec<Fill>, Vec<Trade>)> {
     cfg.validate()?;
-    inp.validate_shape()?;
     let w = Walk {
         inp,
         cfg,
@@ -1139,6 +1306,7 @@ fn walk<S: EquitySink>(
         fills: Vec::new(),
         trades: Vec::new(),
         sink,
+        signal_bars,
     };
     let (fills, mut trades, ledger) = w.run()?;
     if ledger.qty != 0.0 {
@@ -1149,12 +1317,23 @@ fn walk<S: EquitySink>(
     Ok((fills, trades))
 }
 
-/// One signal backtest: fills, trades and equity rows (a row at the first and last
-/// bar, and at every bar with a position or a fill; equity is flat in between).
+/// One signal backtest: fills, trades and, with `keep_equity`, equity rows (a row at
+/// the first and last bar, and at every bar with a position or a fill; equity is
+/// flat in between). Without them the walk skips every bar with nothing to decide.
 /// The bars must be valid (`Bars::validate`); symbol codes in the records are 0.
-pub fn simulate_signals(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<Output> {
+pub fn simulate_signals(
+    inp: SignalInput<'_>,
+    cfg: &SignalConfig,
+    keep_equity: bool,
+) -> EngineResult<Output> {
+    inp.validate_shape()?;
+    let bars = signal_bars(&inp);
     let mut equity = Vec::new();
-    let (fills, trades) = walk(inp, cfg, &mut equity)?;
+    let (fills, trades) = if keep_equity {
+        walk(inp, cfg, &bars, &mut equity)?
+    } else {
+        walk(inp, cfg, &bars, &mut ())?
+    };
     Ok(Output {
         fills,
         trades,
@@ -1187,6 +1366,8 @@ const DAY_US: i64 = 86_400_000_000;
 
 /// Folds equity rows into the figures `Result.stats()` derives from the equity frame.
 struct StatsSink {
+    /// The first timestamp of the day after the current row's day.
+    next_day_ts: i64,
     init: f64,
     peak: f64,
     drawdown: f64,
@@ -1200,6 +1381,7 @@ struct StatsSink {
 impl StatsSink {
     fn new(init: f64) -> Self {
         StatsSink {
+            next_day_ts: i64::MIN,
             init,
             peak: init,
             drawdown: init / init - 1.0,
@@ -1213,7 +1395,7 @@ impl StatsSink {
 }
 
 impl EquitySink for StatsSink {
-    fn push(&mut self, row: EquityRow) {
+    fn push(&mut self, _bar: usize, row: EquityRow) {
         let v = row.equity;
         // np.maximum.accumulate and np.min both propagate NaN
         self.peak = if v.is_nan() || self.peak.is_nan() {
@@ -1227,7 +1409,14 @@ impl EquitySink for StatsSink {
         } else {
             self.drawdown = self.drawdown.min(dd);
         }
-        let day = row.ts.div_euclid(DAY_US);
+        // rows come in time order: the day number changes only past `next_day_ts`
+        let day = if row.ts >= self.next_day_ts || self.last.is_none() {
+            let day = row.ts.div_euclid(DAY_US);
+            self.next_day_ts = (day + 1).saturating_mul(DAY_US);
+            day
+        } else {
+            self.day
+        };
         match self.last {
             None => self.day = day,
             Some(prev) => {
@@ -1346,16 +1535,25 @@ fn finish_stats(
     }
 }
 
-/// One signal backtest reduced to its stats, without keeping the equity rows.
-pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<SignalStats> {
+fn stats_with(
+    inp: SignalInput<'_>,
+    cfg: &SignalConfig,
+    signal_bars: &[usize],
+) -> EngineResult<SignalStats> {
     let mut sink = StatsSink::new(cfg.init_cash);
-    let (fills, trades) = walk(inp, cfg, &mut sink)?;
+    let (fills, trades) = walk(inp, cfg, signal_bars, &mut sink)?;
     let n = inp.ts.len();
     let (start, end) = match (inp.ts.first(), inp.ts.last()) {
         (Some(&a), Some(&b)) => (a, b),
         _ => (0, 0),
     };
     Ok(finish_stats(sink, &fills, &trades, start, end, n as u64))
+}
+
+/// One signal backtest reduced to its stats, without keeping the equity rows.
+pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<SignalStats> {
+    inp.validate_shape()?;
+    stats_with(inp, cfg, &signal_bars(&inp))
 }
 
 /// Runs every configuration over the same bars and signals on up to `threads`
@@ -1366,7 +1564,12 @@ pub fn simulate_signals_many(
     configs: &[SignalConfig],
     threads: usize,
 ) -> Vec<EngineResult<SignalStats>> {
-    let run = |cfg: &SignalConfig| super::catch_panics(|| signal_stats(inp, cfg));
+    if let Err(e) = inp.validate_shape() {
+        return configs.iter().map(|_| Err(e.clone())).collect();
+    }
+    let bars = signal_bars(&inp);
+    let bars = &bars[..];
+    let run = |cfg: &SignalConfig| super::catch_panics(|| stats_with(inp, cfg, bars));
     let threads = threads.max(1).min(configs.len().max(1));
     if threads == 1 {
         return configs.iter().map(run).collect();

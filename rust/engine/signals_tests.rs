@@ -1,6 +1,7 @@
 //! Unit tests of the signal simulator (`signals.rs`); parity with vectorbt itself is
 //! tested from Python (tests/test_parity_vectorbt.py), with vectorbt as the oracle.
 
+use super::signals::signal_bars;
 use super::*;
 
 struct Data {
@@ -74,7 +75,7 @@ fn all_cash_buy_is_sized_net_of_fees_and_slippage() {
         slippage: 0.005,
         ..SignalConfig::default()
     };
-    let out = simulate_signals(d.input(), &cfg).unwrap();
+    let out = simulate_signals(d.input(), &cfg, true).unwrap();
     let f = &out.fills[0];
     let price = 100.0 * 1.005;
     assert_eq!(f.price, price);
@@ -96,7 +97,7 @@ fn stop_loss_fills_at_its_level_or_at_a_gapping_open() {
         sl_stop: 0.02,
         ..SignalConfig::default()
     };
-    let out = simulate_signals(d.input(), &cfg).unwrap();
+    let out = simulate_signals(d.input(), &cfg, true).unwrap();
     assert_eq!(prices(&out), vec![100.0, 98.0, 99.0, 95.0]);
     assert_eq!(out.fills[1].reason, FillReason::StopLoss);
     assert_eq!(out.trades.len(), 2);
@@ -117,7 +118,10 @@ fn infinite_and_large_stops_never_fire_where_they_cannot() {
             tp_stop: tp,
             ..SignalConfig::default()
         };
-        assert_eq!(simulate_signals(d.input(), &cfg).unwrap().fills.len(), 1);
+        assert_eq!(
+            simulate_signals(d.input(), &cfg, true).unwrap().fills.len(),
+            1
+        );
     }
     // a short's 300% stop-loss is at 4x the entry: bar 1's high of 400 reaches it
     let d = Data::new(&rows).on(2, &[0]);
@@ -125,7 +129,7 @@ fn infinite_and_large_stops_never_fire_where_they_cannot() {
         sl_stop: 3.0,
         ..SignalConfig::default()
     };
-    let out = simulate_signals(d.input(), &cfg).unwrap();
+    let out = simulate_signals(d.input(), &cfg, true).unwrap();
     assert_eq!(prices(&out), vec![100.0, 400.0]);
 }
 
@@ -143,7 +147,7 @@ fn next_open_fills_at_the_following_open_and_drops_the_last_bar() {
         stop_entry_price: StopEntryPrice::FillPrice,
         ..SignalConfig::default()
     };
-    let out = simulate_signals(d.input(), &cfg).unwrap();
+    let out = simulate_signals(d.input(), &cfg, true).unwrap();
     assert_eq!(prices(&out), vec![101.0, 102.0]);
     assert_eq!(out.fills[0].ts, d.ts[1]);
 }
@@ -164,7 +168,7 @@ fn next_open_checks_the_entry_bar_after_the_open() {
         stop_exit_price: StopExitPrice::StopMarket,
         ..SignalConfig::default()
     };
-    let out = simulate_signals(d.input(), &cfg).unwrap();
+    let out = simulate_signals(d.input(), &cfg, true).unwrap();
     assert_eq!(prices(&out), vec![100.0, 98.0]);
     assert_eq!(out.fills[1].ts, d.ts[1]);
 }
@@ -176,7 +180,7 @@ fn next_open_refuses_stop_levels_from_a_later_close() {
         price: SignalPrice::NextOpen,
         ..SignalConfig::default()
     };
-    let err = simulate_signals(d.input(), &cfg).unwrap_err();
+    let err = simulate_signals(d.input(), &cfg, true).unwrap_err();
     assert!(matches!(
         err,
         EngineError::InvalidConfig {
@@ -190,7 +194,7 @@ fn next_open_refuses_stop_levels_from_a_later_close() {
 fn masks_of_the_wrong_length_are_an_error_not_a_panic() {
     let mut d = Data::new(&flat(3));
     d.masks[2] = vec![0; 2];
-    let err = simulate_signals(d.input(), &SignalConfig::default()).unwrap_err();
+    let err = simulate_signals(d.input(), &SignalConfig::default(), true).unwrap_err();
     assert!(matches!(
         err,
         EngineError::InvalidConfig {
@@ -262,7 +266,7 @@ fn sweep_figures_agree_with_the_full_records() {
     let d = random_data(3_000, 11);
     for cfg in grid() {
         let stats = signal_stats(d.input(), &cfg).unwrap();
-        let out = simulate_signals(d.input(), &cfg).unwrap();
+        let out = simulate_signals(d.input(), &cfg, true).unwrap();
         let last = out.equity.last().unwrap();
         assert_eq!(stats.final_equity, last.equity);
         let closed = out
@@ -282,4 +286,45 @@ fn sweep_figures_agree_with_the_full_records() {
         }
         assert_eq!(stats.max_drawdown, dd);
     }
+}
+
+#[test]
+#[ignore]
+fn timing_probe() {
+    let n = 525_600;
+    let mut d = random_data(n, 3);
+    for k in 0..4 {
+        d.masks[k].iter_mut().for_each(|m| *m = 0);
+    }
+    for t in 0..300 {
+        d.masks[0][t * 1700 + 5] = 1;
+        d.masks[1][t * 1700 + 1005] = 1;
+    }
+    let cfg = SignalConfig {
+        sl_stop: 0.02,
+        ..SignalConfig::default()
+    };
+    let mut best = [f64::INFINITY; 4];
+    let mut rows = 0;
+    for _ in 0..30 {
+        let t = std::time::Instant::now();
+        rows = simulate_signals(d.input(), &cfg, true)
+            .unwrap()
+            .equity
+            .len();
+        best[0] = best[0].min(t.elapsed().as_secs_f64() * 1e3);
+        let t = std::time::Instant::now();
+        signal_stats(d.input(), &cfg).unwrap();
+        best[1] = best[1].min(t.elapsed().as_secs_f64() * 1e3);
+        let t = std::time::Instant::now();
+        signal_bars(&d.input());
+        best[2] = best[2].min(t.elapsed().as_secs_f64() * 1e3);
+        let t = std::time::Instant::now();
+        simulate_signals(d.input(), &cfg, false).unwrap();
+        best[3] = best[3].min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "best ms: full {:.3} stats {:.3} signal_bars {:.3} records only {:.3} ({rows} rows)",
+        best[0], best[1], best[2], best[3]
+    );
 }

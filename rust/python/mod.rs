@@ -548,18 +548,20 @@ impl SignalBuffers {
 }
 
 /// One signal backtest over one symbol's validated bars (GIL released); returns
-/// the same raw columns as `simulate`.
+/// the same raw columns as `simulate` (equity columns empty unless `keep_equity`).
 #[pyfunction]
 fn simulate_signals<'py>(
     py: Python<'py>,
     bars: &Bound<'py, PyDict>,
     signals: &Bound<'py, PyDict>,
     config: &Bound<'py, PyDict>,
+    keep_equity: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let buffers = SignalBuffers::from_dicts(bars, signals)?;
     let config = signal_config_from_dict(config)?;
     let input = buffers.input()?;
-    let result = py.detach(|| engine::catch_panics(|| engine::simulate_signals(input, &config)));
+    let result = py
+        .detach(|| engine::catch_panics(|| engine::simulate_signals(input, &config, keep_equity)));
     let out = result.map_err(|e| to_pyerr(py, e))?;
     output_to_dict(py, &out)
 }
