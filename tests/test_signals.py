@@ -180,21 +180,22 @@ def same(a, b):
     return a == b
 
 
-@pytest.mark.parametrize("price", ["close", "next_open"])
-def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price):
+@pytest.mark.parametrize(("price", "trail"), [("close", False), ("next_open", False), ("close", True)])
+def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price, trail):
     bars, entries, exits = walk_bars(2_000, 3)
     grid = dict(sl_stop=[None, 0.01, 0.03], tp_stop=[0.02, math.inf], fees=[0.0, 0.002], slippage=[0.0, 0.001])
-    frame = from_signals(bars, entries, exits, direction="both", price=price, threads=2, **grid)
+    frame = from_signals(bars, entries, exits, direction="both", price=price, threads=2, sl_trail=trail, **grid)
     assert frame.height == 3 * 2 * 2 * 2
     assert frame.columns[:5] == ["variant", "fees", "slippage", "sl_stop", "tp_stop"]
     for row in frame.iter_rows(named=True):
         alone = from_signals(bars, entries, exits, direction="both", price=price, sl_stop=row["sl_stop"],
-                             tp_stop=row["tp_stop"], fees=row["fees"], slippage=row["slippage"])
+                             sl_trail=trail, tp_stop=row["tp_stop"], fees=row["fees"], slippage=row["slippage"])
         stats = alone.stats()
         assert list(frame.columns[5:]) == list(stats)
         bad = {k: (row[k], v) for k, v in stats.items() if not same(row[k], v)}
         assert not bad, f"variant {row['variant']}: {bad}"
-        on_demand = from_signals(bars, entries, exits, direction="both", price=price, variant=row["variant"], **grid)
+        on_demand = from_signals(bars, entries, exits, direction="both", price=price, sl_trail=trail,
+                                 variant=row["variant"], **grid)
         assert on_demand.fills.equals(alone.fills)
 
 

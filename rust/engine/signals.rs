@@ -856,8 +856,21 @@ fn stop_price(
 trait EquitySink {
     fn push(&mut self, bar: usize, row: EquityRow);
 
+    /// Whether trades need their excursions (the stats have no use for them).
+    fn excursions(&self) -> bool {
+        true
+    }
+
     /// Bars `from..to` held with an unchanged account: one row each.
-    fn hold(&mut self, inp: &SignalInput<'_>, from: usize, to: usize, cash: f64, qty: f64) {
+    fn hold(
+        &mut self,
+        inp: &SignalInput<'_>,
+        _blocks: Option<&Blocks>,
+        from: usize,
+        to: usize,
+        cash: f64,
+        qty: f64,
+    ) {
         for k in from..to {
             let c = inp.close[k];
             self.push(
@@ -876,7 +889,16 @@ trait EquitySink {
 /// No rows at all: for runs whose equity is asked for later, if ever.
 impl EquitySink for () {
     fn push(&mut self, _bar: usize, _row: EquityRow) {}
-    fn hold(&mut self, _inp: &SignalInput<'_>, _from: usize, _to: usize, _cash: f64, _qty: f64) {}
+    fn hold(
+        &mut self,
+        _: &SignalInput<'_>,
+        _: Option<&Blocks>,
+        _: usize,
+        _: usize,
+        _: f64,
+        _: f64,
+    ) {
+    }
 }
 
 impl EquitySink for Vec<EquityRow> {
@@ -915,6 +937,52 @@ pub(super) fn signal_bars(inp: &SignalInput<'_>) -> Vec<usize> {
         }
     }
     out
+}
+
+/// Bars per summary block.
+const BLOCK: usize = 64;
+
+/// Per block of `BLOCK` bars (the last one may be short): the lowest low, highest
+/// high, lowest and highest close. A sweep computes them once; each variant then
+/// skips whole blocks where no stop can fire and equity makes no new high.
+pub(super) struct Blocks {
+    low: Vec<f64>,
+    high: Vec<f64>,
+    close_min: Vec<f64>,
+    close_max: Vec<f64>,
+}
+
+impl Blocks {
+    pub(super) fn new(inp: &SignalInput<'_>) -> Self {
+        // prices are finite (validated bars): plain comparisons, which vectorize
+        let min = |v: &[f64]| -> Vec<f64> {
+            v.chunks(BLOCK)
+                .map(|c| {
+                    c.iter()
+                        .fold(f64::INFINITY, |m, &x| if x < m { x } else { m })
+                })
+                .collect()
+        };
+        let max = |v: &[f64]| -> Vec<f64> {
+            v.chunks(BLOCK)
+                .map(|c| {
+                    c.iter()
+                        .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+                })
+                .collect()
+        };
+        Blocks {
+            low: min(inp.low),
+            high: max(inp.high),
+            close_min: min(inp.close),
+            close_max: max(inp.close),
+        }
+    }
+
+    /// The block starting at bar `k`, when `k` starts one that ends by `to`.
+    fn whole(k: usize, to: usize) -> Option<usize> {
+        (k % BLOCK == 0 && k + BLOCK <= to).then_some(k / BLOCK)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -981,6 +1049,7 @@ struct Walk<'a, S: EquitySink> {
     trades: Vec<Trade>,
     sink: &'a mut S,
     signal_bars: &'a [usize],
+    blocks: Option<&'a Blocks>,
 }
 
 impl<S: EquitySink> Walk<'_, S> {
@@ -1155,15 +1224,44 @@ impl<S: EquitySink> Walk<'_, S> {
                     above = sl_level(st.sl_from);
                 }
             }
-            for k in from..to {
+            let mut k = from;
+            while k < to {
+                if let (Some(b), Some(bl)) = (Blocks::whole(k, to), self.blocks) {
+                    if !(bl.low[b] <= below || bl.high[b] >= above) {
+                        k += BLOCK;
+                        continue;
+                    }
+                }
                 if low[k] <= below || high[k] >= above {
                     return k;
                 }
+                k += 1;
             }
             return to;
         }
         let mut peak = st.sl_from;
-        for k in from..to {
+        let mut k = from;
+        while k < to {
+            if let (Some(b), Some(bl)) = (Blocks::whole(k, to), self.blocks) {
+                // the reference only moves one way within the block, and the level
+                // with it: the level nearest the price is at one of the two ends
+                let end_peak = if long {
+                    peak.max(bl.high[b])
+                } else {
+                    peak.min(bl.low[b])
+                };
+                let (l0, l1) = (sl_level(peak), sl_level(end_peak));
+                let quiet = if long {
+                    !(bl.low[b] <= l0.max(l1) || bl.high[b] >= above)
+                } else {
+                    !(bl.high[b] >= l0.min(l1) || bl.low[b] <= below)
+                };
+                if quiet && !end_peak.is_nan() {
+                    peak = end_peak;
+                    k += BLOCK;
+                    continue;
+                }
+            }
             let level = sl_level(peak);
             let hit = if long {
                 low[k] <= level || high[k] >= above
@@ -1179,6 +1277,7 @@ impl<S: EquitySink> Walk<'_, S> {
             } else if !long && low[k] < peak {
                 peak = low[k];
             }
+            k += 1;
         }
         self.stops.sl_from = peak;
         to
@@ -1193,7 +1292,7 @@ impl<S: EquitySink> Walk<'_, S> {
             return to;
         }
         let end = self.first_stop_bar(from, to);
-        if end > from {
+        if end > from && self.sink.excursions() {
             let lo = self.inp.low[from..end]
                 .iter()
                 .copied()
@@ -1204,8 +1303,11 @@ impl<S: EquitySink> Walk<'_, S> {
                 .fold(f64::NEG_INFINITY, f64::max);
             self.touch(lo);
             self.touch(hi);
+        }
+        if end > from {
             let inp = self.inp;
-            self.sink.hold(&inp, from, end, self.acct.cash, position);
+            self.sink
+                .hold(&inp, self.blocks, from, end, self.acct.cash, position);
         }
         end
     }
@@ -1289,6 +1391,7 @@ fn walk<S: EquitySink>(
     inp: SignalInput<'_>,
     cfg: &SignalConfig,
     signal_bars: &[usize],
+    blocks: Option<&Blocks>,
     sink: &mut S,
 ) -> EngineResult<(Vec<Fill>, Vec<Trade>)> {
     cfg.validate()?;
@@ -1307,6 +1410,7 @@ fn walk<S: EquitySink>(
         trades: Vec::new(),
         sink,
         signal_bars,
+        blocks,
     };
     let (fills, mut trades, ledger) = w.run()?;
     if ledger.qty != 0.0 {
@@ -1330,9 +1434,9 @@ pub fn simulate_signals(
     let bars = signal_bars(&inp);
     let mut equity = Vec::new();
     let (fills, trades) = if keep_equity {
-        walk(inp, cfg, &bars, &mut equity)?
+        walk(inp, cfg, &bars, None, &mut equity)?
     } else {
-        walk(inp, cfg, &bars, &mut ())?
+        walk(inp, cfg, &bars, None, &mut ())?
     };
     Ok(Output {
         fills,
@@ -1432,6 +1536,82 @@ impl EquitySink for StatsSink {
         }
         self.day_equity = v;
         self.last = Some(row);
+    }
+
+    fn excursions(&self) -> bool {
+        false
+    }
+
+    /// The held bars, in day-long runs: within one day and one account, equity is
+    /// `cash + qty * close`, the drawdown only needs the lowest equity since each new
+    /// peak (division by a positive peak and subtracting 1 are monotone, so the
+    /// smallest ratio comes from the smallest equity, bit for bit), and the exposed
+    /// time telescopes to the run's first and last timestamps.
+    fn hold(
+        &mut self,
+        inp: &SignalInput<'_>,
+        blocks: Option<&Blocks>,
+        from: usize,
+        to: usize,
+        cash: f64,
+        qty: f64,
+    ) {
+        let (ts, close) = (inp.ts, inp.close);
+        let row = |k: usize| EquityRow {
+            ts: ts[k],
+            cash,
+            equity: cash + qty * close[k],
+            gross_exposure: qty.abs() * close[k],
+        };
+        let general =
+            self.peak.is_nan() || self.drawdown.is_nan() || !(self.peak > 0.0) || qty == 0.0;
+        let mut k = from;
+        while k < to {
+            let Some(prev) = self.last.filter(|_| !general && ts[k] < self.next_day_ts) else {
+                // a new day (or an account the fast path does not cover): one row
+                self.push(k, row(k));
+                k += 1;
+                continue;
+            };
+            let end = k + ts[k..to].partition_point(|&t| t < self.next_day_ts);
+            let (mut peak, mut dd) = (self.peak, self.drawdown);
+            let mut lowest = f64::INFINITY;
+            let mut j = k;
+            while j < end {
+                if let (Some(b), Some(bl)) = (Blocks::whole(j, end), blocks) {
+                    // equity is monotone in the close: its extremes are at the close's
+                    let (lo, hi) = if qty > 0.0 {
+                        (bl.close_min[b], bl.close_max[b])
+                    } else {
+                        (bl.close_max[b], bl.close_min[b])
+                    };
+                    if !(cash + qty * hi > peak) {
+                        lowest = lowest.min(cash + qty * lo);
+                        j += BLOCK;
+                        continue;
+                    }
+                }
+                let v = cash + qty * close[j];
+                if v > peak {
+                    dd = dd.min(lowest / peak - 1.0);
+                    peak = v;
+                    lowest = v;
+                } else if v < lowest {
+                    lowest = v;
+                }
+                j += 1;
+            }
+            self.drawdown = dd.min(lowest / peak - 1.0);
+            self.peak = peak;
+            if prev.gross_exposure > 0.0 {
+                self.exposed += ts[k] - prev.ts;
+            }
+            self.exposed += ts[end - 1] - ts[k];
+            let last = row(end - 1);
+            self.day_equity = last.equity;
+            self.last = Some(last);
+            k = end;
+        }
     }
 }
 
@@ -1539,9 +1719,10 @@ fn stats_with(
     inp: SignalInput<'_>,
     cfg: &SignalConfig,
     signal_bars: &[usize],
+    blocks: Option<&Blocks>,
 ) -> EngineResult<SignalStats> {
     let mut sink = StatsSink::new(cfg.init_cash);
-    let (fills, trades) = walk(inp, cfg, signal_bars, &mut sink)?;
+    let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     let n = inp.ts.len();
     let (start, end) = match (inp.ts.first(), inp.ts.last()) {
         (Some(&a), Some(&b)) => (a, b),
@@ -1553,7 +1734,7 @@ fn stats_with(
 /// One signal backtest reduced to its stats, without keeping the equity rows.
 pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<SignalStats> {
     inp.validate_shape()?;
-    stats_with(inp, cfg, &signal_bars(&inp))
+    stats_with(inp, cfg, &signal_bars(&inp), None)
 }
 
 /// Runs every configuration over the same bars and signals on up to `threads`
@@ -1567,9 +1748,9 @@ pub fn simulate_signals_many(
     if let Err(e) = inp.validate_shape() {
         return configs.iter().map(|_| Err(e.clone())).collect();
     }
-    let bars = signal_bars(&inp);
-    let bars = &bars[..];
-    let run = |cfg: &SignalConfig| super::catch_panics(|| stats_with(inp, cfg, bars));
+    let (bars, blocks) = (signal_bars(&inp), Blocks::new(&inp));
+    let (bars, blocks) = (&bars[..], &blocks);
+    let run = |cfg: &SignalConfig| super::catch_panics(|| stats_with(inp, cfg, bars, Some(blocks)));
     let threads = threads.max(1).min(configs.len().max(1));
     if threads == 1 {
         return configs.iter().map(run).collect();
