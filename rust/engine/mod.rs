@@ -46,17 +46,29 @@ pub fn simulate_many(
     threads: usize,
     check: BarCheck,
 ) -> Vec<EngineResult<Output>> {
-    let threads = threads.max(1).min(jobs.len().max(1));
+    parallel_map(jobs, threads, |job| run_guarded(bars, job, check))
+}
+
+/// `f` over `items` on up to `threads` scoped threads. Items are split into
+/// contiguous chunks and each result lands in its item's slot, so the output does
+/// not depend on the thread count or on scheduling.
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> EngineResult<R> + Sync,
+) -> Vec<EngineResult<R>> {
+    let threads = threads.max(1).min(items.len().max(1));
     if threads == 1 {
-        return jobs.iter().map(|j| run_guarded(bars, j, check)).collect();
+        return items.iter().map(&f).collect();
     }
-    let chunk = jobs.len().div_ceil(threads);
-    let mut results: Vec<Option<EngineResult<Output>>> = (0..jobs.len()).map(|_| None).collect();
+    let chunk = items.len().div_ceil(threads);
+    let mut results: Vec<Option<EngineResult<R>>> = (0..items.len()).map(|_| None).collect();
+    let f = &f;
     std::thread::scope(|scope| {
-        for (job_chunk, slot_chunk) in jobs.chunks(chunk).zip(results.chunks_mut(chunk)) {
+        for (item_chunk, slot_chunk) in items.chunks(chunk).zip(results.chunks_mut(chunk)) {
             scope.spawn(move || {
-                for (job, slot) in job_chunk.iter().zip(slot_chunk.iter_mut()) {
-                    *slot = Some(run_guarded(bars, job, check));
+                for (item, slot) in item_chunk.iter().zip(slot_chunk.iter_mut()) {
+                    *slot = Some(f(item));
                 }
             });
         }

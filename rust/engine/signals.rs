@@ -1751,30 +1751,5 @@ pub fn simulate_signals_many(
     let (bars, blocks) = (signal_bars(&inp), Blocks::new(&inp));
     let (bars, blocks) = (&bars[..], &blocks);
     let run = |cfg: &SignalConfig| super::catch_panics(|| stats_with(inp, cfg, bars, Some(blocks)));
-    let threads = threads.max(1).min(configs.len().max(1));
-    if threads == 1 {
-        return configs.iter().map(run).collect();
-    }
-    let chunk = configs.len().div_ceil(threads);
-    let mut results: Vec<Option<EngineResult<SignalStats>>> =
-        (0..configs.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        for (cfgs, slots) in configs.chunks(chunk).zip(results.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                for (cfg, slot) in cfgs.iter().zip(slots.iter_mut()) {
-                    *slot = Some(run(cfg));
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(EngineError::Internal(
-                    "a sweep worker did not report".into(),
-                ))
-            })
-        })
-        .collect()
+    super::parallel_map(configs, threads, run)
 }
