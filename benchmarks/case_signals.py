@@ -122,6 +122,7 @@ def case_single() -> dict:
     run = lambda: from_signals(prepared, entries, exits, price="close", sl_stop=0.02)  # noqa: E731
     run()
     ours_ms = median_ms(run, 15)
+    ours_cpu = cpu_ms(lambda: [run() for _ in range(15)]) / 15
     cold_ms = median_ms(lambda: from_signals(bars, entries, exits, price="close", sl_stop=0.02), 5)
     r = run()
     equity_ms = median_ms(lambda: run().equity, 5)
@@ -129,10 +130,10 @@ def case_single() -> dict:
     for engine in ("numba", "rust"):
         go = lambda: _vectorbt(bars, entries, exits, engine, sl_stop=0.02)  # noqa: E731
         pf = go()  # compiles / warms up
-        peers[engine] = (median_ms(go, 7), pf)
+        peers[engine] = (median_ms(go, 7), pf, cpu_ms(lambda: [go() for _ in range(5)]) / 5)
     peer = min(peers, key=lambda k: peers[k][0])
     agree = True
-    for _, pf in peers.values():
+    for _, pf, _ in peers.values():
         rec = pf.orders.values
         index = np.searchsorted(prepared.arrays["ts"], r.fills["ts"].dt.epoch("us").to_numpy())
         agree &= len(rec) == r.fills.height and bool((rec["idx"] == index).all())
@@ -145,7 +146,9 @@ def case_single() -> dict:
                 agree=bool(agree),
                 note=(f"{r.fills.height} fills ({stops} stops), bars prepared once; from a raw frame "
                       f"{cold_ms:.1f} ms (prepare_bars); + equity rows on first access {equity_ms:.1f} ms; "
-                      f"vectorbt numba {peers['numba'][0]:.1f} ms, rust {peers['rust'][0]:.1f} ms"))
+                      f"vectorbt numba {peers['numba'][0]:.1f} ms, rust {peers['rust'][0]:.1f} ms; CPU time per run: "
+                      f"ours {ours_cpu:.2f} ms, vectorbt {peer} {peers[peer][2]:.1f} ms "
+                      f"(x{peers[peer][2] / ours_cpu:.1f})"))
 
 
 def case_sweep() -> dict:

@@ -1224,6 +1224,11 @@ impl<S: EquitySink> Walk<'_, S> {
                     above = sl_level(st.sl_from);
                 }
             }
+            if self.blocks.is_none() {
+                return (from..to)
+                    .find(|&k| low[k] <= below || high[k] >= above)
+                    .unwrap_or(to);
+            }
             let mut k = from;
             while k < to {
                 if let (Some(b), Some(bl)) = (Blocks::whole(k, to), self.blocks) {
@@ -1293,14 +1298,13 @@ impl<S: EquitySink> Walk<'_, S> {
         }
         let end = self.first_stop_bar(from, to);
         if end > from && self.sink.excursions() {
+            // finite prices: plain comparisons, which vectorize
             let lo = self.inp.low[from..end]
                 .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
+                .fold(f64::INFINITY, |m, &x| if x < m { x } else { m });
             let hi = self.inp.high[from..end]
                 .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max);
+                .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m });
             self.touch(lo);
             self.touch(hi);
         }
