@@ -336,3 +336,41 @@ def test_percent_reversal_is_refused_like_vectorbt():
 def test_worked_examples_match_both_vectorbt_engines():
     ohlc = _ohlc([(100, 101, 99, 100), (100, 100.5, 96, 97), (99, 100, 98, 99), (99, 99, 90, 91)])
     assert_parity(ohlc, _masks(4, [0, 2], [3]), {**BASE, "sl_stop": 0.02, "fees": 0.001}, engines=ENGINES)
+
+
+# --------------------------------------------------------- next_open against vectorbt, without stops
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_next_open_is_vectorbt_at_the_next_open_without_stops(seed):
+    """Without stops, ``price="next_open"`` is vectorbt given the open as its price and the
+    masks shifted one bar later: the same decisions, filled one bar on."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 120))
+    ohlc = walk(int(rng.integers(0, 2**32 - 1)), n, 0.5, None)
+    masks = {k: rng.random(n) < 0.15 for k in ("entries", "exits", "short_entries", "short_exits")}
+    if seed % 2:
+        masks["short_entries"] = masks["short_exits"] = None
+    sizing = [dict(), dict(size=1.5), dict(size=300.0, size_type="value")][seed % 3]
+    params = dict(init_cash=1_000.0, fees=[0.0, 0.002][seed % 2], slippage=[0.0, 0.001, 0.01][seed % 3],
+                  direction=["longonly", "shortonly", "both"][seed % 3], accumulate=seed % 4 == 0, **sizing)
+    ours = from_signals(to_bars(ohlc), masks["entries"], masks["exits"], masks["short_entries"],
+                        masks["short_exits"], price="next_open", **params)
+    shifted = {k: None if v is None else np.concatenate([[False], v[:-1]]) for k, v in masks.items()}
+    kwargs = {k: v for k, v in params.items() if k != "direction"}
+    if shifted["short_entries"] is None:
+        kwargs["direction"] = params["direction"]
+        signals = (shifted["entries"], shifted["exits"])
+    else:
+        signals = (shifted["entries"], shifted["exits"], shifted["short_entries"], shifted["short_exits"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pf = vbt.Portfolio.from_signals(pd.Series(ohlc["close"]), *signals, price=ohlc["open"], **kwargs)
+    rec = pf.orders.values
+    fills = ours.fills
+    assert fills.height == len(rec)
+    index = {t: i for i, t in enumerate(to_bars(ohlc)["ts"].to_list())}
+    assert [index[t] for t in fills["ts"].to_list()] == rec["idx"].tolist()
+    for mine, theirs in (("qty", "size"), ("price", "price"), ("fee", "fees")):
+        np.testing.assert_allclose(fills[mine].to_numpy(), rec[theirs], rtol=1e-9, atol=1e-12)
+    assert math.isclose(ours.final_equity, pf.final_value(), rel_tol=1e-9, abs_tol=1e-9)
