@@ -176,8 +176,20 @@ def walk_bars(n, seed, minutes=7):
 
 def same(a, b):
     if isinstance(a, float) and isinstance(b, float):
-        return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+        return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0) or (math.isnan(a) and math.isnan(b))
     return a == b
+
+
+def test_sweep_rows_with_no_starting_cash_match_stats():
+    # vectorbt accepts init_cash=0: nothing can be bought, returns are undefined (NaN)
+    bars, entries, exits = walk_bars(400, 6)
+    frame = from_signals(bars, entries, exits, price="close", init_cash=[0.0, 1_000.0], sl_stop=[0.01, 0.02])
+    for row in frame.iter_rows(named=True):
+        stats = from_signals(bars, entries, exits, price="close", init_cash=row["init_cash"],
+                             sl_stop=row["sl_stop"]).stats()
+        bad = {k: (row[k], v) for k, v in stats.items() if not same(row[k], v)}
+        assert not bad, bad
+    assert math.isnan(frame["total_return"][0]) and frame["trades"][0] == 0
 
 
 @pytest.mark.parametrize(("price", "trail"), [("close", False), ("next_open", False), ("close", True)])

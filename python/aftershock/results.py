@@ -25,7 +25,7 @@ STATS_DOC: dict[str, str] = {
     "end": "last bar timestamp (UTC)",
     "init_cash": "starting cash",
     "final_equity": "equity after the last bar",
-    "total_return": "final_equity / init_cash - 1",
+    "total_return": "final_equity / init_cash - 1 (NaN when init_cash is 0)",
     "max_drawdown": "largest peak-to-trough fall of equity as a fraction of the peak (<= 0), from closes",
     "sharpe": "mean / std (ddof=1) of daily returns of the close-of-day equity, times sqrt(periods_per_year); null with fewer than 2 days or zero variance",
     "trades": "closed trades (round-trip reductions)",
@@ -187,9 +187,10 @@ class Result:
         ts_all = self._bars.arrays["ts"]
         start_us, end_us = int(ts_all.min()), int(ts_all.max())
         peak = np.maximum.accumulate(np.concatenate([[init], values]))
-        dd = (np.concatenate([[init], values]) / peak - 1.0).min()
         daily = self.equity_curve("1d").get_column("equity").to_numpy()
-        rets = np.diff(np.concatenate([[init], daily])) / np.concatenate([[init], daily[:-1]])
+        with np.errstate(divide="ignore", invalid="ignore"):  # init_cash=0: NaN figures, no warning
+            dd = (np.concatenate([[init], values]) / peak - 1.0).min()
+            rets = np.diff(np.concatenate([[init], daily])) / np.concatenate([[init], daily[:-1]])
         sharpe = None
         if len(rets) >= 2:
             sd = float(np.std(rets, ddof=1))
@@ -211,7 +212,7 @@ class Result:
             "end": pl.Series([end_us]).cast(_UTC).item(),
             "init_cash": init,
             "final_equity": self.final_equity,
-            "total_return": self.final_equity / init - 1.0,
+            "total_return": self.final_equity / init - 1.0 if init else math.nan,
             "max_drawdown": float(dd),
             "sharpe": sharpe,
             "trades": closed.height,

@@ -1701,7 +1701,11 @@ fn finish_stats(
     }
     SignalStats {
         final_equity,
-        total_return: final_equity / init - 1.0,
+        total_return: if init == 0.0 {
+            f64::NAN
+        } else {
+            final_equity / init - 1.0
+        },
         max_drawdown: sink.drawdown,
         sharpe,
         trades: closed.len() as u64,
