@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from aftershock.results import ENGINE_STATS
 from aftershock.errors import ConfigError, InputError
 from aftershock.signals import from_signals
 
@@ -42,19 +43,16 @@ def test_next_open_fills_at_the_following_bar_open():
         (T0 + dt.timedelta(minutes=1), "buy", 101.0),
         (T0 + dt.timedelta(minutes=3), "sell", 102.0),
     ]
-    assert r.orders["order_type"].unique().to_list() == ["market"]
 
 
 def test_close_price_fills_at_the_signal_bar_close():
     r = from_signals(BARS, mask(5, [0]), mask(5, [2]), size=1.0, price="close")
     assert r.fills.select("ts", "price").rows() == [(T0, 100.0), (T0 + dt.timedelta(minutes=2), 102.0)]
-    assert r.orders["order_type"].unique().to_list() == ["market_on_close"]
 
 
 def test_signal_on_last_bar_is_dropped_in_next_open_mode():
     r = from_signals(BARS, mask(5, [4]), None, size=1.0)
     assert r.fills.height == 0
-    assert r.orders.height == 0
 
 
 def test_all_in_default_uses_all_cash_net_of_fees():
@@ -68,7 +66,7 @@ def test_exit_while_flat_and_entry_while_long_do_nothing():
     r = from_signals(BARS, mask(5, [0, 1]), mask(5, []), size=1.0, price="close")
     assert r.fills["qty"].to_list() == [1.0]
     r = from_signals(BARS, mask(5, []), mask(5, [1]), size=1.0, price="close")
-    assert r.fills.height == 0 and r.orders.height == 0
+    assert r.fills.height == 0
 
 
 def test_entry_and_exit_on_one_bar_cancel_out():
@@ -140,7 +138,15 @@ def test_one_symbol_of_many():
         (dict(entries=mask(5, [0]), price="vwap"), ConfigError, "price"),
         (dict(entries=mask(5, [0]), size=-1.0), ConfigError, "size"),
         (dict(entries=mask(5, [0]), size=math.inf, size_type="notional"), ConfigError, "size=inf"),
-        (dict(entries=mask(5, [0]), sl_stop=0.0), ConfigError, "sl_stop"),
+        (dict(entries=mask(5, [0]), sl_stop=-0.01), ConfigError, "sl_stop"),
+        (dict(entries=mask(5, [0]), sl_stop=0.02, tsl_stop=0.02), ConfigError, "tsl_stop"),
+        (dict(entries=mask(5, [0]), stop_entry_price="close"), ConfigError, "stop_entry_price"),
+        (dict(entries=mask(5, [0]), upon_opposite_entry="flip"), ConfigError, "upon_opposite_entry"),
+        (dict(entries=mask(5, [0]), fees=math.nan), ConfigError, "fees"),
+        (dict(entries=mask(5, [0]), tp_stop=[0.01, "x"]), ConfigError, "tp_stop"),
+        (dict(entries=mask(5, [0]), tp_stop=[]), ConfigError, "tp_stop"),
+        (dict(entries=mask(5, [0]), tp_stop=[0.01, 0.02], variant=2), ConfigError, "variant"),
+        (dict(entries=mask(5, [0]), variant=0), ConfigError, "variant"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(kwargs, error, match):
@@ -148,7 +154,90 @@ def test_bad_input_raises_naming_the_argument(kwargs, error, match):
         from_signals(BARS, **kwargs)
 
 
-def test_engine_config_passes_through():
-    r = from_signals(BARS, mask(5, [0]), None, size=1.0, latency="90s")
-    # submitted at bar 1 plus 90 s of latency: live from bar 3, not bar 1
-    assert r.fills.select("ts", "price").rows() == [(T0 + dt.timedelta(minutes=3), 102.0)]
+def test_engine_settings_are_refused():
+    # the signal simulator has vectorbt's cash model, not the orders engine's settings
+    with pytest.raises(TypeError, match="latency"):
+        from_signals(BARS, mask(5, [0]), None, size=1.0, latency="90s")
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def walk_bars(n, seed, minutes=7):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate([[100.0], close[:-1]]) * np.exp(rng.normal(0, 0.002, n))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.004, n)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.004, n)))
+    ts = [T0 + dt.timedelta(minutes=minutes * i) for i in range(n)]
+    bars = pl.DataFrame({"ts": ts, "symbol": "BTC", "open": open_, "high": high, "low": low, "close": close},
+                        schema_overrides={"ts": pl.Datetime("us", "UTC")})
+    return bars, rng.random(n) < 0.04, rng.random(n) < 0.04
+
+
+def same(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0) or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def test_sweep_rows_with_no_starting_cash_match_stats():
+    # vectorbt accepts init_cash=0: nothing can be bought, returns are undefined (NaN)
+    bars, entries, exits = walk_bars(400, 6)
+    frame = from_signals(bars, entries, exits, price="close", init_cash=[0.0, 1_000.0], sl_stop=[0.01, 0.02])
+    for row in frame.iter_rows(named=True):
+        stats = from_signals(bars, entries, exits, price="close", init_cash=row["init_cash"],
+                             sl_stop=row["sl_stop"]).stats()
+        bad = {k: (row[k], stats[k]) for k in ENGINE_STATS if not same(row[k], stats[k])}
+        assert not bad, bad
+    assert math.isnan(frame["total_return"][0]) and frame["trades"][0] == 0
+
+
+@pytest.mark.parametrize(("price", "trail"), [("close", False), ("next_open", False), ("close", True)])
+def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price, trail):
+    bars, entries, exits = walk_bars(2_000, 3)
+    grid = dict(sl_stop=[None, 0.01, 0.03], tp_stop=[0.02, math.inf], fees=[0.0, 0.002], slippage=[0.0, 0.001])
+    frame = from_signals(bars, entries, exits, direction="both", price=price, threads=2, sl_trail=trail, **grid)
+    assert frame.height == 3 * 2 * 2 * 2
+    assert frame.columns[:5] == ["variant", "fees", "slippage", "sl_stop", "tp_stop"]
+    for row in frame.iter_rows(named=True):
+        alone = from_signals(bars, entries, exits, direction="both", price=price, sl_stop=row["sl_stop"],
+                             sl_trail=trail, tp_stop=row["tp_stop"], fees=row["fees"], slippage=row["slippage"])
+        stats = alone.stats()
+        assert list(frame.columns[5:]) == list(ENGINE_STATS)
+        bad = {k: (row[k], stats[k]) for k in ENGINE_STATS if not same(row[k], stats[k])}
+        assert not bad, f"variant {row['variant']}: {bad}"
+        on_demand = from_signals(bars, entries, exits, direction="both", price=price, sl_trail=trail,
+                                 variant=row["variant"], **grid)
+        assert on_demand.fills.equals(alone.fills)
+
+
+def test_sweep_is_the_product_of_the_lists_in_argument_order():
+    bars, entries, exits = walk_bars(300, 4)
+    frame = from_signals(bars, entries, exits, size=[1.0, 2.0], tsl_stop=[0.01, 0.02, 0.05], price="close")
+    assert frame.select("size", "tsl_stop").rows() == [(s, t) for s in (1.0, 2.0) for t in (0.01, 0.02, 0.05)]
+    # a trailing sweep equals sl_stop with sl_trail=True
+    trail = from_signals(bars, entries, exits, size=[1.0, 2.0], sl_stop=[0.01, 0.02, 0.05], sl_trail=True, price="close")
+    assert frame.drop("tsl_stop").equals(trail.drop("sl_stop"))
+
+
+def test_sweeps_do_not_depend_on_the_thread_count():
+    bars, entries, exits = walk_bars(1_500, 5)
+    grid = dict(sl_stop=[0.005, 0.01, 0.02, 0.04], tp_stop=[0.01, 0.02, 0.05], init_cash=[1_000.0, 50_000.0])
+    frames = [from_signals(bars, entries, exits, price="close", threads=t, **grid) for t in (1, 2, 5)]
+    assert frames[0].equals(frames[1]) and frames[0].equals(frames[2])
+    assert frames[0]["init_cash"].unique().sort().to_list() == [1_000.0, 50_000.0]
+
+
+def test_next_open_stop_bar_signals_act_on_the_flat_position():
+    # bar 1 stops out intrabar; bar 1's entry signal (at its close) opens a new long at bar 2's open
+    bars = bars_from([(100, 101, 99, 100), (100, 100.5, 94, 96), (96, 97, 95, 96), (96, 97, 95, 96)])
+    r = from_signals(bars, mask(4, [0, 1]), None, size=1.0, sl_stop=0.05, price="next_open")
+    assert r.fills.select("price", "reason").rows() == [(100.0, "entry"), (95.0, "stop_loss"), (96.0, "entry")]
+
+
+def test_next_open_stops_slip_by_default():
+    bars = bars_from([(100, 101, 99, 100), (100, 101, 95, 96), (96, 97, 95, 96)])
+    r = from_signals(bars, mask(3, [0]), None, size=1.0, sl_stop=0.02, slippage=0.01)
+    entry = 100 * 1.01
+    assert r.fills["price"].to_list() == pytest.approx([entry, entry * 0.98 * 0.99], rel=1e-12)

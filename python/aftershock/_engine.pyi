@@ -5,7 +5,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes"]
+__all__ = [
+    "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
+    "simulate_signals", "simulate_signals_many",
+]
 
 __version__: str
 
@@ -44,3 +47,23 @@ def simulate_many_stats(
 
 def codes() -> dict[str, dict[str, int]]:
     """The engine's code tables, ``{column: {text: code}}``."""
+
+# --- signals simulated in the engine ----------------------------------------
+
+def simulate_signals(
+    bars: Mapping[str, npt.NDArray[Any]],
+    signals: Mapping[str, npt.NDArray[np.uint8]],
+    config: Mapping[str, Any],
+    keep_equity: bool,
+) -> dict[str, Any]:
+    """One signal backtest over one symbol's validated bars; returns raw output columns
+    (the equity ones empty unless ``keep_equity``)."""
+
+def simulate_signals_many(
+    bars: Mapping[str, npt.NDArray[Any]],
+    signals: Mapping[str, npt.NDArray[np.uint8]],
+    config: Mapping[str, Any],
+    variants: Mapping[str, npt.NDArray[np.float64]],
+    threads: int,
+) -> dict[str, list[Any]]:
+    """A sweep of signal backtests; one list per stats figure, in variant order."""

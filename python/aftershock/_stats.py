@@ -161,6 +161,7 @@ def _power_minus_one(base: float, exponent: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@np.errstate(divide="ignore", invalid="ignore")  # init_cash=0 (vectorbt allows it): NaN, not a warning
 def extra_figures(
     *,
     init: float,
@@ -196,7 +197,7 @@ def extra_figures(
     vol = float(np.std(rets, ddof=1)) if n >= 2 else float("nan")
     out["volatility_ann"] = vol * math.sqrt(periods_per_year) if n >= 2 else None
     years = (end_us - start_us) / (365 * 86_400e6)
-    out["cagr"] = _power_minus_one(final / init, 1.0 / years) if years > 0 and final > 0 else None
+    out["cagr"] = _power_minus_one(final / init, 1.0 / years) if years > 0 and final > 0 and init > 0 else None
     downside = float(np.sqrt(np.mean(np.minimum(rets - rf_period, 0.0) ** 2))) if n >= 2 else 0.0
     out["sortino"] = float(np.mean(rets - rf_period) / downside * math.sqrt(periods_per_year)) if downside > 0 else None
     out["calmar"] = out["return_ann"] / -max_dd if out["return_ann"] is not None and max_dd < 0 else None
@@ -208,7 +209,7 @@ def extra_figures(
     if bench_close is not None and bench_ts is not None and len(bench_close) >= 1:
         bh = float(bench_close[-1] / bench_close[0] - 1.0)
         out["buy_hold_return"] = bh
-        if len(bench_close) >= 3:
+        if len(bench_close) >= 3 and init > 0:
             r_b = np.diff(np.log(bench_close))
             var_b = float(np.var(r_b, ddof=1))
             if var_b > 0:

@@ -30,7 +30,7 @@ STATS_DOC: dict[str, str] = {
     "end": "last bar timestamp (UTC)",
     "init_cash": "starting cash",
     "final_equity": "equity after the last bar",
-    "total_return": "final_equity / init_cash - 1",
+    "total_return": "final_equity / init_cash - 1 (NaN when init_cash is 0)",
     "max_drawdown": "largest peak-to-trough fall of equity as a fraction of the peak (<= 0), from closes",
     "sharpe": "mean / std (ddof=1) of daily returns of the close-of-day equity, times sqrt(periods_per_year); null with fewer than 2 days or zero variance",
     "trades": "closed trades (round-trip reductions)",
@@ -242,9 +242,10 @@ class Result:
         ts_all = self._bars.arrays["ts"]
         start_us, end_us = int(ts_all.min()), int(ts_all.max())
         peak = np.maximum.accumulate(np.concatenate([[init], values]))
-        dd = (np.concatenate([[init], values]) / peak - 1.0).min()
         daily = self._sampled_equity(sampling)
-        rets = np.diff(np.concatenate([[init], daily])) / np.concatenate([[init], daily[:-1]])
+        with np.errstate(divide="ignore", invalid="ignore"):  # init_cash=0: NaN figures, no warning
+            dd = (np.concatenate([[init], values]) / peak - 1.0).min()
+            rets = np.diff(np.concatenate([[init], daily])) / np.concatenate([[init], daily[:-1]])
         if risk_free:
             rets_x = rets - ((1.0 + risk_free) ** (1.0 / periods_per_year) - 1.0)
         else:
@@ -270,12 +271,13 @@ class Result:
             "end": pl.Series([end_us]).cast(_UTC).item(),
             "init_cash": init,
             "final_equity": self.final_equity,
-            "total_return": self.final_equity / init - 1.0,
+            "total_return": self.final_equity / init - 1.0 if init else math.nan,
             "max_drawdown": float(dd),
             "sharpe": sharpe,
             "trades": closed.height,
             "open_trades": trades.height - closed.height,
             "win_rate": float((pnl > 0).mean()) if len(pnl) else None,
+            # NumPy's pairwise sum: the Rust sweep reproduces it bit for bit
             "avg_trade_return": float(np.mean(closed.get_column("return").to_numpy())) if len(pnl) else None,
             "profit_factor": float(pnl[pnl > 0].sum() / loss) if loss > 0 else None,
             "total_fees": float(_col(self._raw, "fills.fee", np.float64).sum()),

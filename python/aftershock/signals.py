@@ -1,59 +1,74 @@
-"""Signal-based backtests: boolean entry/exit masks compiled to the orders frame.
+"""Signal-based backtests: boolean entry/exit masks simulated by the Rust engine in one pass.
 
-``from_signals`` is vectorbt's ``Portfolio.from_signals`` on top of the aftershock
-engine. Signals are resolved exactly as vectorbt 1.2 resolves them (conflicting
-entry/exit on one bar are ignored, an opposite entry reverses, an entry while in a
-position is ignored unless ``accumulate``), then each decision becomes one order row
-and the whole frame runs through :func:`aftershock.engine.backtest`.
+``from_signals`` is vectorbt 1.2's ``Portfolio.from_signals`` on the aftershock
+engine: the same signal resolution (conflicts, opposite entries, accumulation), the
+same cash model (longs capped by cash, ``size=inf`` meaning all cash), the same
+stop rules and the same defaults. docs/vectorbt.md lists the rules and every
+deliberate difference.
 
 Two price conventions:
 
-* ``price="next_open"`` (default, look-ahead free): a signal on bar ``i`` becomes a
-  ``market`` order decided at bar ``i``'s close (one microsecond before bar ``i+1``
-  opens), filled at bar ``i+1``'s open. A
-  signal on the last bar has no next bar and is dropped.
-* ``price="close"`` (vectorbt's default): a ``market_on_close`` order filled at the
-  signal bar's own close.
+* ``price="next_open"`` (default, look-ahead free): a signal on bar ``i`` fills at
+  bar ``i+1``'s open; the stops it arms are checked against the rest of bar ``i+1``.
+  A signal on the last bar has no next bar and is dropped.
+* ``price="close"`` (vectorbt's convention): a signal fills at its own bar's close.
+  With vectorbt's arguments, this reproduces vectorbt fill for fill.
 
-Whether a signal acts depends on the position (an exit while flat does nothing, a
-reversal needs the open quantity), and the position depends on fills the engine
-decides (stop exits, rejected orders). The engine has no position-conditional
-orders, so the frame is compiled against the positions observed in the previous
-run and re-run until compiling again gives the same frame (a fixpoint: each round
-settles at least one more order, in time order). See docs/vectorbt.md.
+Any numeric setting may be a list: the product of the lists is a sweep, run in
+parallel in Rust, and the call returns one row of ``Result.stats()`` figures per
+variant (``variant=k`` re-runs variant ``k`` and returns its full ``Result``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from typing import Any
+import os
+from typing import Any, Sequence
 
 import numpy as np
 import polars as pl
 
-from aftershock.engine import backtest
-from aftershock.errors import ConfigError, EngineError, InputError
+from aftershock import _engine
+from aftershock.engine import PreparedBars, prepare_bars
+from aftershock.errors import ConfigError, InputError
 from aftershock.results import Result
 
-__all__ = ["from_signals"]
+__all__ = ["from_signals", "SWEEPABLE"]
 
 _DIRECTIONS = ("longonly", "shortonly", "both")
 _PRICES = ("next_open", "close")
-_SIZE_TYPES = {"units": "units", "amount": "units", "notional": "notional", "value": "notional",
-               "percent_equity": "percent_equity"}
-_TICK = dt.timedelta(microseconds=1)
-_BRACKET_REASONS = ("stop_loss", "take_profit", "trailing_stop", "time_exit", "liquidation")
+_SIZE_TYPES = {"amount": "amount", "units": "amount", "value": "value", "notional": "value",
+               "percent": "percent", "percent_equity": "percent_equity"}
+_ACCUMULATE = {False: "disabled", True: "both", "disabled": "disabled", "both": "both",
+               "addonly": "addonly", "removeonly": "removeonly"}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "upon_long_conflict": ("ignore", "entry", "exit", "adjacent", "opposite"),
+    "upon_short_conflict": ("ignore", "entry", "exit", "adjacent", "opposite"),
+    "upon_dir_conflict": ("ignore", "long", "short", "adjacent", "opposite"),
+    "upon_opposite_entry": ("ignore", "close", "closereduce", "reverse", "reversereduce"),
+    "stop_entry_price": ("valprice", "price", "fillprice", "close"),
+    "stop_exit_price": ("stoplimit", "stopmarket", "price", "close"),
+    "upon_stop_exit": ("close", "closereduce", "reverse", "reversereduce"),
+    "upon_stop_update": ("keep", "override", "overridenan"),
+}
+#: Settings that may be given as a list (a sweep over their product).
+SWEEPABLE = ("init_cash", "size", "fees", "fixed_fees", "slippage", "min_size", "max_size",
+             "size_granularity", "sl_stop", "tsl_stop", "tp_stop")
+_STATS_ORDER = ("start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
+                "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure",
+                "bars_visited")
+# signal backtests have no orders frame: Result.orders is this empty one
+_NO_ORDERS = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String,
+                                  "qty": pl.Float64, "tag": pl.String})
 
 
-def _mask(values: Any, bars: pl.DataFrame, name: str) -> np.ndarray:
-    n = bars.height
+def _mask(values: Any, frame: pl.DataFrame, n: int, name: str) -> np.ndarray:
     if values is None:
-        return np.zeros(n, dtype=bool)
+        return np.zeros(n, dtype=np.uint8)
     if isinstance(values, str):
-        if values not in bars.columns:
+        if values not in frame.columns:
             raise InputError(f"{name}: no column {values!r} in bars", column=name)
-        values = bars.get_column(values)
+        values = frame.get_column(values)
     if isinstance(values, pl.Series):
         if values.null_count():
             row = int(np.flatnonzero(values.is_null().to_numpy())[0])
@@ -67,206 +82,105 @@ def _mask(values: Any, bars: pl.DataFrame, name: str) -> np.ndarray:
             raise InputError(f"{name} must be boolean, got {arr.dtype}", column=name)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise InputError(f"{name} has {arr.shape[0] if arr.ndim else 0} values but the symbol has {n} bars", column=name)
-    return arr.astype(bool)
+    # a copy: the equity rows are simulated again later, from these very masks
+    return np.array(arr, dtype=np.bool_, order="C").view(np.uint8)
 
 
-def _resolve(pos: float, le: bool, lx: bool, se: bool, sx: bool) -> tuple[bool, bool, bool, bool]:
-    """vectorbt's default resolution: an entry and an exit of one direction on one bar
-    cancel out; a long and a short entry on one bar cancel out; an opposite entry
-    reverses."""
-    if le or se:
-        if le and lx:
-            le = lx = False
-        if se and sx:
-            se = sx = False
-        if le and se:
-            le = se = False
-    return le, lx, se, sx
+def _number(name: str, value: Any, *, allow_none: bool = False) -> float:
+    if value is None and allow_none:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}", column=name)
+    v = float(value)
+    if math.isnan(v) and not allow_none:
+        raise ConfigError(f"{name} must not be NaN", column=name)
+    return v
 
 
-class _Compiler:
-    def __init__(self, bars: pl.DataFrame, symbol: str, signals: tuple[np.ndarray, ...], *, size: float,
-                 size_type: str, stops: dict[str, float | None], accumulate: bool, price: str):
-        self.bars = bars
-        self.symbol = symbol
-        self.le, self.lx, self.se, self.sx = signals
-        self.size = size
-        self.size_type = size_type
-        self.stops = stops
-        self.accumulate = accumulate
-        self.price = price
-        self.ts = bars.get_column("ts").to_list()
-        self.open = bars.get_column("open").to_numpy()
-        self.close = bars.get_column("close").to_numpy()
+def _check(name: str, v: float) -> None:
+    """Domain checks, with vectorbt's limits (NaN stops are "none", infinite ones never fire)."""
+    if name == "init_cash" and not (math.isfinite(v) and v >= 0):
+        raise ConfigError(f"init_cash must be finite and >= 0, got {v}", column=name)
+    if name == "size" and not v >= 0:
+        raise ConfigError(f"size must be >= 0 (inf: all cash), got {v}", column=name)
+    if name in ("fees", "fixed_fees") and not math.isfinite(v):
+        raise ConfigError(f"{name} must be finite, got {v}", column=name)
+    if name in ("slippage", "min_size") and not (math.isfinite(v) and v >= 0):
+        raise ConfigError(f"{name} must be finite and >= 0, got {v}", column=name)
+    if name == "max_size" and not v > 0:
+        raise ConfigError(f"max_size must be > 0, got {v}", column=name)
+    if name == "size_granularity" and not (math.isnan(v) or (math.isfinite(v) and v > 0)):
+        raise ConfigError(f"size_granularity must be finite and > 0, got {v}", column=name)
+    if name in ("sl_stop", "tsl_stop", "tp_stop") and v < 0:
+        raise ConfigError(f"{name} must be >= 0 (inf: never fires), got {v}", column=name)
 
-    def _val_price(self, i: int) -> float:
-        return self.close[i] if self.price == "close" else self.open[i + 1]
 
-    def _units(self, i: int) -> float:
-        """A finite size in units (notional sizes use the order's own reference price, like vectorbt's Value)."""
-        if self.size_type == "notional":
-            return self.size / self._val_price(i)
-        return self.size
+def _choice(name: str, value: Any, options: Sequence[str]) -> str:
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {tuple(options)}, got {value!r}", column=name)
+    return str(value)
 
-    def compile(self, observed: dict[str, Any] | None) -> list[dict[str, Any]]:
-        orders: list[dict[str, Any]] = []
-        n = len(self.ts)
-        pos = 0.0
-        last = n if self.price == "close" else n - 1
-        for i in range(last):
-            if observed is not None:
-                pos = observed["pos"][i]
-                if self.price == "close" and observed["stop_exit"][i]:
-                    continue  # vectorbt: a stop exit on a bar overrides that bar's signals
-            le, lx, se, sx = _resolve(pos, bool(self.le[i]), bool(self.lx[i]), bool(self.se[i]), bool(self.sx[i]))
-            for side, kind, qty in self._decide(i, pos, le, lx, se, sx):
-                orders.append(self._order(i, side, kind, qty))
-                pos = self._predict(pos, side, kind, qty, i)
-        return orders
 
-    def _decide(self, i: int, pos: float, le: bool, lx: bool, se: bool, sx: bool) -> list[tuple[str, str, float]]:
-        """(side, kind, qty) rows, following vectorbt's ``signals_to_size_nb``; kind is 'open'
-        (carries the brackets), 'all_in' (size=inf), 'close' (to flat) or 'reduce'."""
-        inf = math.isinf(self.size)
-        if pos == 0:
-            if le or se:
-                side = "buy" if le else "sell"
-                return [(side, "all_in", 1.0)] if inf else [(side, "open", self._units(i))]
-            return []
-        # in a position: the opposite entry reverses, the exit closes, the same-side entry adds
-        away, toward = ("sell", "buy") if pos > 0 else ("buy", "sell")
-        opposite_entry, exit_, same_entry = (se, lx, le) if pos > 0 else (le, sx, se)
-        if opposite_entry:
-            if inf:
-                return [(away, "all_in", 1.0)]
-            if self.accumulate:
-                return [(away, "open", self._units(i))]
-            if self.size_type == "percent_equity":
-                return [(away, "close", 0.0), (away, "open", self.size)]
-            return [(away, "open", abs(pos) + self._units(i))]
-        if exit_:
-            if self.accumulate and not inf and not self._closes(pos, self._units(i)):
-                return [(away, "reduce", self._units(i))]
-            return [(away, "close", 0.0)]
-        if same_entry and self.accumulate:
-            return [(toward, "all_in", 1.0)] if inf else [(toward, "open", self._units(i))]
-        return []
-
-    @staticmethod
-    def _closes(pos: float, qty: float) -> bool:
-        """A reduction within 1e-9 of the position closes it exactly (vectorbt's ``add_nb``),
-        instead of leaving float dust such as 4.9 + 4.95 - 4.9 - 4.95 = 8.9e-16 units."""
-        return qty >= abs(pos) * (1 - 1e-9)
-
-    def _predict(self, pos: float, side: str, kind: str, qty: float, i: int) -> float:
-        """The position after the order, assuming it fills in full (a first guess only)."""
-        sign = 1.0 if side == "buy" else -1.0
-        if kind == "close":
-            return 0.0
-        if kind == "all_in":
-            return sign  # some quantity on that side; the next round observes the real one
-        if kind == "reduce":
-            return pos + sign * min(qty, abs(pos))
-        if self.size_type == "percent_equity":
-            return pos + sign
-        return pos + sign * qty
-
-    def _order(self, i: int, side: str, kind: str, qty: float) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            # next_open: decided at bar i's close, printed just before bar i+1 opens
-            "submit_ts": self.ts[i] if self.price == "close" else self.ts[i + 1] - _TICK,
-            "symbol": self.symbol,
-            "side": side,
-            "order_type": "market_on_close" if self.price == "close" else "market",
-            "reduce_only": False,
-            "stop_loss": None,
-            "take_profit": None,
-            "trailing_stop": None,
-        }
-        if kind == "all_in":
-            row.update(qty=1.0, size_type="target_percent")
-        elif kind == "close":
-            row.update(qty=0.0, size_type="target_percent")
-        elif kind == "reduce":
-            row.update(qty=qty, size_type="units", reduce_only=True)
-        else:
-            row.update(qty=qty, size_type="percent_equity" if self.size_type == "percent_equity" else "units")
-        if kind in ("all_in", "open"):
-            row.update(self.stops)
-        return row
-
-    def frame(self, rows: list[dict[str, Any]]) -> pl.DataFrame:
-        schema = {
-            "submit_ts": self.bars.schema["ts"],
-            "symbol": pl.String,
-            "side": pl.String,
-            "qty": pl.Float64,
-            "size_type": pl.String,
-            "order_type": pl.String,
-            "reduce_only": pl.Boolean,
-            "stop_loss": pl.Float64,
-            "take_profit": pl.Float64,
-            "trailing_stop": pl.Float64,
-        }
-        return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema)
-
-    def observe(self, result: Result, orders: list[dict[str, Any]]) -> dict[str, Any]:
-        """Per bar: the position just before that bar's signal order, and whether a stop closed it on that bar."""
-        n = len(self.ts)
-        index = {t: i for i, t in enumerate(self.ts)}
-        fills = result.fills
-        delta_before = np.zeros(n + 1)  # by bar, fills that precede the bar's own signal order
-        delta_after = np.zeros(n + 1)
-        stop_exit = np.zeros(n, dtype=bool)
-        for ts, side, qty, reason in fills.select("ts", "side", "qty", "reason").iter_rows():
-            i = index[ts]
-            signed = qty if side == "buy" else -qty
-            if reason in _BRACKET_REASONS:
-                stop_exit[i] = True
-                delta_before[i] += signed
-            else:
-                delta_after[i] += signed
-        pos = np.zeros(n)
-        running = 0.0
-        for i in range(n):
-            if self.price == "close":
-                running += delta_before[i]
-                pos[i] = running
-                running += delta_after[i]
-            else:
-                running += delta_before[i] + delta_after[i]
-                pos[i] = running  # the order of bar i fills at bar i+1's open
-        return {"pos": pos.tolist(), "stop_exit": stop_exit.tolist()}
+def _one_symbol(bars: Any, symbol: str | None) -> tuple[PreparedBars, str]:
+    prepared = prepare_bars(bars)
+    symbols = prepared.symbols
+    if symbol is None:
+        if len(symbols) != 1:
+            raise ConfigError(f"bars hold {len(symbols)} symbols: pass symbol=", column="symbol")
+        return prepared, symbols[0]
+    if symbol not in symbols:
+        raise ConfigError(f"symbol {symbol!r} not in bars", column="symbol")
+    if len(symbols) == 1:
+        return prepared, symbol
+    k = prepared.symbols.index(symbol)
+    lo, hi = (int(x) for x in prepared.arrays["offsets"][k:k + 2])
+    arrays = {c: prepared.arrays[c][lo:hi] for c in ("ts", "open", "high", "low", "close")}
+    arrays["offsets"] = np.array([0, hi - lo], dtype=np.int64)
+    return PreparedBars(frame=prepared.frame.slice(lo, hi - lo), symbols=(symbol,), arrays=arrays), symbol
 
 
 def from_signals(
-    bars: pl.DataFrame,
+    bars: Any,
     entries: Any = None,
     exits: Any = None,
     short_entries: Any = None,
     short_exits: Any = None,
     *,
     symbol: str | None = None,
-    init_cash: float = 100_000.0,
-    size: float = math.inf,
-    size_type: str = "units",
-    fees: float = 0.0,
-    fixed_fees: float = 0.0,
-    slippage: float = 0.0,
-    sl_stop: float | None = None,
-    tp_stop: float | None = None,
-    tsl_stop: float | None = None,
+    init_cash: Any = 100_000.0,
+    size: Any = math.inf,
+    size_type: str = "amount",
+    fees: Any = 0.0,
+    fixed_fees: Any = 0.0,
+    slippage: Any = 0.0,
+    min_size: Any = 1e-8,
+    max_size: Any = math.inf,
+    size_granularity: Any = None,
+    sl_stop: Any = None,
+    sl_trail: bool = False,
+    tsl_stop: Any = None,
+    tp_stop: Any = None,
     direction: str = "longonly",
-    accumulate: bool = False,
+    accumulate: bool | str = False,
     price: str = "next_open",
-    **engine_config: Any,
-) -> Result:
-    """Backtest boolean entry/exit signals of one symbol with the aftershock engine.
+    stop_entry_price: str | None = None,
+    stop_exit_price: str | None = None,
+    upon_long_conflict: str = "ignore",
+    upon_short_conflict: str = "ignore",
+    upon_dir_conflict: str = "ignore",
+    upon_opposite_entry: str = "reversereduce",
+    upon_stop_exit: str = "close",
+    upon_stop_update: str = "override",
+    threads: int | None = None,
+    variant: int | None = None,
+) -> Any:
+    """Backtest boolean entry/exit signals of one symbol, simulated in Rust in one pass.
 
     Parameters
     ----------
     bars:
-        Bars frame (see docs/engine.md). With several symbols, ``symbol`` picks one.
+        Bars frame (see docs/engine.md) or a :func:`aftershock.engine.prepare_bars`
+        result (validated once, reusable). With several symbols, ``symbol`` picks one.
     entries, exits, short_entries, short_exits:
         Boolean masks aligned with the symbol's bars: NumPy arrays, Polars Series,
         lists, or names of boolean columns of ``bars``. Without short masks,
@@ -274,23 +188,44 @@ def from_signals(
         long, exits go short); with short masks, ``entries``/``exits`` are the long
         ones and ``direction`` is ignored.
     size, size_type:
-        ``size=inf`` (default) uses all available cash (all equity within
-        ``leverage``), net of fees, like vectorbt. ``size_type`` is ``"units"``,
-        ``"notional"`` (quote currency, converted at the order's price before
-        slippage, like vectorbt's ``"value"``) or ``"percent_equity"``.
+        ``size=inf`` (default) is all available cash, net of fees. ``size_type`` is
+        vectorbt's ``"amount"`` (alias ``"units"``), ``"value"`` (alias
+        ``"notional"``: converted at the order price before slippage),
+        ``"percent"`` (of cash for buys, of what can be sold for sales; no
+        reversals), or ``"percent_equity"`` (a fraction of equity, traded as a value).
     fees, fixed_fees, slippage:
-        Fee fraction (taker and maker), fixed fee per fill, slippage fraction.
-    sl_stop, tp_stop, tsl_stop:
-        Stop-loss, take-profit and trailing-stop fractions armed on every entry.
+        Fee fraction and fixed fee per fill (negative: a rebate), slippage fraction.
+    min_size, max_size, size_granularity:
+        vectorbt's order limits: smaller fills are rejected, larger ones cut, sizes
+        rounded down to the granularity.
+    sl_stop, sl_trail, tsl_stop, tp_stop:
+        Stop-loss and take-profit fractions (``None``: none; ``inf``: never fires).
+        ``sl_trail=True`` trails the stop-loss; ``tsl_stop=x`` is ``sl_stop=x,
+        sl_trail=True``.
     direction:
         ``"longonly"``, ``"shortonly"`` or ``"both"``.
     accumulate:
-        Entries while in a position add ``size``; exits remove ``size``.
+        ``True``/``"both"``: entries while in a position add ``size``, exits remove
+        it; ``"addonly"``, ``"removeonly"``; ``False``: off.
     price:
         ``"next_open"`` (default) or ``"close"``.
-    **engine_config:
-        Any other :func:`aftershock.engine.backtest` setting (``leverage``,
-        ``latency``, ``intrabar``, ``close_at_end``...).
+    stop_entry_price, stop_exit_price:
+        vectorbt's names. Defaults: ``"close"`` and ``"stoplimit"`` with
+        ``price="close"`` (vectorbt's), ``"fillprice"`` and ``"stopmarket"``
+        (stop levels from the fill, slippage on every stop exit) with ``"next_open"``.
+    upon_long_conflict, upon_short_conflict, upon_dir_conflict, upon_opposite_entry, upon_stop_exit, upon_stop_update:
+        vectorbt's signal-resolution modes, with vectorbt's defaults.
+    threads:
+        Threads for a sweep (default: all cores).
+    variant:
+        With list settings, run only variant ``variant`` (a row of the sweep
+        frame) and return its full ``Result``.
+
+    Returns
+    -------
+    A :class:`aftershock.results.Result`; with list settings, a Polars frame with one
+    row per variant: ``variant``, the swept settings, then every figure of
+    :meth:`Result.stats`.
 
     Examples
     --------
@@ -304,57 +239,140 @@ def from_signals(
     ...                  size=1.0, price="close")
     >>> r.fills.select("side", "price").rows()
     [('buy', 101.0), ('sell', 103.0)]
+    >>> grid = from_signals(bars, [True, False, False, False, False], None, size=1.0, price="close",
+    ...                     tp_stop=[0.01, 0.5])
+    >>> grid.select("variant", "tp_stop", "trades").rows()
+    [(0, 0.01, 1), (1, 0.5, 0)]
     """
-    if direction not in _DIRECTIONS:
-        raise ConfigError(f"direction must be one of {_DIRECTIONS}, got {direction!r}", column="direction")
-    if price not in _PRICES:
-        raise ConfigError(f"price must be one of {_PRICES}, got {price!r}", column="price")
+    direction = _choice("direction", direction, _DIRECTIONS)
+    price = _choice("price", price, _PRICES)
     if size_type not in _SIZE_TYPES:
         raise ConfigError(f"size_type must be one of {sorted(_SIZE_TYPES)}, got {size_type!r}", column="size_type")
-    size_type = _SIZE_TYPES[size_type]
-    if isinstance(size, bool) or not isinstance(size, (int, float)) or math.isnan(size) or size <= 0:
-        raise ConfigError(f"size must be a number > 0 (inf: all cash), got {size!r}", column="size")
-    if math.isinf(size) and size_type != "units":
-        raise ConfigError("size=inf (all cash) only goes with size_type='units'", column="size")
-    for name, stop in (("sl_stop", sl_stop), ("tp_stop", tp_stop), ("tsl_stop", tsl_stop)):
-        if stop is not None and not (isinstance(stop, (int, float)) and stop > 0 and math.isfinite(stop)):
-            raise ConfigError(f"{name} must be a finite fraction > 0, got {stop!r}", column=name)
-    for name in ("maker_fees",):
-        if name in engine_config:
-            raise ConfigError(f"{name}: from_signals charges `fees` on every fill", column=name)
+    if accumulate not in _ACCUMULATE:
+        raise ConfigError(f"accumulate must be a bool or one of addonly/removeonly/both, got {accumulate!r}",
+                          column="accumulate")
+    close_mode = price == "close"
+    modes = {
+        "upon_long_conflict": upon_long_conflict,
+        "upon_short_conflict": upon_short_conflict,
+        "upon_dir_conflict": upon_dir_conflict,
+        "upon_opposite_entry": upon_opposite_entry,
+        "stop_entry_price": stop_entry_price or ("close" if close_mode else "fillprice"),
+        "stop_exit_price": stop_exit_price or ("stoplimit" if close_mode else "stopmarket"),
+        "upon_stop_exit": upon_stop_exit,
+        "upon_stop_update": upon_stop_update,
+    }
+    config: dict[str, Any] = {k: _choice(k, v, _CHOICES[k]) for k, v in modes.items()}
+    if not close_mode and config["stop_entry_price"] == "close":
+        raise ConfigError("stop_entry_price='close' needs price='close' (a next-open entry's stops cannot "
+                          "start from a later close)", column="stop_entry_price")
+    if not close_mode and config["stop_exit_price"] == "price":
+        raise ConfigError("stop_exit_price='price' needs price='close'", column="stop_exit_price")
+    if not isinstance(sl_trail, (bool, np.bool_)):
+        raise ConfigError(f"sl_trail must be a bool, got {sl_trail!r}", column="sl_trail")
+    if tsl_stop is not None and sl_stop is not None:
+        raise ConfigError("give sl_stop (with sl_trail) or tsl_stop, not both", column="tsl_stop")
+    config.update(size_type=_SIZE_TYPES[size_type], accumulate=_ACCUMULATE[accumulate], price=price,
+                  sl_trail=bool(sl_trail) or tsl_stop is not None)
 
-    symbols = bars.get_column("symbol").cast(pl.String).unique(maintain_order=True).to_list()
-    if symbol is None:
-        if len(symbols) != 1:
-            raise ConfigError(f"bars hold {len(symbols)} symbols: pass symbol=", column="symbol")
-        symbol = symbols[0]
-    elif symbol not in symbols:
-        raise ConfigError(f"symbol {symbol!r} not in bars", column="symbol")
-    one = bars.filter(pl.col("symbol").cast(pl.String) == symbol) if len(symbols) > 1 else bars
+    given = dict(init_cash=init_cash, size=size, fees=fees, fixed_fees=fixed_fees, slippage=slippage,
+                 min_size=min_size, max_size=max_size, size_granularity=size_granularity, sl_stop=sl_stop,
+                 tsl_stop=tsl_stop, tp_stop=tp_stop)
+    optional = ("size_granularity", "sl_stop", "tsl_stop", "tp_stop")
+    swept: dict[str, np.ndarray] = {}
+    for name, value in given.items():
+        if isinstance(value, (list, tuple, np.ndarray, pl.Series)):
+            values = [_number(name, v, allow_none=name in optional) for v in list(value)]
+            if not values:
+                raise ConfigError(f"{name}: an empty list of values", column=name)
+            for v in values:
+                _check(name, v)
+            swept[name] = np.array(values, dtype=np.float64)
+        else:
+            v = _number(name, value, allow_none=name in optional)
+            _check(name, v)
+            config[name] = v
+    _fold_trailing(config)
+    for name in ("size", "init_cash"):
+        values = swept.get(name, np.array([config.get(name, 0.0)]))
+        if name == "size" and np.isinf(values).any() and config["size_type"] != "amount":
+            raise ConfigError("size=inf (all cash) only goes with size_type='amount'", column="size")
 
-    ls_mode = short_entries is not None or short_exits is not None
-    a, b = _mask(entries, one, "entries"), _mask(exits, one, "exits")
-    none = np.zeros(one.height, dtype=bool)
-    if ls_mode:
-        signals = (a, b, _mask(short_entries, one, "short_entries"), _mask(short_exits, one, "short_exits"))
+    prepared, symbol = _one_symbol(bars, symbol)
+    n = len(prepared.arrays["ts"])
+    one = prepared.frame
+    a, b = _mask(entries, one, n, "entries"), _mask(exits, one, n, "exits")
+    none = np.zeros(n, dtype=np.uint8)
+    if short_entries is not None or short_exits is not None:
+        masks = (a, b, _mask(short_entries, one, n, "short_entries"), _mask(short_exits, one, n, "short_exits"))
     elif direction == "longonly":
-        signals = (a, b, none, none)
+        masks = (a, b, none, none)
     elif direction == "shortonly":
-        signals = (none, none, a, b)
+        masks = (none, none, a, b)
     else:
-        signals = (a, none, b, none)
+        masks = (a, none, b, none)
+    signals = dict(zip(("long_entries", "long_exits", "short_entries", "short_exits"), masks))
+    arrays = {c: prepared.arrays[c] for c in ("ts", "open", "high", "low", "close")}
 
-    stops = {"stop_loss": sl_stop, "take_profit": tp_stop, "trailing_stop": tsl_stop}
-    compiler = _Compiler(one, symbol, signals, size=float(size), size_type=size_type, stops=stops,
-                         accumulate=bool(accumulate), price=price)
-    config = dict(init_cash=init_cash, fees=fees, maker_fees=fees, fixed_fees=fixed_fees, slippage=slippage)
-    config.update(engine_config)
+    if not swept:
+        if variant is not None:
+            raise ConfigError("variant= picks a row of a sweep: give at least one setting as a list", column="variant")
+        return _run(prepared, arrays, signals, config, symbol)
 
-    rows = compiler.compile(None)
-    for _ in range(one.height + 3):
-        result = backtest(one, compiler.frame(rows), **config)
-        again = compiler.compile(compiler.observe(result, rows))
-        if again == rows:
-            return result
-        rows = again
-    raise EngineError("from_signals: compiling signals against observed positions did not settle")
+    names = list(swept)
+    grids = np.meshgrid(*(swept[k] for k in names), indexing="ij")
+    columns = {k: np.ascontiguousarray(g.ravel()) for k, g in zip(names, grids)}
+    count = len(columns[names[0]])
+    if variant is not None:
+        if isinstance(variant, bool) or not isinstance(variant, (int, np.integer)) or not 0 <= variant < count:
+            raise ConfigError(f"variant must be a row number in [0, {count}), got {variant!r}", column="variant")
+        one_config = dict(config, **{k: float(columns[k][variant]) for k in names})
+        _fold_trailing(one_config)
+        return _run(prepared, arrays, signals, one_config, symbol)
+    engine_columns = {("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()}
+    raw = _engine.simulate_signals_many(arrays, signals, config, engine_columns, threads or os.cpu_count() or 1)
+    ts = arrays["ts"]
+    utc = pl.Datetime("us", "UTC")
+    stats: dict[str, Any] = {
+        "start": pl.Series([int(ts[0])] * count).cast(utc),
+        "end": pl.Series([int(ts[-1])] * count).cast(utc),
+        "init_cash": columns.get("init_cash", np.full(count, config.get("init_cash", 0.0))),
+    }
+    stats.update(raw)
+    frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})
+    # a NaN optional setting is "none": shown as null
+    frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
+                                  for k, v in columns.items() if k != "init_cash"})
+    return frame.with_columns(**{k: pl.Series(k, stats[k]) for k in _STATS_ORDER})
+
+
+def _fold_trailing(config: dict[str, Any]) -> None:
+    """``tsl_stop=x`` is ``sl_stop=x`` with ``sl_trail=True`` (vectorbt's one stop-loss)."""
+    tsl = config.pop("tsl_stop", math.nan)
+    if not math.isnan(tsl):
+        config["sl_stop"] = tsl
+
+
+class _Raw(dict):  # type: ignore[type-arg]
+    """The engine's raw columns, with the equity rows (one per bar held: the bulk of
+    the output) simulated again on first access. The simulation is deterministic, so
+    the second pass gives the first pass's rows, bit for bit."""
+
+    def __init__(self, raw: dict[str, Any], rerun: Any):
+        super().__init__((k, v) for k, v in raw.items() if not k.startswith("equity."))
+        self._rerun = rerun
+
+    def __missing__(self, key: str) -> Any:
+        if key.startswith("equity.") and self._rerun is not None:
+            full = self._rerun()
+            self._rerun = None
+            self.update((k, v) for k, v in full.items() if k.startswith("equity."))
+            return self[key]
+        raise KeyError(key)
+
+
+def _run(prepared: PreparedBars, arrays: dict[str, np.ndarray], signals: dict[str, np.ndarray],
+         config: dict[str, Any], symbol: str) -> Result:
+    raw = _engine.simulate_signals(arrays, signals, config, False)
+    lazy = _Raw(raw, lambda: _engine.simulate_signals(arrays, signals, config, True))
+    return Result(lazy, prepared, _NO_ORDERS, dict(config, symbol=symbol))

@@ -6,16 +6,24 @@
 
 mod error;
 mod metrics;
+mod signals;
 mod sim;
 mod types;
 
 #[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
+mod signals_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
+pub use signals::{
+    signal_stats, simulate_signals, simulate_signals_many, Accumulate, ConflictMode, DirConflictMode,
+    OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize, SignalStats, StopEntryPrice,
+    StopExitMode, StopExitPrice, StopUpdateMode,
+};
 pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated};
 pub use types::*;
 

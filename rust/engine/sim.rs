@@ -80,15 +80,15 @@ struct Bracket {
 }
 
 #[derive(Debug, Clone, Default)]
-struct Position {
-    qty: f64,
-    avg_price: f64,
+pub(super) struct Position {
+    pub(super) qty: f64,
+    pub(super) avg_price: f64,
     open_ts: i64,
     open_order: i64,
     /// Entry fees not yet attributed to a closed trade.
     entry_fees: f64,
-    min_price: f64,
-    max_price: f64,
+    pub(super) min_price: f64,
+    pub(super) max_price: f64,
     bracket: Option<Bracket>,
 }
 
@@ -986,52 +986,17 @@ impl<'a> Sim<'a> {
             reason,
         });
 
-        let pos = &mut self.syms[s].pos;
-        if pos.qty == 0.0 {
-            open_position(pos, delta, price, ts, fee, order_id);
-            return Ok(());
-        }
-        if pos.qty * delta > 0.0 {
-            let held = pos.qty.abs();
-            pos.avg_price = (pos.avg_price * held + price * qty) / (held + qty);
-            pos.qty += delta;
-            pos.entry_fees += fee;
-            return Ok(());
-        }
-        let held = pos.qty.abs();
-        let closed = qty.min(held);
-        let exit_fee = fee * closed / qty;
-        let entry_fee = pos.entry_fees * closed / held;
-        let dir = pos.qty.signum();
-        let gross_pnl = dir * closed * (price - pos.avg_price);
-        let pnl = gross_pnl - entry_fee - exit_fee;
-        self.out.trades.push(trade(
+        book_fill(
+            &mut self.syms[s].pos,
+            &mut self.out.trades,
             s,
-            pos,
-            ts,
+            delta,
             price,
-            closed,
-            pnl,
-            entry_fee + exit_fee,
-            Some(reason),
-        ));
-        pos.entry_fees -= entry_fee;
-        if closed >= held {
-            *pos = Position::default();
-            let rest = qty - closed;
-            if rest > 0.0 {
-                open_position(
-                    pos,
-                    delta.signum() * rest,
-                    price,
-                    ts,
-                    fee - exit_fee,
-                    order_id,
-                );
-            }
-        } else {
-            pos.qty += delta;
-        }
+            ts,
+            fee,
+            reason,
+            order_id,
+        );
         Ok(())
     }
 
@@ -1042,25 +1007,82 @@ impl<'a> Sim<'a> {
             if pos.qty == 0.0 {
                 continue;
             }
-            let mark = self.syms[s].mark;
-            let mut p = pos.clone();
-            p.min_price = p.min_price.min(mark);
-            p.max_price = p.max_price.max(mark);
-            let qty = pos.qty.abs();
             let last = self.bars.offsets[s + 1] - 1;
-            let pnl = pos.qty.signum() * qty * (mark - pos.avg_price) - pos.entry_fees;
-            let record = trade(
-                s,
-                &p,
-                self.bars.ts[last],
-                mark,
-                qty,
-                pnl,
-                pos.entry_fees,
-                None,
-            );
+            let record = open_trade(s, pos, self.bars.ts[last], self.syms[s].mark);
             self.out.trades.push(record);
         }
+    }
+}
+
+/// The record of a position still open at the end, valued at `mark` (status `open`).
+pub(super) fn open_trade(s: usize, pos: &Position, last_ts: i64, mark: f64) -> Trade {
+    let mut p = pos.clone();
+    p.min_price = p.min_price.min(mark);
+    p.max_price = p.max_price.max(mark);
+    let qty = pos.qty.abs();
+    let pnl = pos.qty.signum() * qty * (mark - pos.avg_price) - pos.entry_fees;
+    trade(s, &p, last_ts, mark, qty, pnl, pos.entry_fees, None)
+}
+
+/// Books a fill of `delta` units (signed) at `price` with `fee` into `pos`: the
+/// average price, the entry fees, and one trade record per reduction.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn book_fill(
+    pos: &mut Position,
+    trades: &mut Vec<Trade>,
+    s: usize,
+    delta: f64,
+    price: f64,
+    ts: i64,
+    fee: f64,
+    reason: FillReason,
+    order_id: i64,
+) {
+    let qty = delta.abs();
+    if pos.qty == 0.0 {
+        open_position(pos, delta, price, ts, fee, order_id);
+        return;
+    }
+    if pos.qty * delta > 0.0 {
+        let held = pos.qty.abs();
+        pos.avg_price = (pos.avg_price * held + price * qty) / (held + qty);
+        pos.qty += delta;
+        pos.entry_fees += fee;
+        return;
+    }
+    let held = pos.qty.abs();
+    let closed = qty.min(held);
+    let exit_fee = fee * closed / qty;
+    let entry_fee = pos.entry_fees * closed / held;
+    let dir = pos.qty.signum();
+    let gross_pnl = dir * closed * (price - pos.avg_price);
+    let pnl = gross_pnl - entry_fee - exit_fee;
+    trades.push(trade(
+        s,
+        pos,
+        ts,
+        price,
+        closed,
+        pnl,
+        entry_fee + exit_fee,
+        Some(reason),
+    ));
+    pos.entry_fees -= entry_fee;
+    if closed >= held {
+        *pos = Position::default();
+        let rest = qty - closed;
+        if rest > 0.0 {
+            open_position(
+                pos,
+                delta.signum() * rest,
+                price,
+                ts,
+                fee - exit_fee,
+                order_id,
+            );
+        }
+    } else {
+        pos.qty += delta;
     }
 }
 

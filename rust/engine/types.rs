@@ -35,6 +35,8 @@ macro_rules! code_enum {
     };
 }
 
+pub(super) use code_enum;
+
 code_enum!(
     /// Direction of an order.
     Side, "side" { Buy = 1 => "buy", Sell = 2 => "sell" }

@@ -697,5 +697,217 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
+    add_signal_functions(m)?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ signals
+// `aftershock.signals.from_signals`: one symbol's bars and four masks in, the
+// engine's records (one run) or one row of stats per variant (a sweep) out.
+
+use crate::engine::{
+    Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput,
+    SignalPrice, SignalSize, SignalStats, StopEntryPrice, StopExitMode, StopExitPrice,
+    StopUpdateMode,
+};
+
+/// The numeric settings a sweep may vary, and where each lives in `SignalConfig`.
+fn signal_number<'a>(cfg: &'a mut SignalConfig, key: &str) -> Option<&'a mut f64> {
+    Some(match key {
+        "init_cash" => &mut cfg.init_cash,
+        "size" => &mut cfg.size,
+        "fees" => &mut cfg.fees,
+        "fixed_fees" => &mut cfg.fixed_fees,
+        "slippage" => &mut cfg.slippage,
+        "min_size" => &mut cfg.min_size,
+        "max_size" => &mut cfg.max_size,
+        "size_granularity" => &mut cfg.size_granularity,
+        "sl_stop" => &mut cfg.sl_stop,
+        "tp_stop" => &mut cfg.tp_stop,
+        _ => return None,
+    })
+}
+
+fn signal_config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<SignalConfig> {
+    let mut cfg = SignalConfig::default();
+    let py = d.py();
+    for (key, value) in d.iter() {
+        let key: String = key.extract()?;
+        let bad = |what: &str| {
+            to_pyerr(
+                py,
+                EngineError::InvalidConfig {
+                    field: "config",
+                    message: format!("{key}: {what}"),
+                },
+            )
+        };
+        if let Some(slot) = signal_number(&mut cfg, &key) {
+            *slot = value
+                .extract::<f64>()
+                .map_err(|_| bad("expected a number"))?;
+            continue;
+        }
+        if key == "sl_trail" {
+            cfg.sl_trail = value
+                .extract::<bool>()
+                .map_err(|_| bad("expected a bool"))?;
+            continue;
+        }
+        let text: String = value.extract().map_err(|_| bad("expected a string"))?;
+        let unknown = || bad(&format!("unknown value {text:?}"));
+        macro_rules! parse {
+            ($ty:ty) => {
+                <$ty>::parse(&text).ok_or_else(unknown)?
+            };
+        }
+        match key.as_str() {
+            "size_type" => cfg.size_type = parse!(SignalSize),
+            "accumulate" => cfg.accumulate = parse!(Accumulate),
+            "upon_long_conflict" => cfg.upon_long_conflict = parse!(ConflictMode),
+            "upon_short_conflict" => cfg.upon_short_conflict = parse!(ConflictMode),
+            "upon_dir_conflict" => cfg.upon_dir_conflict = parse!(DirConflictMode),
+            "upon_opposite_entry" => cfg.upon_opposite_entry = parse!(OppositeEntryMode),
+            "stop_entry_price" => cfg.stop_entry_price = parse!(StopEntryPrice),
+            "stop_exit_price" => cfg.stop_exit_price = parse!(StopExitPrice),
+            "upon_stop_exit" => cfg.upon_stop_exit = parse!(StopExitMode),
+            "upon_stop_update" => cfg.upon_stop_update = parse!(StopUpdateMode),
+            "price" => cfg.price = parse!(SignalPrice),
+            _ => return Err(bad("unknown setting")),
+        }
+    }
+    Ok(cfg)
+}
+
+struct SignalBuffers {
+    ts: PyBuffer<i64>,
+    prices: [PyBuffer<f64>; 4],
+    masks: [PyBuffer<u8>; 4],
+}
+
+impl SignalBuffers {
+    fn from_dicts(bars: &Bound<'_, PyDict>, signals: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(SignalBuffers {
+            ts: get(bars, "ts")?,
+            prices: [
+                get(bars, "open")?,
+                get(bars, "high")?,
+                get(bars, "low")?,
+                get(bars, "close")?,
+            ],
+            masks: [
+                get(signals, "long_entries")?,
+                get(signals, "long_exits")?,
+                get(signals, "short_entries")?,
+                get(signals, "short_exits")?,
+            ],
+        })
+    }
+
+    fn input(&self) -> PyResult<SignalInput<'_>> {
+        let [o, h, l, c] = &self.prices;
+        let [le, lx, se, sx] = &self.masks;
+        Ok(SignalInput {
+            ts: view(&self.ts, "ts")?,
+            open: view(o, "open")?,
+            high: view(h, "high")?,
+            low: view(l, "low")?,
+            close: view(c, "close")?,
+            long_entries: view(le, "long_entries")?,
+            long_exits: view(lx, "long_exits")?,
+            short_entries: view(se, "short_entries")?,
+            short_exits: view(sx, "short_exits")?,
+        })
+    }
+}
+
+/// One signal backtest over one symbol's validated bars (GIL released); returns
+/// the same raw columns as `simulate` (equity columns empty unless `keep_equity`).
+#[pyfunction]
+fn simulate_signals<'py>(
+    py: Python<'py>,
+    bars: &Bound<'py, PyDict>,
+    signals: &Bound<'py, PyDict>,
+    config: &Bound<'py, PyDict>,
+    keep_equity: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let buffers = SignalBuffers::from_dicts(bars, signals)?;
+    let config = signal_config_from_dict(config)?;
+    let input = buffers.input()?;
+    let result = py
+        .detach(|| engine::guarded(|| engine::simulate_signals(input, &config, keep_equity)));
+    let out = result.map_err(|e| to_pyerr(py, e))?;
+    columns_to_dict(py, output_columns(&out))
+}
+
+/// A sweep: `config` with each key of `variants` (equal-length float arrays, one
+/// value per variant) overridden; runs on `threads` threads with the GIL released
+/// and returns one list per stats figure, in variant order.
+#[pyfunction]
+fn simulate_signals_many<'py>(
+    py: Python<'py>,
+    bars: &Bound<'py, PyDict>,
+    signals: &Bound<'py, PyDict>,
+    config: &Bound<'py, PyDict>,
+    variants: &Bound<'py, PyDict>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let buffers = SignalBuffers::from_dicts(bars, signals)?;
+    let base = signal_config_from_dict(config)?;
+    let mut columns: Vec<(String, PyBuffer<f64>)> = Vec::new();
+    for (key, value) in variants.iter() {
+        columns.push((key.extract()?, PyBuffer::get(&value)?));
+    }
+    let n = match columns.first() {
+        Some((name, buf)) => view(buf, name)?.len(),
+        None => 1,
+    };
+    let mut configs = vec![base; n];
+    for (name, buf) in &columns {
+        let values = view(buf, name)?;
+        if values.len() != n {
+            let msg = format!("has {} values, the first variant column {n}", values.len());
+            return Err(to_pyerr(py, EngineError::config("variants", msg)));
+        }
+        for (cfg, &v) in configs.iter_mut().zip(values) {
+            let slot = signal_number(cfg, name).ok_or_else(|| {
+                to_pyerr(
+                    py,
+                    EngineError::config("variants", format!("{name} cannot be swept")),
+                )
+            })?;
+            *slot = v;
+        }
+    }
+    let input = buffers.input()?;
+    let results = py.detach(|| engine::simulate_signals_many(input, &configs, threads));
+    let stats: Vec<SignalStats> = results
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| to_pyerr(py, e))?;
+    let d = PyDict::new(py);
+    macro_rules! col {
+        ($name:literal, |$s:ident| $e:expr) => {
+            d.set_item($name, stats.iter().map(|$s| $e).collect::<Vec<_>>())?;
+        };
+    }
+    col!("final_equity", |s| s.final_equity);
+    col!("total_return", |s| s.total_return);
+    col!("max_drawdown", |s| s.max_drawdown);
+    col!("sharpe", |s| s.sharpe);
+    col!("trades", |s| s.trades);
+    col!("open_trades", |s| s.open_trades);
+    col!("win_rate", |s| s.win_rate);
+    col!("avg_trade_return", |s| s.avg_trade_return);
+    col!("profit_factor", |s| s.profit_factor);
+    col!("total_fees", |s| s.total_fees);
+    col!("exposure", |s| s.exposure);
+    col!("bars_visited", |s| s.bars_visited);
+    Ok(d)
+}
+
+fn add_signal_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(simulate_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_signals_many, m)?)?;
     Ok(())
 }

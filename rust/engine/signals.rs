@@ -1,0 +1,1733 @@
+//! Signal backtests in one pass over one symbol's bars, with the rules of vectorbt
+//! 1.2's `Portfolio.from_signals` (docs/vectorbt.md lists them and where we differ).
+//!
+//! The account follows vectorbt's cash model: cash, position, debt of the short
+//! side and free cash; a buy never spends more than the cash, a finite short sale
+//! is never capped, "all cash" (`size = inf`) is sized from free cash. Sums that
+//! land within 1e-9 (relative) of zero snap to zero, as vectorbt's `add_nb` does,
+//! so dust never keeps a position open.
+//!
+//! Two price conventions: `Close` fills a signal of bar `i` at bar `i`'s close
+//! (vectorbt's default, which assumes the signal is known before the close it
+//! trades at); `NextOpen` fills it at bar `i + 1`'s open, and stops armed by that
+//! fill are checked against the rest of bar `i + 1`.
+//!
+//! Fills, trades and equity rows are the engine's own records (`Output`), so the
+//! Python layer decodes them like any backtest. For sweeps, `simulate_signals_many`
+//! runs many settings over the same bars in parallel and keeps only the figures of
+//! `Result.stats()`, computed while the bars are walked.
+
+use super::metrics::pairwise_sum;
+use super::error::{EngineError, EngineResult};
+use super::sim::{book_fill, open_trade, Position};
+use super::types::{code_enum, EquityRow, Fill, FillReason, Output, Side, Trade};
+
+code_enum!(
+    /// Where a signal fills.
+    SignalPrice, "price" { Close = 0 => "close", NextOpen = 1 => "next_open" }
+);
+
+code_enum!(
+    /// How `size` is read (vectorbt's names; `PercentEquity` is ours: a fraction of
+    /// equity at the order price, traded like a value).
+    SignalSize, "size_type" {
+        Amount = 0 => "amount",
+        Value = 1 => "value",
+        Percent = 2 => "percent",
+        PercentEquity = 3 => "percent_equity",
+    }
+);
+
+code_enum!(
+    Accumulate, "accumulate" {
+        Disabled = 0 => "disabled",
+        Both = 1 => "both",
+        AddOnly = 2 => "addonly",
+        RemoveOnly = 3 => "removeonly",
+    }
+);
+
+code_enum!(
+    /// An entry and an exit of one direction on one bar.
+    ConflictMode, "upon_conflict" {
+        Ignore = 0 => "ignore",
+        Entry = 1 => "entry",
+        Exit = 2 => "exit",
+        Adjacent = 3 => "adjacent",
+        Opposite = 4 => "opposite",
+    }
+);
+
+code_enum!(
+    /// A long and a short entry on one bar.
+    DirConflictMode, "upon_dir_conflict" {
+        Ignore = 0 => "ignore",
+        Long = 1 => "long",
+        Short = 2 => "short",
+        Adjacent = 3 => "adjacent",
+        Opposite = 4 => "opposite",
+    }
+);
+
+code_enum!(
+    OppositeEntryMode, "upon_opposite_entry" {
+        Ignore = 0 => "ignore",
+        Close = 1 => "close",
+        CloseReduce = 2 => "closereduce",
+        Reverse = 3 => "reverse",
+        ReverseReduce = 4 => "reversereduce",
+    }
+);
+
+code_enum!(
+    /// The price stop levels are measured from.
+    StopEntryPrice, "stop_entry_price" {
+        ValPrice = 0 => "valprice",
+        Price = 1 => "price",
+        FillPrice = 2 => "fillprice",
+        Close = 3 => "close",
+    }
+);
+
+code_enum!(
+    /// The price a stop exit fills at.
+    StopExitPrice, "stop_exit_price" {
+        StopLimit = 0 => "stoplimit",
+        StopMarket = 1 => "stopmarket",
+        Price = 2 => "price",
+        Close = 3 => "close",
+    }
+);
+
+code_enum!(
+    StopExitMode, "upon_stop_exit" {
+        Close = 0 => "close",
+        CloseReduce = 1 => "closereduce",
+        Reverse = 2 => "reverse",
+        ReverseReduce = 3 => "reversereduce",
+    }
+);
+
+code_enum!(
+    StopUpdateMode, "upon_stop_update" {
+        Keep = 0 => "keep",
+        Override = 1 => "override",
+        OverrideNaN = 2 => "overridenan",
+    }
+);
+
+/// Settings of one signal backtest. NaN stops are "no stop"; infinite stops never fire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalConfig {
+    pub init_cash: f64,
+    pub size: f64,
+    pub size_type: SignalSize,
+    pub fees: f64,
+    pub fixed_fees: f64,
+    pub slippage: f64,
+    pub min_size: f64,
+    pub max_size: f64,
+    /// NaN: any size.
+    pub size_granularity: f64,
+    pub sl_stop: f64,
+    pub sl_trail: bool,
+    pub tp_stop: f64,
+    pub accumulate: Accumulate,
+    pub upon_long_conflict: ConflictMode,
+    pub upon_short_conflict: ConflictMode,
+    pub upon_dir_conflict: DirConflictMode,
+    pub upon_opposite_entry: OppositeEntryMode,
+    pub stop_entry_price: StopEntryPrice,
+    pub stop_exit_price: StopExitPrice,
+    pub upon_stop_exit: StopExitMode,
+    pub upon_stop_update: StopUpdateMode,
+    pub price: SignalPrice,
+}
+
+impl Default for SignalConfig {
+    /// vectorbt 1.2's defaults (but our 100,000 of starting cash).
+    fn default() -> Self {
+        SignalConfig {
+            init_cash: 100_000.0,
+            size: f64::INFINITY,
+            size_type: SignalSize::Amount,
+            fees: 0.0,
+            fixed_fees: 0.0,
+            slippage: 0.0,
+            min_size: 1e-8,
+            max_size: f64::INFINITY,
+            size_granularity: f64::NAN,
+            sl_stop: f64::NAN,
+            sl_trail: false,
+            tp_stop: f64::NAN,
+            accumulate: Accumulate::Disabled,
+            upon_long_conflict: ConflictMode::Ignore,
+            upon_short_conflict: ConflictMode::Ignore,
+            upon_dir_conflict: DirConflictMode::Ignore,
+            upon_opposite_entry: OppositeEntryMode::ReverseReduce,
+            stop_entry_price: StopEntryPrice::Close,
+            stop_exit_price: StopExitPrice::StopLimit,
+            upon_stop_exit: StopExitMode::Close,
+            upon_stop_update: StopUpdateMode::Override,
+            price: SignalPrice::Close,
+        }
+    }
+}
+
+impl SignalConfig {
+    pub fn validate(&self) -> EngineResult<()> {
+        let bad = |field: &'static str, what: String| Err(EngineError::config(field, what));
+        if !(self.init_cash.is_finite() && self.init_cash >= 0.0) {
+            return bad(
+                "init_cash",
+                format!("must be finite and >= 0, got {}", self.init_cash),
+            );
+        }
+        if self.size.is_nan() || self.size < 0.0 {
+            return bad(
+                "size",
+                format!("must be >= 0 (inf: all cash), got {}", self.size),
+            );
+        }
+        if self.size.is_infinite() && self.size_type != SignalSize::Amount {
+            return bad(
+                "size",
+                "size=inf (all cash) goes with size_type 'amount'".into(),
+            );
+        }
+        for (field, v) in [("fees", self.fees), ("fixed_fees", self.fixed_fees)] {
+            if !v.is_finite() {
+                return bad(field, format!("must be finite, got {v}"));
+            }
+        }
+        if !(self.slippage.is_finite() && self.slippage >= 0.0) {
+            return bad(
+                "slippage",
+                format!("must be finite and >= 0, got {}", self.slippage),
+            );
+        }
+        if !(self.min_size.is_finite() && self.min_size >= 0.0) {
+            return bad(
+                "min_size",
+                format!("must be finite and >= 0, got {}", self.min_size),
+            );
+        }
+        if !(self.max_size > 0.0) {
+            return bad("max_size", format!("must be > 0, got {}", self.max_size));
+        }
+        let g = self.size_granularity;
+        if !(g.is_nan() || (g.is_finite() && g > 0.0)) {
+            return bad(
+                "size_granularity",
+                format!("must be finite and > 0, got {g}"),
+            );
+        }
+        for (field, v) in [("sl_stop", self.sl_stop), ("tp_stop", self.tp_stop)] {
+            if v < 0.0 {
+                return bad(field, format!("must be >= 0 (inf: never fires), got {v}"));
+            }
+        }
+        if self.price == SignalPrice::NextOpen {
+            if self.stop_entry_price == StopEntryPrice::Close {
+                return bad(
+                    "stop_entry_price",
+                    "'close' would measure a next-open entry's stops from a later price: use 'fillprice' or 'price'"
+                        .into(),
+                );
+            }
+            if self.stop_exit_price == StopExitPrice::Price {
+                return bad(
+                    "stop_exit_price",
+                    "'price' with price='next_open' would fill a stop at the open it was found after".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One symbol's bars and its four signal masks (non-zero = signal), all the same length.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalInput<'a> {
+    pub ts: &'a [i64],
+    pub open: &'a [f64],
+    pub high: &'a [f64],
+    pub low: &'a [f64],
+    pub close: &'a [f64],
+    pub long_entries: &'a [u8],
+    pub long_exits: &'a [u8],
+    pub short_entries: &'a [u8],
+    pub short_exits: &'a [u8],
+}
+
+impl SignalInput<'_> {
+    pub fn validate_shape(&self) -> EngineResult<()> {
+        let n = self.ts.len();
+        let bars = [
+            ("open", self.open.len()),
+            ("high", self.high.len()),
+            ("low", self.low.len()),
+            ("close", self.close.len()),
+        ];
+        for (column, len) in bars {
+            if len != n {
+                return Err(EngineError::bars(
+                    column,
+                    len.min(n),
+                    format!("length {len} differs from ts length {n}"),
+                ));
+            }
+        }
+        let masks = [
+            ("long_entries", self.long_entries.len()),
+            ("long_exits", self.long_exits.len()),
+            ("short_entries", self.short_entries.len()),
+            ("short_exits", self.short_exits.len()),
+        ];
+        for (field, len) in masks {
+            if len != n {
+                return Err(EngineError::config(
+                    field,
+                    format!("has {len} values but the symbol has {n} bars"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ vectorbt's float rules
+
+const REL_TOL: f64 = 1e-9;
+const ABS_TOL: f64 = 1e-12;
+
+fn is_close(a: f64, b: f64) -> bool {
+    if a.is_nan() || b.is_nan() || a.is_infinite() || b.is_infinite() {
+        return false;
+    }
+    a == b || (a - b).abs() <= (REL_TOL * a.abs().max(b.abs())).max(ABS_TOL)
+}
+
+fn is_close_or_less(a: f64, b: f64) -> bool {
+    is_close(a, b) || a < b
+}
+
+fn is_less(a: f64, b: f64) -> bool {
+    !is_close(a, b) && a < b
+}
+
+/// NumPy's sign: -1, 0 or 1 (NaN for NaN).
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+/// `a + b`, snapped to exactly zero when it is zero within tolerance.
+fn add(a: f64, b: f64) -> f64 {
+    let zero = if sign(a) != sign(b) {
+        is_close(a.abs(), b.abs())
+    } else {
+        is_close(a + b, 0.0)
+    };
+    if zero {
+        0.0
+    } else {
+        a + b
+    }
+}
+
+// ------------------------------------------------------------------ order execution
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dir {
+    LongOnly,
+    ShortOnly,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Account {
+    cash: f64,
+    position: f64,
+    debt: f64,
+    free_cash: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    /// Signed: > 0 buys, < 0 sells.
+    size: f64,
+    kind: SignalSize,
+    dir: Dir,
+    price: f64,
+    slippage: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Executed {
+    side: Side,
+    size: f64,
+    price: f64,
+    fees: f64,
+}
+
+fn snap(x: f64) -> f64 {
+    if is_close(x, 0.0) {
+        0.0
+    } else {
+        x
+    }
+}
+
+fn floor_to(x: f64, g: f64) -> f64 {
+    if g.is_nan() {
+        x
+    } else {
+        (x / g).floor() * g
+    }
+}
+
+/// Executes `req` against the account: `Ok(None)` when it is ignored or rejected.
+fn execute(
+    acct: &mut Account,
+    req: &Request,
+    cfg: &SignalConfig,
+    val_price: f64,
+) -> EngineResult<Option<Executed>> {
+    *acct = Account {
+        cash: snap(acct.cash),
+        position: snap(acct.position),
+        debt: snap(acct.debt),
+        free_cash: snap(acct.free_cash),
+    };
+    let val_price = snap(val_price);
+    if req.size.is_nan() || req.price.is_nan() {
+        return Ok(None);
+    }
+    if acct.cash.is_nan() || acct.cash < 0.0 {
+        return Err(EngineError::Internal(format!(
+            "cash went negative ({})",
+            acct.cash
+        )));
+    }
+    if !(req.price.is_finite() && req.price > 0.0) {
+        return Err(EngineError::Internal(format!(
+            "order price {} is not finite and > 0",
+            req.price
+        )));
+    }
+    let mut size = req.size;
+    let mut kind = req.kind;
+    if kind == SignalSize::Value {
+        if val_price.is_nan() {
+            return Ok(None);
+        }
+        size /= val_price;
+        kind = SignalSize::Amount;
+    }
+    if kind == SignalSize::Amount && req.dir != Dir::LongOnly && size < 0.0 && size.is_infinite() {
+        // an infinite short is 100% of what can be sold
+        size = -1.0;
+        kind = SignalSize::Percent;
+    }
+    let mut percent = f64::NAN;
+    if kind == SignalSize::Percent {
+        percent = size.abs();
+        size = sign(size) * f64::INFINITY;
+    }
+    if size > 0.0 {
+        buy(acct, size, req, cfg, percent)
+    } else {
+        sell(acct, -size, req, cfg, percent)
+    }
+}
+
+fn buy(
+    acct: &mut Account,
+    size: f64,
+    req: &Request,
+    cfg: &SignalConfig,
+    percent: f64,
+) -> EngineResult<Option<Executed>> {
+    let a = *acct;
+    let adj_price = req.price * (1.0 + req.slippage);
+    let mut cash_limit = a.cash;
+    if !percent.is_nan() {
+        cash_limit = cash_limit.min(percent * cash_limit);
+    }
+    if req.dir == Dir::ShortOnly {
+        if a.position == 0.0 {
+            return Ok(None);
+        }
+    } else if cash_limit == 0.0 {
+        return Ok(None);
+    }
+    let mut adj_size = if req.dir == Dir::ShortOnly {
+        (-a.position).min(size)
+    } else {
+        size
+    };
+    if adj_size == 0.0 {
+        return Ok(None);
+    }
+    if adj_size > cfg.max_size {
+        adj_size = cfg.max_size;
+    }
+    adj_size = floor_to(adj_size, cfg.size_granularity);
+    let req_cash = adj_size * adj_price;
+    let req_fees = req_cash * cfg.fees + cfg.fixed_fees;
+    let total_req_cash = req_cash + req_fees;
+    let (final_size, fees_paid, final_req_cash) = if is_close_or_less(total_req_cash, cash_limit) {
+        (adj_size, req_fees, total_req_cash)
+    } else {
+        // the cash buys less than asked: all of it, fees included
+        let max_req_cash = add(cash_limit, -cfg.fixed_fees) / (1.0 + cfg.fees);
+        if max_req_cash <= 0.0 {
+            return Ok(None);
+        }
+        let max_acq_size = max_req_cash / adj_price;
+        if cfg.size_granularity.is_nan() {
+            (max_acq_size, cash_limit - max_req_cash, cash_limit)
+        } else {
+            let s = floor_to(max_acq_size, cfg.size_granularity);
+            let cost = s * adj_price;
+            let fees = cost * cfg.fees + cfg.fixed_fees;
+            (s, fees, cost + fees)
+        }
+    };
+    if is_close(adj_size, 0.0) || is_less(final_size, cfg.min_size) {
+        return Ok(None);
+    }
+    let new_position = add(a.position, final_size);
+    let (debt, free_cash) = if a.position < 0.0 {
+        let short_size = if new_position < 0.0 {
+            final_size
+        } else {
+            a.position.abs()
+        };
+        let avg_entry = a.debt / a.position.abs();
+        let debt_diff = short_size * avg_entry;
+        (
+            add(a.debt, -debt_diff),
+            add(a.free_cash + 2.0 * debt_diff, -final_req_cash),
+        )
+    } else {
+        (a.debt, add(a.free_cash, -final_req_cash))
+    };
+    *acct = Account {
+        cash: add(a.cash, -final_req_cash),
+        position: new_position,
+        debt,
+        free_cash,
+    };
+    Ok(Some(Executed {
+        side: Side::Buy,
+        size: final_size,
+        price: adj_price,
+        fees: fees_paid,
+    }))
+}
+
+fn sell(
+    acct: &mut Account,
+    size: f64,
+    req: &Request,
+    cfg: &SignalConfig,
+    percent: f64,
+) -> EngineResult<Option<Executed>> {
+    let a = *acct;
+    let adj_price = req.price * (1.0 - req.slippage);
+    let mut size_limit = if req.dir == Dir::LongOnly {
+        a.position.min(size)
+    } else if size.is_infinite() && !percent.is_nan() {
+        // the most that can be sold: the long position, then free cash's worth of short
+        let long_size = a.position.max(0.0);
+        let long_cash = long_size * adj_price * (1.0 - cfg.fees);
+        let total_free_cash = add(a.free_cash, long_cash);
+        if total_free_cash <= 0.0 {
+            if a.position <= 0.0 {
+                return Ok(None);
+            }
+            long_size
+        } else {
+            let max_short_size =
+                add(total_free_cash, -cfg.fixed_fees) / (adj_price * (1.0 + cfg.fees));
+            let limit = add(long_size, max_short_size);
+            if limit <= 0.0 {
+                return Ok(None);
+            }
+            limit
+        }
+    } else {
+        size
+    };
+    if !percent.is_nan() {
+        size_limit *= percent;
+    }
+    if size_limit > cfg.max_size {
+        size_limit = cfg.max_size;
+    }
+    if req.dir == Dir::LongOnly {
+        if a.position == 0.0 {
+            return Ok(None);
+        }
+    } else if size_limit.is_infinite() {
+        return Err(EngineError::Internal(
+            "attempt to go short infinitely".into(),
+        ));
+    }
+    size_limit = floor_to(size_limit, cfg.size_granularity);
+    if is_close(size_limit, 0.0) || is_less(size_limit, cfg.min_size) {
+        return Ok(None);
+    }
+    let acq_cash = size_limit * adj_price;
+    let fees_paid = acq_cash * cfg.fees + cfg.fixed_fees;
+    let final_acq_cash = add(acq_cash, -fees_paid);
+    if final_acq_cash < 0.0 {
+        // the proceeds do not cover the fees
+        return Ok(None);
+    }
+    let new_position = add(a.position, -size_limit);
+    let (debt, free_cash) = if new_position < 0.0 {
+        let short_size = if a.position < 0.0 {
+            size_limit
+        } else {
+            new_position.abs()
+        };
+        let short_value = short_size * adj_price;
+        (
+            a.debt + short_value,
+            add(a.free_cash, add(final_acq_cash, -2.0 * short_value)),
+        )
+    } else {
+        (a.debt, a.free_cash + final_acq_cash)
+    };
+    *acct = Account {
+        cash: a.cash + final_acq_cash,
+        position: new_position,
+        debt,
+        free_cash,
+    };
+    Ok(Some(Executed {
+        side: Side::Sell,
+        size: size_limit,
+        price: adj_price,
+        fees: fees_paid,
+    }))
+}
+
+// ------------------------------------------------------------------ signal resolution
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Flags {
+    long_entry: bool,
+    long_exit: bool,
+    short_entry: bool,
+    short_exit: bool,
+}
+
+/// vectorbt resolves each direction's conflict with that direction fixed, so
+/// "adjacent" keeps the entry and "opposite" keeps the exit whenever a position is open.
+fn resolve_conflict(position: f64, entry: bool, exit: bool, mode: ConflictMode) -> (bool, bool) {
+    if !(entry && exit) {
+        return (entry, exit);
+    }
+    match mode {
+        ConflictMode::Entry => (true, false),
+        ConflictMode::Exit => (false, true),
+        ConflictMode::Adjacent if position != 0.0 => (true, false),
+        ConflictMode::Opposite if position != 0.0 => (false, true),
+        _ => (false, false),
+    }
+}
+
+fn resolve_dir_conflict(
+    position: f64,
+    long: bool,
+    short: bool,
+    mode: DirConflictMode,
+) -> (bool, bool) {
+    if !(long && short) {
+        return (long, short);
+    }
+    match mode {
+        DirConflictMode::Long => (true, false),
+        DirConflictMode::Short => (false, true),
+        DirConflictMode::Adjacent if position > 0.0 => (true, false),
+        DirConflictMode::Adjacent if position < 0.0 => (false, true),
+        DirConflictMode::Opposite if position > 0.0 => (false, true),
+        DirConflictMode::Opposite if position < 0.0 => (true, false),
+        _ => (false, false),
+    }
+}
+
+fn resolve_opposite_entry(
+    position: f64,
+    f: &mut Flags,
+    accumulate: &mut Accumulate,
+    mode: OppositeEntryMode,
+) {
+    let (entry, exit) = if position > 0.0 && f.short_entry {
+        (&mut f.short_entry, &mut f.long_exit)
+    } else if position < 0.0 && f.long_entry {
+        (&mut f.long_entry, &mut f.short_exit)
+    } else {
+        return;
+    };
+    match mode {
+        OppositeEntryMode::Ignore => *entry = false,
+        OppositeEntryMode::Close => {
+            *entry = false;
+            *exit = true;
+            *accumulate = Accumulate::Disabled;
+        }
+        OppositeEntryMode::CloseReduce => {
+            *entry = false;
+            *exit = true;
+        }
+        OppositeEntryMode::Reverse => *accumulate = Accumulate::Disabled,
+        OppositeEntryMode::ReverseReduce => {}
+    }
+}
+
+/// The signals of bar `i` after vectorbt's conflict rules, against `position`.
+fn read_signals(
+    inp: &SignalInput<'_>,
+    i: usize,
+    position: f64,
+    cfg: &SignalConfig,
+) -> (Flags, Accumulate) {
+    let mut f = Flags {
+        long_entry: inp.long_entries[i] != 0,
+        long_exit: inp.long_exits[i] != 0,
+        short_entry: inp.short_entries[i] != 0,
+        short_exit: inp.short_exits[i] != 0,
+    };
+    let mut accumulate = cfg.accumulate;
+    if f.long_entry || f.short_entry {
+        (f.long_entry, f.long_exit) =
+            resolve_conflict(position, f.long_entry, f.long_exit, cfg.upon_long_conflict);
+        (f.short_entry, f.short_exit) = resolve_conflict(
+            position,
+            f.short_entry,
+            f.short_exit,
+            cfg.upon_short_conflict,
+        );
+        (f.long_entry, f.short_entry) =
+            resolve_dir_conflict(position, f.long_entry, f.short_entry, cfg.upon_dir_conflict);
+        resolve_opposite_entry(position, &mut f, &mut accumulate, cfg.upon_opposite_entry);
+    }
+    (f, accumulate)
+}
+
+fn stop_signal(position: f64, mode: StopExitMode, accumulate: Accumulate) -> (Flags, Accumulate) {
+    let mut f = Flags::default();
+    let long = position > 0.0;
+    if position == 0.0 || position.is_nan() {
+        return (f, accumulate);
+    }
+    let reverse = matches!(mode, StopExitMode::Reverse | StopExitMode::ReverseReduce);
+    match (long, reverse) {
+        (true, false) => f.long_exit = true,
+        (true, true) => f.short_entry = true,
+        (false, false) => f.short_exit = true,
+        (false, true) => f.long_entry = true,
+    }
+    let keep = matches!(
+        mode,
+        StopExitMode::CloseReduce | StopExitMode::ReverseReduce
+    );
+    (
+        f,
+        if keep {
+            accumulate
+        } else {
+            Accumulate::Disabled
+        },
+    )
+}
+
+/// vectorbt's `signals_to_size_nb`: the signed order size, how to read it, and its direction.
+fn signals_to_size(
+    position: f64,
+    f: Flags,
+    size: f64,
+    kind: SignalSize,
+    accumulate: Accumulate,
+    val_price: f64,
+) -> EngineResult<(f64, SignalSize, Dir)> {
+    let removes = matches!(accumulate, Accumulate::Both | Accumulate::RemoveOnly);
+    let adds = matches!(accumulate, Accumulate::Both | Accumulate::AddOnly);
+    let reverse = |abs_pos: f64| -> EngineResult<f64> {
+        match kind {
+            SignalSize::Percent => Err(EngineError::config(
+                "size_type",
+                "size_type 'percent' cannot reverse a position (vectorbt refuses it too)",
+            )),
+            SignalSize::Value => Ok(abs_pos + size / val_price),
+            _ => Ok(abs_pos + size),
+        }
+    };
+    let abs_pos = position.abs();
+    let out = if position > 0.0 {
+        if f.short_entry {
+            if removes {
+                (-size, kind, Dir::Both)
+            } else {
+                (-reverse(abs_pos)?, SignalSize::Amount, Dir::Both)
+            }
+        } else if f.long_exit {
+            if removes {
+                (-size, kind, Dir::LongOnly)
+            } else {
+                (-abs_pos, SignalSize::Amount, Dir::LongOnly)
+            }
+        } else if f.long_entry && adds {
+            (size, kind, Dir::LongOnly)
+        } else {
+            (0.0, kind, Dir::LongOnly)
+        }
+    } else if position < 0.0 {
+        if f.long_entry {
+            if removes {
+                (size, kind, Dir::Both)
+            } else {
+                (reverse(abs_pos)?, SignalSize::Amount, Dir::Both)
+            }
+        } else if f.short_exit {
+            if removes {
+                (size, kind, Dir::ShortOnly)
+            } else {
+                (abs_pos, SignalSize::Amount, Dir::ShortOnly)
+            }
+        } else if f.short_entry && adds {
+            (-size, kind, Dir::ShortOnly)
+        } else {
+            (0.0, kind, Dir::ShortOnly)
+        }
+    } else if f.long_entry {
+        (size, kind, Dir::Both)
+    } else if f.short_entry {
+        (-size, kind, Dir::Both)
+    } else {
+        (0.0, kind, Dir::Both)
+    };
+    Ok(out)
+}
+
+/// vectorbt's `get_stop_price_nb`: where a stop `stop` away from `from` fills in
+/// this bar (the open when the bar gaps through it), or NaN.
+fn stop_price(
+    position: f64,
+    from: f64,
+    stop: f64,
+    open: f64,
+    low: f64,
+    high: f64,
+    below: bool,
+) -> f64 {
+    if (position > 0.0 && below) || (position < 0.0 && !below) {
+        let level = from * (1.0 - stop);
+        if open <= level {
+            return open;
+        }
+        if low <= level && level <= high {
+            return level;
+        }
+    } else if position != 0.0 {
+        let level = from * (1.0 + stop);
+        if level <= open {
+            return open;
+        }
+        if low <= level && level <= high {
+            return level;
+        }
+    }
+    f64::NAN
+}
+
+// ------------------------------------------------------------------ the walk
+
+/// Where equity rows go: kept (`Vec`) or folded into the stats (`StatsSink`).
+trait EquitySink {
+    fn push(&mut self, bar: usize, row: EquityRow);
+
+    /// Whether trades need their excursions (the stats have no use for them).
+    fn excursions(&self) -> bool {
+        true
+    }
+
+    /// Bars `from..to` held with an unchanged account: one row each.
+    fn hold(
+        &mut self,
+        inp: &SignalInput<'_>,
+        _blocks: Option<&Blocks>,
+        from: usize,
+        to: usize,
+        cash: f64,
+        qty: f64,
+    ) {
+        for k in from..to {
+            let c = inp.close[k];
+            self.push(
+                k,
+                EquityRow {
+                    ts: inp.ts[k],
+                    cash,
+                    equity: cash + qty * c,
+                    gross_exposure: qty.abs() * c,
+                },
+            );
+        }
+    }
+}
+
+/// No rows at all: for runs whose equity is asked for later, if ever.
+impl EquitySink for () {
+    fn push(&mut self, _bar: usize, _row: EquityRow) {}
+    fn hold(
+        &mut self,
+        _: &SignalInput<'_>,
+        _: Option<&Blocks>,
+        _: usize,
+        _: usize,
+        _: f64,
+        _: f64,
+    ) {
+    }
+}
+
+impl EquitySink for Vec<EquityRow> {
+    fn push(&mut self, _bar: usize, row: EquityRow) {
+        Vec::push(self, row)
+    }
+}
+
+/// The bars where any mask is set: the only bars (with the first and last, and
+/// stop hits) that need the full per-bar logic.
+pub(super) fn signal_bars(inp: &SignalInput<'_>) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (a, b, c, d) = (
+        inp.long_entries,
+        inp.long_exits,
+        inp.short_entries,
+        inp.short_exits,
+    );
+    let n = a.len();
+    let word = |m: &[u8], k: usize| u64::from_ne_bytes(m[k..k + 8].try_into().unwrap_or([0; 8]));
+    let mut k = 0;
+    // eight bars at a time: most words hold no signal at all
+    while k + 8 <= n {
+        if (word(a, k) | word(b, k) | word(c, k) | word(d, k)) != 0 {
+            for j in k..k + 8 {
+                if (a[j] | b[j] | c[j] | d[j]) != 0 {
+                    out.push(j);
+                }
+            }
+        }
+        k += 8;
+    }
+    for j in k..n {
+        if (a[j] | b[j] | c[j] | d[j]) != 0 {
+            out.push(j);
+        }
+    }
+    out
+}
+
+/// Bars per summary block.
+const BLOCK: usize = 64;
+
+/// Per block of `BLOCK` bars (the last one may be short): the lowest low, highest
+/// high, lowest and highest close. A sweep computes them once; each variant then
+/// skips whole blocks where no stop can fire and equity makes no new high.
+pub(super) struct Blocks {
+    low: Vec<f64>,
+    high: Vec<f64>,
+    close_min: Vec<f64>,
+    close_max: Vec<f64>,
+}
+
+impl Blocks {
+    pub(super) fn new(inp: &SignalInput<'_>) -> Self {
+        // prices are finite (validated bars): plain comparisons, which vectorize
+        let min = |v: &[f64]| -> Vec<f64> {
+            v.chunks(BLOCK)
+                .map(|c| {
+                    c.iter()
+                        .fold(f64::INFINITY, |m, &x| if x < m { x } else { m })
+                })
+                .collect()
+        };
+        let max = |v: &[f64]| -> Vec<f64> {
+            v.chunks(BLOCK)
+                .map(|c| {
+                    c.iter()
+                        .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+                })
+                .collect()
+        };
+        Blocks {
+            low: min(inp.low),
+            high: max(inp.high),
+            close_min: min(inp.close),
+            close_max: max(inp.close),
+        }
+    }
+
+    /// The block starting at bar `k`, when `k` starts one that ends by `to`.
+    fn whole(k: usize, to: usize) -> Option<usize> {
+        (k % BLOCK == 0 && k + BLOCK <= to).then_some(k / BLOCK)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stops {
+    sl_from: f64,
+    sl_stop: f64,
+    sl_trail: bool,
+    tp_from: f64,
+    tp_stop: f64,
+}
+
+impl Stops {
+    const NONE: Stops = Stops {
+        sl_from: f64::NAN,
+        sl_stop: f64::NAN,
+        sl_trail: false,
+        tp_from: f64::NAN,
+        tp_stop: f64::NAN,
+    };
+
+    fn armed(&self) -> bool {
+        !self.sl_stop.is_nan() || !self.tp_stop.is_nan()
+    }
+
+    /// After a fill took the position from `before` to `now`: vectorbt re-arms both
+    /// stops on an open or a reversal, each non-NaN stop on an increase (`override`).
+    fn update(&mut self, before: f64, now: f64, from: f64, cfg: &SignalConfig) {
+        if now == 0.0 {
+            *self = Stops::NONE;
+        } else if before == 0.0 || sign(now) != sign(before) {
+            *self = Stops {
+                sl_from: from,
+                sl_stop: cfg.sl_stop,
+                sl_trail: cfg.sl_trail,
+                tp_from: from,
+                tp_stop: cfg.tp_stop,
+            };
+        } else if now.abs() > before.abs() {
+            let update = |stop: f64| match cfg.upon_stop_update {
+                StopUpdateMode::Keep => false,
+                StopUpdateMode::Override => !stop.is_nan(),
+                StopUpdateMode::OverrideNaN => true,
+            };
+            if update(cfg.sl_stop) {
+                self.sl_from = from;
+                self.sl_stop = cfg.sl_stop;
+                self.sl_trail = cfg.sl_trail;
+            }
+            if update(cfg.tp_stop) {
+                self.tp_from = from;
+                self.tp_stop = cfg.tp_stop;
+            }
+        }
+    }
+}
+
+struct Walk<'a, S: EquitySink> {
+    inp: SignalInput<'a>,
+    cfg: &'a SignalConfig,
+    acct: Account,
+    stops: Stops,
+    ledger: Position,
+    fills: Vec<Fill>,
+    trades: Vec<Trade>,
+    sink: &'a mut S,
+    signal_bars: &'a [usize],
+    blocks: Option<&'a Blocks>,
+}
+
+impl<S: EquitySink> Walk<'_, S> {
+    fn touch(&mut self, x: f64) {
+        if self.ledger.qty != 0.0 {
+            self.ledger.min_price = self.ledger.min_price.min(x);
+            self.ledger.max_price = self.ledger.max_price.max(x);
+        }
+    }
+
+    /// Turns `flags` into an order at `price` and executes it; records the fill and re-arms stops.
+    #[allow(clippy::too_many_arguments)]
+    fn order(
+        &mut self,
+        i: usize,
+        f: Flags,
+        accumulate: Accumulate,
+        price: f64,
+        slippage: f64,
+        val_price: f64,
+        stop_reason: Option<FillReason>,
+    ) -> EngineResult<bool> {
+        let cfg = self.cfg;
+        let before = self.acct.position;
+        let (mut size, mut kind) = (cfg.size, cfg.size_type);
+        if kind == SignalSize::PercentEquity {
+            let value = self.acct.cash + before * val_price;
+            size *= value;
+            kind = SignalSize::Value;
+        }
+        let (size, kind, dir) = signals_to_size(before, f, size, kind, accumulate, val_price)?;
+        if size == 0.0 {
+            return Ok(false);
+        }
+        let req = Request {
+            size,
+            kind,
+            dir,
+            price,
+            slippage,
+        };
+        let Some(done) = execute(&mut self.acct, &req, cfg, val_price)? else {
+            return Ok(false);
+        };
+        let now = self.acct.position;
+        let ts = self.inp.ts[i];
+        let id = self.fills.len() as i64;
+        let held = self.ledger.qty;
+        let reason =
+            stop_reason.unwrap_or(if held == 0.0 || (held > 0.0) == (done.side == Side::Buy) {
+                FillReason::Entry
+            } else {
+                FillReason::Exit
+            });
+        self.fills.push(Fill {
+            order_id: id,
+            ts,
+            symbol: 0,
+            side: done.side,
+            qty: done.size,
+            price: done.price,
+            fee: done.fees,
+            reason,
+        });
+        // the ledger follows the account exactly to flat (the account snaps dust)
+        let delta = if now == 0.0 {
+            -held
+        } else {
+            done.side.sign() * done.size
+        };
+        if delta != 0.0 {
+            book_fill(
+                &mut self.ledger,
+                &mut self.trades,
+                0,
+                delta,
+                done.price,
+                ts,
+                done.fees,
+                reason,
+                id,
+            );
+        }
+        self.touch(price);
+        let from = match cfg.stop_entry_price {
+            StopEntryPrice::ValPrice => val_price,
+            StopEntryPrice::Price => price,
+            StopEntryPrice::FillPrice => done.price,
+            StopEntryPrice::Close => self.inp.close[i],
+        };
+        self.stops.update(before, now, from, cfg);
+        Ok(true)
+    }
+
+    /// Checks the armed stops against bar `i` and exits if one is hit; then raises
+    /// a trailing stop's reference to the bar's extreme. Returns whether a stop fired.
+    fn stops(&mut self, i: usize, val_price: f64) -> EngineResult<bool> {
+        if !self.stops.armed() {
+            return Ok(false);
+        }
+        let inp = self.inp;
+        let (o, h, l, c) = (inp.open[i], inp.high[i], inp.low[i], inp.close[i]);
+        let position = self.acct.position;
+        let st = self.stops;
+        let mut hit = f64::NAN;
+        let mut reason = FillReason::StopLoss;
+        if !st.sl_stop.is_nan() {
+            hit = stop_price(position, st.sl_from, st.sl_stop, o, l, h, true);
+            if st.sl_trail {
+                reason = FillReason::TrailingStop;
+            }
+        }
+        if hit.is_nan() && !st.tp_stop.is_nan() {
+            hit = stop_price(position, st.tp_from, st.tp_stop, o, l, h, false);
+            reason = FillReason::TakeProfit;
+        }
+        if !st.sl_stop.is_nan() && st.sl_trail {
+            if position > 0.0 && h > st.sl_from {
+                self.stops.sl_from = h;
+            } else if position < 0.0 && l < st.sl_from {
+                self.stops.sl_from = l;
+            }
+        }
+        if hit.is_nan() {
+            return Ok(false);
+        }
+        self.touch(hit);
+        let (f, accumulate) = stop_signal(position, self.cfg.upon_stop_exit, self.cfg.accumulate);
+        let slip = self.cfg.slippage;
+        let (price, slippage) = match self.cfg.stop_exit_price {
+            StopExitPrice::StopMarket => (hit, slip),
+            StopExitPrice::StopLimit => (hit, 0.0),
+            StopExitPrice::Close => (c, slip),
+            StopExitPrice::Price => (c, slip),
+        };
+        self.order(i, f, accumulate, price, slippage, val_price, Some(reason))?;
+        Ok(true)
+    }
+
+    /// The first bar in `from..to` where an armed stop fires (`to` if none); a
+    /// trailing reference rises over the bars before it, as bar-by-bar processing
+    /// would raise it. With valid bars (low <= open <= high), `get_stop_price`'s
+    /// "open beyond the level, or the level within the range" is "the range reaches it".
+    fn first_stop_bar(&mut self, from: usize, to: usize) -> usize {
+        let st = self.stops;
+        if !st.armed() {
+            return to;
+        }
+        let (low, high) = (self.inp.low, self.inp.high);
+        let long = self.acct.position > 0.0;
+        let tp = if st.tp_stop.is_nan() {
+            f64::NAN
+        } else if long {
+            st.tp_from * (1.0 + st.tp_stop)
+        } else {
+            st.tp_from * (1.0 - st.tp_stop)
+        };
+        let sl_level = |from: f64| {
+            if long {
+                from * (1.0 - st.sl_stop)
+            } else {
+                from * (1.0 + st.sl_stop)
+            }
+        };
+        // NaN levels compare false: "no stop"
+        let (mut below, mut above) = if long { (f64::NAN, tp) } else { (tp, f64::NAN) };
+        if st.sl_stop.is_nan() || !st.sl_trail {
+            if !st.sl_stop.is_nan() {
+                if long {
+                    below = sl_level(st.sl_from);
+                } else {
+                    above = sl_level(st.sl_from);
+                }
+            }
+            if self.blocks.is_none() {
+                return (from..to)
+                    .find(|&k| low[k] <= below || high[k] >= above)
+                    .unwrap_or(to);
+            }
+            let mut k = from;
+            while k < to {
+                if let (Some(b), Some(bl)) = (Blocks::whole(k, to), self.blocks) {
+                    if !(bl.low[b] <= below || bl.high[b] >= above) {
+                        k += BLOCK;
+                        continue;
+                    }
+                }
+                if low[k] <= below || high[k] >= above {
+                    return k;
+                }
+                k += 1;
+            }
+            return to;
+        }
+        let mut peak = st.sl_from;
+        let mut k = from;
+        while k < to {
+            if let (Some(b), Some(bl)) = (Blocks::whole(k, to), self.blocks) {
+                // the reference only moves one way within the block, and the level
+                // with it: the level nearest the price is at one of the two ends
+                let end_peak = if long {
+                    peak.max(bl.high[b])
+                } else {
+                    peak.min(bl.low[b])
+                };
+                let (l0, l1) = (sl_level(peak), sl_level(end_peak));
+                let quiet = if long {
+                    !(bl.low[b] <= l0.max(l1) || bl.high[b] >= above)
+                } else {
+                    !(bl.high[b] >= l0.min(l1) || bl.low[b] <= below)
+                };
+                if quiet && !end_peak.is_nan() {
+                    peak = end_peak;
+                    k += BLOCK;
+                    continue;
+                }
+            }
+            let level = sl_level(peak);
+            let hit = if long {
+                low[k] <= level || high[k] >= above
+            } else {
+                high[k] >= level || low[k] <= below
+            };
+            if hit {
+                self.stops.sl_from = peak;
+                return k;
+            }
+            if long && high[k] > peak {
+                peak = high[k];
+            } else if !long && low[k] < peak {
+                peak = low[k];
+            }
+            k += 1;
+        }
+        self.stops.sl_from = peak;
+        to
+    }
+
+    /// Bars `from..to` with no signal and nothing pending: flat bars need nothing; a
+    /// held position gets its rows and excursions up to the first bar a stop fires
+    /// on, which is returned for the full treatment.
+    fn quiet(&mut self, from: usize, to: usize) -> usize {
+        let position = self.acct.position;
+        if position == 0.0 {
+            return to;
+        }
+        let end = self.first_stop_bar(from, to);
+        if end > from && self.sink.excursions() {
+            // finite prices: plain comparisons, which vectorize
+            let lo = self.inp.low[from..end]
+                .iter()
+                .fold(f64::INFINITY, |m, &x| if x < m { x } else { m });
+            let hi = self.inp.high[from..end]
+                .iter()
+                .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+            self.touch(lo);
+            self.touch(hi);
+        }
+        if end > from {
+            let inp = self.inp;
+            self.sink
+                .hold(&inp, self.blocks, from, end, self.acct.cash, position);
+        }
+        end
+    }
+
+    fn run(mut self) -> EngineResult<(Vec<Fill>, Vec<Trade>, Position)> {
+        let n = self.inp.ts.len();
+        let mut pending: Option<(Flags, Accumulate)> = None;
+        let mut next_signal = 0usize;
+        let mut i = 0;
+        while i < n {
+            if pending.is_none() && i > 0 {
+                let sig = self.signal_bars;
+                while next_signal < sig.len() && sig[next_signal] < i {
+                    next_signal += 1;
+                }
+                // the last bar always gets the full treatment (it records a row)
+                let until = sig.get(next_signal).map_or(n - 1, |&b| b.min(n - 1));
+                if until > i {
+                    i = self.quiet(i, until);
+                }
+            }
+            self.bar(i, &mut pending)?;
+            i += 1;
+        }
+        Ok((self.fills, self.trades, self.ledger))
+    }
+
+    fn bar(&mut self, i: usize, pending: &mut Option<(Flags, Accumulate)>) -> EngineResult<()> {
+        let inp = self.inp;
+        let n = inp.ts.len();
+        let (o, h, l, c) = (inp.open[i], inp.high[i], inp.low[i], inp.close[i]);
+        let fills_before = self.fills.len();
+        if self.acct.position != 0.0 {
+            self.touch(o);
+        }
+        if self.cfg.price == SignalPrice::NextOpen {
+            if let Some((f, accumulate)) = pending.take() {
+                self.order(i, f, accumulate, o, self.cfg.slippage, o, None)?;
+            }
+            let stopped = self.stops(i, o)?;
+            if !stopped && self.acct.position != 0.0 {
+                self.touch(l);
+                self.touch(h);
+            }
+            if i + 1 < n {
+                let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
+                if f != Flags::default() {
+                    *pending = Some((f, accumulate));
+                }
+            }
+        } else {
+            let stopped = self.stops(i, c)?;
+            if !stopped {
+                if self.acct.position != 0.0 {
+                    self.touch(l);
+                    self.touch(h);
+                }
+                let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
+                if f != Flags::default() {
+                    self.order(i, f, accumulate, c, self.cfg.slippage, c, None)?;
+                }
+            }
+        }
+        let position = self.acct.position;
+        if position != 0.0 || self.fills.len() > fills_before || i == 0 || i + 1 == n {
+            self.sink.push(
+                i,
+                EquityRow {
+                    ts: inp.ts[i],
+                    cash: self.acct.cash,
+                    equity: self.acct.cash + position * c,
+                    gross_exposure: position.abs() * c,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+fn walk<S: EquitySink>(
+    inp: SignalInput<'_>,
+    cfg: &SignalConfig,
+    signal_bars: &[usize],
+    blocks: Option<&Blocks>,
+    sink: &mut S,
+) -> EngineResult<(Vec<Fill>, Vec<Trade>)> {
+    cfg.validate()?;
+    let w = Walk {
+        inp,
+        cfg,
+        acct: Account {
+            cash: cfg.init_cash,
+            position: 0.0,
+            debt: 0.0,
+            free_cash: cfg.init_cash,
+        },
+        stops: Stops::NONE,
+        ledger: Position::default(),
+        fills: Vec::new(),
+        trades: Vec::new(),
+        sink,
+        signal_bars,
+        blocks,
+    };
+    let (fills, mut trades, ledger) = w.run()?;
+    if ledger.qty != 0.0 {
+        if let (Some(&ts), Some(&mark)) = (inp.ts.last(), inp.close.last()) {
+            trades.push(open_trade(0, &ledger, ts, mark));
+        }
+    }
+    Ok((fills, trades))
+}
+
+/// One signal backtest: fills, trades and, with `keep_equity`, equity rows (a row at
+/// the first and last bar, and at every bar with a position or a fill; equity is
+/// flat in between). Without them the walk skips every bar with nothing to decide.
+/// The bars must be valid (`Bars::validate`); symbol codes in the records are 0.
+pub fn simulate_signals(
+    inp: SignalInput<'_>,
+    cfg: &SignalConfig,
+    keep_equity: bool,
+) -> EngineResult<Output> {
+    inp.validate_shape()?;
+    let bars = signal_bars(&inp);
+    let mut equity = Vec::new();
+    let (fills, trades) = if keep_equity {
+        walk(inp, cfg, &bars, None, &mut equity)?
+    } else {
+        walk(inp, cfg, &bars, None, &mut ())?
+    };
+    Ok(Output {
+        fills,
+        trades,
+        equity,
+        orders: Vec::new(),
+        bars_visited: inp.ts.len() as u64,
+    })
+}
+
+// ------------------------------------------------------------------ stats in the loop
+
+/// The figures of `Result.stats()` that depend on the run (see python/aftershock/results.py).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalStats {
+    pub final_equity: f64,
+    pub total_return: f64,
+    pub max_drawdown: f64,
+    pub sharpe: Option<f64>,
+    pub trades: u64,
+    pub open_trades: u64,
+    pub win_rate: Option<f64>,
+    pub avg_trade_return: Option<f64>,
+    pub profit_factor: Option<f64>,
+    pub total_fees: f64,
+    pub exposure: f64,
+    pub bars_visited: u64,
+}
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Folds equity rows into the figures `Result.stats()` derives from the equity frame.
+struct StatsSink {
+    /// The first timestamp of the day after the current row's day.
+    next_day_ts: i64,
+    init: f64,
+    peak: f64,
+    drawdown: f64,
+    last: Option<EquityRow>,
+    exposed: i64,
+    day: i64,
+    day_equity: f64,
+    daily: Vec<f64>,
+}
+
+impl StatsSink {
+    fn new(init: f64) -> Self {
+        StatsSink {
+            next_day_ts: i64::MIN,
+            init,
+            peak: init,
+            drawdown: init / init - 1.0,
+            last: None,
+            exposed: 0,
+            day: 0,
+            day_equity: f64::NAN,
+            daily: Vec::new(),
+        }
+    }
+}
+
+impl EquitySink for StatsSink {
+    fn push(&mut self, _bar: usize, row: EquityRow) {
+        let v = row.equity;
+        // np.maximum.accumulate and np.min both propagate NaN
+        self.peak = if v.is_nan() || self.peak.is_nan() {
+            f64::NAN
+        } else {
+            self.peak.max(v)
+        };
+        let dd = v / self.peak - 1.0;
+        if dd.is_nan() || self.drawdown.is_nan() {
+            self.drawdown = f64::NAN;
+        } else {
+            self.drawdown = self.drawdown.min(dd);
+        }
+        // rows come in time order: the day number changes only past `next_day_ts`
+        let day = if row.ts >= self.next_day_ts || self.last.is_none() {
+            let day = row.ts.div_euclid(DAY_US);
+            self.next_day_ts = (day + 1).saturating_mul(DAY_US);
+            day
+        } else {
+            self.day
+        };
+        match self.last {
+            None => self.day = day,
+            Some(prev) => {
+                if prev.gross_exposure > 0.0 {
+                    self.exposed += row.ts - prev.ts;
+                }
+                // the close-of-day equity of every calendar day, forward-filled
+                while self.day < day {
+                    self.daily.push(self.day_equity);
+                    self.day += 1;
+                }
+            }
+        }
+        self.day_equity = v;
+        self.last = Some(row);
+    }
+
+    fn excursions(&self) -> bool {
+        false
+    }
+
+    /// The held bars, in day-long runs: within one day and one account, equity is
+    /// `cash + qty * close`, the drawdown only needs the lowest equity since each new
+    /// peak (division by a positive peak and subtracting 1 are monotone, so the
+    /// smallest ratio comes from the smallest equity, bit for bit), and the exposed
+    /// time telescopes to the run's first and last timestamps.
+    fn hold(
+        &mut self,
+        inp: &SignalInput<'_>,
+        blocks: Option<&Blocks>,
+        from: usize,
+        to: usize,
+        cash: f64,
+        qty: f64,
+    ) {
+        let (ts, close) = (inp.ts, inp.close);
+        let row = |k: usize| EquityRow {
+            ts: ts[k],
+            cash,
+            equity: cash + qty * close[k],
+            gross_exposure: qty.abs() * close[k],
+        };
+        let general =
+            self.peak.is_nan() || self.drawdown.is_nan() || !(self.peak > 0.0) || qty == 0.0;
+        let mut k = from;
+        while k < to {
+            let Some(prev) = self.last.filter(|_| !general && ts[k] < self.next_day_ts) else {
+                // a new day (or an account the fast path does not cover): one row
+                self.push(k, row(k));
+                k += 1;
+                continue;
+            };
+            let end = k + ts[k..to].partition_point(|&t| t < self.next_day_ts);
+            let (mut peak, mut dd) = (self.peak, self.drawdown);
+            let mut lowest = f64::INFINITY;
+            let mut j = k;
+            while j < end {
+                if let (Some(b), Some(bl)) = (Blocks::whole(j, end), blocks) {
+                    // equity is monotone in the close: its extremes are at the close's
+                    let (lo, hi) = if qty > 0.0 {
+                        (bl.close_min[b], bl.close_max[b])
+                    } else {
+                        (bl.close_max[b], bl.close_min[b])
+                    };
+                    if !(cash + qty * hi > peak) {
+                        lowest = lowest.min(cash + qty * lo);
+                        j += BLOCK;
+                        continue;
+                    }
+                }
+                let v = cash + qty * close[j];
+                if v > peak {
+                    dd = dd.min(lowest / peak - 1.0);
+                    peak = v;
+                    lowest = v;
+                } else if v < lowest {
+                    lowest = v;
+                }
+                j += 1;
+            }
+            self.drawdown = dd.min(lowest / peak - 1.0);
+            self.peak = peak;
+            if prev.gross_exposure > 0.0 {
+                self.exposed += ts[k] - prev.ts;
+            }
+            self.exposed += ts[end - 1] - ts[k];
+            let last = row(end - 1);
+            self.day_equity = last.equity;
+            self.last = Some(last);
+            k = end;
+        }
+    }
+}
+
+
+fn mean(a: &[f64]) -> f64 {
+    pairwise_sum(a) / a.len() as f64
+}
+
+fn sample_std(a: &[f64]) -> f64 {
+    let m = mean(a);
+    let sq: Vec<f64> = a.iter().map(|&x| (x - m) * (x - m)).collect();
+    (pairwise_sum(&sq) / (a.len() - 1) as f64).sqrt()
+}
+
+fn finish_stats(
+    sink: StatsSink,
+    fills: &[Fill],
+    trades: &[Trade],
+    start: i64,
+    end: i64,
+    bars: u64,
+) -> SignalStats {
+    let init = sink.init;
+    let final_equity = sink.last.map(|r| r.equity).unwrap_or(init);
+    let mut daily = sink.daily;
+    if sink.last.is_some() {
+        daily.push(sink.day_equity);
+    }
+    let mut series = Vec::with_capacity(daily.len() + 1);
+    series.push(init);
+    series.extend_from_slice(&daily);
+    let rets: Vec<f64> = series.windows(2).map(|w| (w[1] - w[0]) / w[0]).collect();
+    let sharpe = if rets.len() >= 2 {
+        let sd = sample_std(&rets);
+        (sd > 0.0).then(|| mean(&rets) / sd * 365f64.sqrt())
+    } else {
+        None
+    };
+    let closed: Vec<&Trade> = trades.iter().filter(|t| t.exit_reason.is_some()).collect();
+    let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
+    let gains: Vec<f64> = pnl.iter().copied().filter(|&p| p > 0.0).collect();
+    let losses: Vec<f64> = pnl.iter().copied().filter(|&p| p < 0.0).collect();
+    let loss = -pairwise_sum(&losses);
+    let returns: Vec<f64> = closed.iter().map(|t| t.ret).collect();
+    let fees: Vec<f64> = fills.iter().map(|f| f.fee).collect();
+    let span = end - start;
+    let mut exposed = sink.exposed;
+    if let Some(last) = sink.last {
+        if last.gross_exposure > 0.0 {
+            exposed += end - last.ts;
+        }
+    }
+    SignalStats {
+        final_equity,
+        total_return: if init == 0.0 {
+            f64::NAN
+        } else {
+            final_equity / init - 1.0
+        },
+        max_drawdown: sink.drawdown,
+        sharpe,
+        trades: closed.len() as u64,
+        open_trades: (trades.len() - closed.len()) as u64,
+        win_rate: (!pnl.is_empty()).then(|| gains.len() as f64 / pnl.len() as f64),
+        avg_trade_return: (!pnl.is_empty()).then(|| mean(&returns)),
+        profit_factor: (loss > 0.0).then(|| pairwise_sum(&gains) / loss),
+        total_fees: pairwise_sum(&fees),
+        exposure: if span > 0 {
+            exposed as f64 / span as f64
+        } else {
+            0.0
+        },
+        bars_visited: bars,
+    }
+}
+
+fn stats_with(
+    inp: SignalInput<'_>,
+    cfg: &SignalConfig,
+    signal_bars: &[usize],
+    blocks: Option<&Blocks>,
+) -> EngineResult<SignalStats> {
+    let mut sink = StatsSink::new(cfg.init_cash);
+    let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
+    let n = inp.ts.len();
+    let (start, end) = match (inp.ts.first(), inp.ts.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0, 0),
+    };
+    Ok(finish_stats(sink, &fills, &trades, start, end, n as u64))
+}
+
+/// One signal backtest reduced to its stats, without keeping the equity rows.
+pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<SignalStats> {
+    inp.validate_shape()?;
+    stats_with(inp, cfg, &signal_bars(&inp), None)
+}
+
+/// Runs every configuration over the same bars and signals on up to `threads`
+/// threads. Configurations are split into contiguous chunks and each result lands
+/// in its own slot, so the output does not depend on the thread count.
+pub fn simulate_signals_many(
+    inp: SignalInput<'_>,
+    configs: &[SignalConfig],
+    threads: usize,
+) -> Vec<EngineResult<SignalStats>> {
+    if let Err(e) = inp.validate_shape() {
+        return configs.iter().map(|_| Err(e.clone())).collect();
+    }
+    let (bars, blocks) = (signal_bars(&inp), Blocks::new(&inp));
+    let (bars, blocks) = (&bars[..], &blocks);
+    let run = |cfg: &SignalConfig| super::guarded(|| stats_with(inp, cfg, bars, Some(blocks)));
+    super::run_parallel(configs, threads, run)
+}
