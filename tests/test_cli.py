@@ -3,7 +3,6 @@ option, one-line errors with status 2, tables that fit the terminal."""
 
 from __future__ import annotations
 
-import re
 
 import argparse
 import json

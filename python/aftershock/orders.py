@@ -57,6 +57,9 @@ def _const_duration(us: int) -> pl.Expr:
     return pl.duration(microseconds=us)
 
 
+_EMPTY = pl.DataFrame(schema=_SCHEMA)
+
+
 def _expr(value: Any, name: str) -> pl.Expr:
     if isinstance(value, pl.Expr):
         return value
@@ -100,9 +103,11 @@ def _build(
 ) -> pl.DataFrame:
     if not isinstance(events, pl.DataFrame):
         raise OrdersError(f"events must be a Polars DataFrame, got {type(events).__name__}")
-    side_expr = _side(side)
     if events.height == 0:  # the common case per release: no signal, no query
-        return pl.DataFrame(schema=_SCHEMA)
+        if isinstance(side, str):
+            _side(side)  # still refuse a bad side
+        return _EMPTY.clone()
+    side_expr = _side(side)
     anchor = "decision_ts" if "decision_ts" in events.columns else "release_ts"
     for col in (anchor, "event_id"):
         if col not in events.columns and not (col == "event_id" and tag is not None):
