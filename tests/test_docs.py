@@ -62,3 +62,14 @@ def test_point_in_time_page_property_tests_cpi_fade(monkeypatch):
 
     count()
     assert sum(traded) > 0
+
+
+def test_readme_sweep_agrees_with_the_backtest_above_it(tmp_path, monkeypatch):
+    # issue 11: the README's sweep passed no fees or latency, so its row for the default
+    # parameters disagreed with the backtest just above it
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(python_blocks("README.md")[0], "README.md", "exec"), namespace)
+    grid, result = namespace["grid"], namespace["result"]
+    row = grid.filter((pl.col("threshold") == 0.5) & (pl.col("hold") == "1h"))
+    assert row["final_equity"].item() == result.stats()["final_equity"]
