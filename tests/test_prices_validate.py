@@ -216,3 +216,44 @@ def test_reported_row_matches_a_plain_loop(rows):
         with pytest.raises(BarsError) as err:
             validate_bars(frame)
         assert err.value.row == expected
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_order_check_fast_path_names_the_same_row_as_the_window(seed):
+    # grouped frames take a shift-based check; interleaved ones the per-symbol window:
+    # both must report the same first bad row as a brute-force scan
+    import datetime as _dt
+
+    import numpy as _np
+
+    from aftershock.errors import BarsError
+    from aftershock.prices import validate_bars
+
+    rng = _np.random.default_rng(seed)
+    t0 = _dt.datetime(2025, 1, 1, tzinfo=_dt.timezone.utc)
+    frames = []
+    for sym in ("A", "B", "C"):
+        n = int(rng.integers(3, 30))
+        ts = [t0 + _dt.timedelta(minutes=int(k)) for k in _np.sort(rng.choice(200, n, replace=False))]
+        frames.append(pl.DataFrame({"ts": ts, "symbol": sym, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0}))
+    df = pl.concat(frames)
+    if seed % 2:
+        df = df.sort("ts", maintain_order=True)  # interleaved
+    if seed % 3:  # break the order of one row
+        i = int(rng.integers(1, df.height))
+        ts = df["ts"].to_list()
+        ts[i] = ts[i] - _dt.timedelta(minutes=int(rng.integers(0, 300)))
+        df = df.with_columns(ts=pl.Series(ts, dtype=df.schema["ts"]))
+    last: dict = {}
+    expected = None
+    for r, (t, s) in enumerate(zip(df["ts"].to_list(), df["symbol"].to_list())):
+        if s in last and t <= last[s]:
+            expected = r
+            break
+        last[s] = t
+    if expected is None:
+        validate_bars(df)
+    else:
+        with pytest.raises(BarsError) as info:
+            validate_bars(df)
+        assert (info.value.column, info.value.row) == ("ts", expected)

@@ -52,6 +52,17 @@ def _first_true(mask: pl.Expr) -> pl.Expr:
     return mask.fill_null(False).arg_true().first()
 
 
+def _not_increasing(df: pl.DataFrame) -> pl.Expr:
+    """Rows whose ``ts`` is not after the previous row of the same symbol. When each
+    symbol's rows are one contiguous block (the usual layout) that previous row is
+    simply the row above, which is several times cheaper than a window over symbols."""
+    sym = df.get_column("symbol")
+    contiguous = df.height < 2 or int((sym != sym.shift(1)).sum()) + 1 == sym.n_unique()
+    if contiguous and sym.null_count() == 0:
+        return (pl.col("ts") <= pl.col("ts").shift(1)) & (pl.col("symbol") == pl.col("symbol").shift(1))
+    return pl.col("ts") <= pl.col("ts").shift(1).over("symbol")
+
+
 def validate_bars(frame: Any) -> pl.DataFrame:
     """Check price bars and return them normalized.
 
@@ -87,13 +98,7 @@ def validate_bars(frame: Any) -> pl.DataFrame:
     if "volume" in df.columns:
         v = pl.col("volume")
         checks.append(("volume", "volume is null, NaN, infinite or negative", v.is_null() | ~v.is_finite() | (v < 0)))
-    checks.append(
-        (
-            "ts",
-            "timestamps not strictly increasing within symbol",
-            pl.col("ts") <= pl.col("ts").shift(1).over("symbol"),
-        )
-    )
+    checks.append(("ts", "timestamps not strictly increasing within symbol", _not_increasing(df)))
 
     firsts = df.select(
         [_first_true(expr).alias(f"c{i}") for i, (_, _, expr) in enumerate(checks)]
