@@ -17,8 +17,8 @@
 //! runs many settings over the same bars in parallel and keeps only the figures of
 //! `Result.stats()`, computed while the bars are walked.
 
-use super::metrics::pairwise_sum;
 use super::error::{EngineError, EngineResult};
+use super::metrics::pairwise_sum;
 use super::sim::{book_fill, open_trade, Position};
 use super::types::{code_enum, EquityRow, Fill, FillReason, Output, Side, Trade};
 
@@ -1619,7 +1619,6 @@ impl EquitySink for StatsSink {
         }
     }
 }
-
 
 fn mean(a: &[f64]) -> f64 {
     pairwise_sum(a) / a.len() as f64

@@ -834,8 +834,8 @@ fn simulate_signals<'py>(
     let buffers = SignalBuffers::from_dicts(bars, signals)?;
     let config = signal_config_from_dict(config)?;
     let input = buffers.input()?;
-    let result = py
-        .detach(|| engine::guarded(|| engine::simulate_signals(input, &config, keep_equity)));
+    let result =
+        py.detach(|| engine::guarded(|| engine::simulate_signals(input, &config, keep_equity)));
     let out = result.map_err(|e| to_pyerr(py, e))?;
     columns_to_dict(py, output_columns(&out))
 }
