@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from aftershock import _engine
-from aftershock.engine import PreparedBars, prepare_bars
+from aftershock.engine import PreparedBars, prepare_bars, stats_frame
 from aftershock.errors import ConfigError, InputError
 from aftershock.results import Result
 
@@ -54,9 +54,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 #: Settings that may be given as a list (a sweep over their product).
 SWEEPABLE = ("init_cash", "size", "fees", "fixed_fees", "slippage", "min_size", "max_size",
              "size_granularity", "sl_stop", "tsl_stop", "tp_stop")
-_STATS_ORDER = ("start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
-                "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure",
-                "bars_visited")
 # signal backtests have no orders frame: Result.orders is this empty one
 _NO_ORDERS = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String,
                                   "qty": pl.Float64, "tag": pl.String})
@@ -331,19 +328,12 @@ def from_signals(
         return _run(prepared, arrays, signals, one_config, symbol)
     engine_columns = {("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()}
     raw = _engine.simulate_signals_many(arrays, signals, config, engine_columns, threads or os.cpu_count() or 1)
-    ts = arrays["ts"]
-    utc = pl.Datetime("us", "UTC")
-    stats: dict[str, Any] = {
-        "start": pl.Series([int(ts[0])] * count).cast(utc),
-        "end": pl.Series([int(ts[-1])] * count).cast(utc),
-        "init_cash": columns.get("init_cash", np.full(count, config.get("init_cash", 0.0))),
-    }
-    stats.update(raw)
+    stats = stats_frame(raw)
     frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})
     # a NaN optional setting is "none": shown as null
     frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
                                   for k, v in columns.items() if k != "init_cash"})
-    return frame.with_columns(**{k: pl.Series(k, stats[k]) for k in _STATS_ORDER})
+    return pl.concat([frame, stats], how="horizontal")
 
 
 def _fold_trailing(config: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without hypothesis
     raise ImportError("aftershock.testing needs hypothesis: pip install 'aftershock[testing]'") from exc
 
-from aftershock.calendar._pit import PRECISION, with_publication
+from aftershock.calendar._pit import with_publication
 from aftershock.calendar._registry import INDICATORS
 from aftershock.calendar._schema import validate_calendar
 

@@ -9,7 +9,7 @@
 //! Sums go through [`pairwise_sum`], NumPy's summation order, so that the figures
 //! agree with `stats()` to the last bit rather than to a tolerance.
 
-use super::types::{EquityRow, Output};
+use super::types::{EquityRow, Fill, Output, Trade};
 
 /// Streaming state over the equity rows of one run.
 #[derive(Debug, Clone)]
@@ -183,7 +183,40 @@ pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: Sta
     let eq = stream.finish(end);
     let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
 
-    let rets = &eq.daily_returns;
+    figures(Parts {
+        start,
+        end,
+        init_cash: init,
+        final_equity,
+        max_drawdown: eq.max_drawdown,
+        daily_returns: &eq.daily_returns,
+        periods_per_year: spec.periods_per_year,
+        exposed_time: eq.exposed_time,
+        fills: &out.fills,
+        trades: &out.trades,
+        bars_visited: out.bars_visited,
+    })
+}
+
+/// What the figures of a finished run are made of, however its equity was followed
+/// (the orders engine's stream, or the signal simulator's block summaries).
+pub struct Parts<'a> {
+    pub start: i64,
+    pub end: i64,
+    pub init_cash: f64,
+    pub final_equity: f64,
+    pub max_drawdown: f64,
+    pub daily_returns: &'a [f64],
+    pub periods_per_year: f64,
+    pub exposed_time: i64,
+    pub fills: &'a [Fill],
+    pub trades: &'a [Trade],
+    pub bars_visited: u64,
+}
+
+/// Every `Result.stats()` figure from its parts, summed in NumPy's order.
+pub fn figures(p: Parts<'_>) -> Stats {
+    let rets = p.daily_returns;
     let mut sharpe = None;
     if rets.len() >= 2 {
         let n = rets.len() as f64;
@@ -197,44 +230,49 @@ pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: Sta
             .collect();
         let sd = (pairwise_sum(&squares) / (n - 1.0)).sqrt();
         if sd > 0.0 {
-            sharpe = Some(mean / sd * spec.periods_per_year.sqrt());
+            sharpe = Some(mean / sd * p.periods_per_year.sqrt());
         }
     }
 
-    let closed: Vec<_> = out
+    let closed: Vec<_> = p
         .trades
         .iter()
         .filter(|t| t.exit_reason.is_some())
         .collect();
     let n_closed = closed.len();
-    let gains: Vec<f64> = closed.iter().map(|t| t.pnl).filter(|&p| p > 0.0).collect();
-    let losses: Vec<f64> = closed.iter().map(|t| t.pnl).filter(|&p| p < 0.0).collect();
+    let gains: Vec<f64> = closed.iter().map(|t| t.pnl).filter(|&x| x > 0.0).collect();
+    let losses: Vec<f64> = closed.iter().map(|t| t.pnl).filter(|&x| x < 0.0).collect();
     let returns: Vec<f64> = closed.iter().map(|t| t.ret).collect();
     let loss = -pairwise_sum(&losses);
-    let fees: Vec<f64> = out.fills.iter().map(|f| f.fee).collect();
+    let fees: Vec<f64> = p.fills.iter().map(|f| f.fee).collect();
 
-    let span = end - start;
+    let span = p.end - p.start;
     let exposure = if span > 0 {
-        eq.exposed_time as f64 / span as f64
+        p.exposed_time as f64 / span as f64
     } else {
         0.0
     };
     Stats {
-        start,
-        end,
-        init_cash: init,
-        final_equity,
-        total_return: final_equity / init - 1.0,
-        max_drawdown: eq.max_drawdown,
+        start: p.start,
+        end: p.end,
+        init_cash: p.init_cash,
+        final_equity: p.final_equity,
+        // init_cash = 0 (vectorbt allows it): no return to speak of, as in stats()
+        total_return: if p.init_cash == 0.0 {
+            f64::NAN
+        } else {
+            p.final_equity / p.init_cash - 1.0
+        },
+        max_drawdown: p.max_drawdown,
         sharpe,
         trades: n_closed as u64,
-        open_trades: (out.trades.len() - n_closed) as u64,
+        open_trades: (p.trades.len() - n_closed) as u64,
         win_rate: (n_closed > 0).then(|| gains.len() as f64 / n_closed as f64),
         avg_trade_return: (n_closed > 0).then(|| pairwise_sum(&returns) / n_closed as f64),
         profit_factor: (loss > 0.0).then(|| pairwise_sum(&gains) / loss),
         total_fees: pairwise_sum(&fees),
         exposure,
-        bars_visited: out.bars_visited,
+        bars_visited: p.bars_visited,
     }
 }
 

@@ -22,7 +22,7 @@ pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{
     signal_stats, simulate_signals, simulate_signals_many, Accumulate, ConflictMode,
     DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize,
-    SignalStats, StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
+    StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
 pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated};
 pub use types::*;

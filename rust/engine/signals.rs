@@ -18,7 +18,7 @@
 //! `Result.stats()`, computed while the bars are walked.
 
 use super::error::{EngineError, EngineResult};
-use super::metrics::pairwise_sum;
+use super::metrics::{figures, Parts, Stats};
 use super::sim::{book_fill, open_trade, Position};
 use super::types::{code_enum, EquityRow, Fill, FillReason, Output, Side, Trade};
 
@@ -1454,23 +1454,6 @@ pub fn simulate_signals(
 
 // ------------------------------------------------------------------ stats in the loop
 
-/// The figures of `Result.stats()` that depend on the run (see python/aftershock/results.py).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SignalStats {
-    pub final_equity: f64,
-    pub total_return: f64,
-    pub max_drawdown: f64,
-    pub sharpe: Option<f64>,
-    pub trades: u64,
-    pub open_trades: u64,
-    pub win_rate: Option<f64>,
-    pub avg_trade_return: Option<f64>,
-    pub profit_factor: Option<f64>,
-    pub total_fees: f64,
-    pub exposure: f64,
-    pub bars_visited: u64,
-}
-
 const DAY_US: i64 = 86_400_000_000;
 
 /// Folds equity rows into the figures `Result.stats()` derives from the equity frame.
@@ -1620,16 +1603,6 @@ impl EquitySink for StatsSink {
     }
 }
 
-fn mean(a: &[f64]) -> f64 {
-    pairwise_sum(a) / a.len() as f64
-}
-
-fn sample_std(a: &[f64]) -> f64 {
-    let m = mean(a);
-    let sq: Vec<f64> = a.iter().map(|&x| (x - m) * (x - m)).collect();
-    (pairwise_sum(&sq) / (a.len() - 1) as f64).sqrt()
-}
-
 fn finish_stats(
     sink: StatsSink,
     fills: &[Fill],
@@ -1637,9 +1610,8 @@ fn finish_stats(
     start: i64,
     end: i64,
     bars: u64,
-) -> SignalStats {
+) -> Stats {
     let init = sink.init;
-    let final_equity = sink.last.map(|r| r.equity).unwrap_or(init);
     let mut daily = sink.daily;
     if sink.last.is_some() {
         daily.push(sink.day_equity);
@@ -1648,48 +1620,25 @@ fn finish_stats(
     series.push(init);
     series.extend_from_slice(&daily);
     let rets: Vec<f64> = series.windows(2).map(|w| (w[1] - w[0]) / w[0]).collect();
-    let sharpe = if rets.len() >= 2 {
-        let sd = sample_std(&rets);
-        (sd > 0.0).then(|| mean(&rets) / sd * 365f64.sqrt())
-    } else {
-        None
-    };
-    let closed: Vec<&Trade> = trades.iter().filter(|t| t.exit_reason.is_some()).collect();
-    let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
-    let gains: Vec<f64> = pnl.iter().copied().filter(|&p| p > 0.0).collect();
-    let losses: Vec<f64> = pnl.iter().copied().filter(|&p| p < 0.0).collect();
-    let loss = -pairwise_sum(&losses);
-    let returns: Vec<f64> = closed.iter().map(|t| t.ret).collect();
-    let fees: Vec<f64> = fills.iter().map(|f| f.fee).collect();
-    let span = end - start;
     let mut exposed = sink.exposed;
     if let Some(last) = sink.last {
         if last.gross_exposure > 0.0 {
             exposed += end - last.ts;
         }
     }
-    SignalStats {
-        final_equity,
-        total_return: if init == 0.0 {
-            f64::NAN
-        } else {
-            final_equity / init - 1.0
-        },
+    figures(Parts {
+        start,
+        end,
+        init_cash: init,
+        final_equity: sink.last.map(|r| r.equity).unwrap_or(init),
         max_drawdown: sink.drawdown,
-        sharpe,
-        trades: closed.len() as u64,
-        open_trades: (trades.len() - closed.len()) as u64,
-        win_rate: (!pnl.is_empty()).then(|| gains.len() as f64 / pnl.len() as f64),
-        avg_trade_return: (!pnl.is_empty()).then(|| mean(&returns)),
-        profit_factor: (loss > 0.0).then(|| pairwise_sum(&gains) / loss),
-        total_fees: pairwise_sum(&fees),
-        exposure: if span > 0 {
-            exposed as f64 / span as f64
-        } else {
-            0.0
-        },
+        daily_returns: &rets,
+        periods_per_year: 365.0,
+        exposed_time: exposed,
+        fills,
+        trades,
         bars_visited: bars,
-    }
+    })
 }
 
 fn stats_with(
@@ -1697,7 +1646,7 @@ fn stats_with(
     cfg: &SignalConfig,
     signal_bars: &[usize],
     blocks: Option<&Blocks>,
-) -> EngineResult<SignalStats> {
+) -> EngineResult<Stats> {
     let mut sink = StatsSink::new(cfg.init_cash);
     let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     let n = inp.ts.len();
@@ -1709,7 +1658,7 @@ fn stats_with(
 }
 
 /// One signal backtest reduced to its stats, without keeping the equity rows.
-pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<SignalStats> {
+pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<Stats> {
     inp.validate_shape()?;
     stats_with(inp, cfg, &signal_bars(&inp), None)
 }
@@ -1721,7 +1670,7 @@ pub fn simulate_signals_many(
     inp: SignalInput<'_>,
     configs: &[SignalConfig],
     threads: usize,
-) -> Vec<EngineResult<SignalStats>> {
+) -> Vec<EngineResult<Stats>> {
     if let Err(e) = inp.validate_shape() {
         return configs.iter().map(|_| Err(e.clone())).collect();
     }

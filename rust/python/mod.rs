@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::engine::{
-    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, StatsSpec, Table,
+    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Stats, StatsSpec,
+    Table,
 };
 
 /// The single conversion point from engine errors to Python exceptions.
@@ -646,6 +647,11 @@ fn simulate_many_stats<'py>(
     let stats = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
         engine::simulate_stats(bars, o, c, spec)
     })?;
+    stats_columns(py, &stats)
+}
+
+/// Sweep figures as ``{name: [value per job]}``, in `Result.stats()` order.
+fn stats_columns<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     macro_rules! column {
         ($name:ident) => {
@@ -707,8 +713,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 use crate::engine::{
     Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput,
-    SignalPrice, SignalSize, SignalStats, StopEntryPrice, StopExitMode, StopExitPrice,
-    StopUpdateMode,
+    SignalPrice, SignalSize, StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
 
 /// The numeric settings a sweep may vary, and where each lives in `SignalConfig`.
@@ -881,29 +886,11 @@ fn simulate_signals_many<'py>(
     }
     let input = buffers.input()?;
     let results = py.detach(|| engine::simulate_signals_many(input, &configs, threads));
-    let stats: Vec<SignalStats> = results
+    let stats: Vec<Stats> = results
         .into_iter()
         .collect::<Result<_, _>>()
         .map_err(|e| to_pyerr(py, e))?;
-    let d = PyDict::new(py);
-    macro_rules! col {
-        ($name:literal, |$s:ident| $e:expr) => {
-            d.set_item($name, stats.iter().map(|$s| $e).collect::<Vec<_>>())?;
-        };
-    }
-    col!("final_equity", |s| s.final_equity);
-    col!("total_return", |s| s.total_return);
-    col!("max_drawdown", |s| s.max_drawdown);
-    col!("sharpe", |s| s.sharpe);
-    col!("trades", |s| s.trades);
-    col!("open_trades", |s| s.open_trades);
-    col!("win_rate", |s| s.win_rate);
-    col!("avg_trade_return", |s| s.avg_trade_return);
-    col!("profit_factor", |s| s.profit_factor);
-    col!("total_fees", |s| s.total_fees);
-    col!("exposure", |s| s.exposure);
-    col!("bars_visited", |s| s.bars_visited);
-    Ok(d)
+    stats_columns(py, &stats)
 }
 
 fn add_signal_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
