@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 import aftershock as ash
-from aftershock.strategy import compile_orders
+from aftershock.trading.strategy import compile_orders
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "strategies"))
 from cpi_fade import CpiFade  # noqa: E402

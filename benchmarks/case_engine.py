@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import MINUTES_PER_YEAR, median_time, peak_rss_mib, random_walk, row  # noqa: E402
 
 import aftershock as ash  # noqa: E402
-from aftershock.engine import prepare_bars  # noqa: E402
+from aftershock.trading.engine import prepare_bars  # noqa: E402
 
 REPEAT = int(os.environ.get("AFTERSHOCK_BENCH_REPEAT", "5"))
 CONFIG = {"init_cash": 1_000_000.0, "fees": 0.0004}

@@ -85,8 +85,8 @@ def child_peak_rss(case: str) -> float:
 
 
 def _child(case: str) -> None:
-    from aftershock.engine import prepare_bars
-    from aftershock.signals import from_signals
+    from aftershock.trading.engine import prepare_bars
+    from aftershock.trading.signals import from_signals
 
     bars, entries, exits = market()
     prepared = prepare_bars(bars)
@@ -119,8 +119,8 @@ def _vectorbt(bars: pl.DataFrame, entries, exits, engine: str, columns: slice | 
 
 
 def case_single() -> dict:
-    from aftershock.engine import prepare_bars
-    from aftershock.signals import from_signals
+    from aftershock.trading.engine import prepare_bars
+    from aftershock.trading.signals import from_signals
 
     bars, entries, exits = market()
     prepared = prepare_bars(bars)
@@ -158,8 +158,8 @@ def case_single() -> dict:
 
 
 def case_sweep() -> dict:
-    from aftershock.engine import prepare_bars
-    from aftershock.signals import from_signals
+    from aftershock.trading.engine import prepare_bars
+    from aftershock.trading.signals import from_signals
 
     bars, entries, exits = market()
     prepared = prepare_bars(bars)

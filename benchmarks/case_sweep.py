@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import CLOCK, MINUTES_PER_YEAR, median_time, now, peak_rss_mib, random_walk, row  # noqa: E402
 
 import aftershock as ash  # noqa: E402
-from aftershock.engine import prepare_bars  # noqa: E402
+from aftershock.trading.engine import prepare_bars  # noqa: E402
 
 INIT_CASH = 1_000_000.0
 REPEAT = int(os.environ.get("AFTERSHOCK_BENCH_REPEAT", "5"))

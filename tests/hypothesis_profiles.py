@@ -6,7 +6,7 @@ minutes on two cores, and a long seeded run is one environment variable away:
 * default (CI): ``AFTERSHOCK_HYPOTHESIS`` unset.
 * ``AFTERSHOCK_HYPOTHESIS=long``: the long, seeded (``derandomize``) profile — 20,000
   parity examples, 5,000 reference examples — run by hand, e.g.
-  ``AFTERSHOCK_HYPOTHESIS=long pytest tests/test_parity_vectorbt.py``.
+  ``AFTERSHOCK_HYPOTHESIS=long pytest tests/trading/test_parity_vectorbt.py``.
 """
 
 from __future__ import annotations

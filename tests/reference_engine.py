@@ -3,7 +3,7 @@
 Written for clarity, not speed, from the document alone (never from ``rust/``), so
 that the differential tests in ``test_reference_engine.py`` compare two independent
 readings of one contract. ``backtest(bars, orders, **config)`` takes the same inputs as
-``aftershock.engine.backtest`` and returns a :class:`ReferenceResult` carrying the
+``aftershock.trading.engine.backtest`` and returns a :class:`ReferenceResult` carrying the
 same four frames: ``fills``, ``trades``, ``equity``, ``orders``.
 
 How the walk through a bar works (section "One bar" of the contract):

@@ -12,7 +12,7 @@ import pytest
 
 import aftershock as ash
 from aftershock._time import duration_us, parse_duration
-from aftershock.strategy import compile_orders
+from aftershock.trading.strategy import compile_orders
 
 UTC = dt.timezone.utc
 T = dt.datetime(2025, 2, 12, 13, 30, tzinfo=UTC)

@@ -8,10 +8,9 @@ The public API is small and explicit: everything a user needs is in ``__all__``.
 ['BTC', 'ETH', 'NQ']
 """
 
-from aftershock import calendar, datasets, orders, prices, report
+from aftershock import calendar, datasets, prices, report, trading
 from aftershock._engine import __version__
 from aftershock.calendar import read_calendar, surprises
-from aftershock.engine import backtest, backtest_many
 from aftershock.errors import (
     AftershockError,
     BarsError,
@@ -24,10 +23,7 @@ from aftershock.errors import (
 )
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
-from aftershock.results import Result
-from aftershock.signals import from_signals
-from aftershock.strategy import Strategy
-from aftershock.sweep import Sweep, sweep
+from aftershock.trading import Result, Strategy, Sweep, backtest, backtest_many, from_signals, orders, sweep
 
 __all__ = [
     "__version__",
@@ -52,6 +48,7 @@ __all__ = [
     "Sweep",
     "Result",
     "report",
+    "trading",
     # errors
     "AftershockError",
     "InputError",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 if TYPE_CHECKING:
-    from aftershock.strategy import Strategy
+    from aftershock.trading.strategy import Strategy
 
 EXIT_BAD_INPUT = 2
 DEFAULT_WINDOWS = "-10h,15m,1h,1d"
@@ -164,7 +164,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _strategy_classes(module: Any) -> "list[type[Strategy]]":
-    from aftershock.strategy import Strategy
+    from aftershock.trading.strategy import Strategy
 
     return [
         v for v in vars(module).values()
@@ -199,7 +199,7 @@ def load_strategy(spec: str) -> "type[Strategy]":
     classes = _strategy_classes(module)
     if cls_name:
         cls = getattr(module, cls_name, None)
-        from aftershock.strategy import Strategy
+        from aftershock.trading.strategy import Strategy
 
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise UsageError(f"{cls_name!r} in {target} is not an aftershock.Strategy subclass; found: {[c.__name__ for c in classes]}")

@@ -310,7 +310,7 @@ def point_in_time_cases(
 def assert_point_in_time(strategy: Any, case: PointInTimeCase) -> None:
     """Orders ``strategy`` submits at or before ``case.cut`` are identical whether or
     not anything published after the cut changed."""
-    from aftershock.strategy import compile_orders
+    from aftershock.trading.strategy import compile_orders
 
     def early(m: Market) -> pl.DataFrame:
         orders = compile_orders(strategy, m.calendar, m.bars)

@@ -1,5 +1,5 @@
 //! Unit tests of the signal simulator (`signals.rs`); parity with vectorbt itself is
-//! tested from Python (tests/test_parity_vectorbt.py), with vectorbt as the oracle.
+//! tested from Python (tests/trading/test_parity_vectorbt.py), with vectorbt as the oracle.
 
 use super::signals::signal_bars;
 use super::*;

@@ -15,7 +15,7 @@ from aftershock.report._page import DUR, INT, MONEY, PCT, PROSE, TEXT, cards, fi
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from aftershock.results import Result
+    from aftershock.trading.results import Result
 
 _UTC = pl.Datetime("us", "UTC")
 # Surprise buckets of the hawkish-signed standardized surprise.
@@ -250,7 +250,7 @@ def write_report(
 ) -> str:
     """Write the backtest report to ``path`` (one self-contained HTML file, interactive
     charts, works offline) and return the path as a string."""
-    from aftershock.results import STATS_DOC
+    from aftershock.trading.results import STATS_DOC
 
     stats = result.stats()
     fmt = stats.formatted()

@@ -39,7 +39,7 @@ def fmt(value: Any, kind: str = NUM) -> str:
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M" + (":%S" if value.second else ""))
     if isinstance(value, dt.timedelta):
-        from aftershock._stats import format_value
+        from aftershock.trading.stats import format_value
 
         return format_value(value, "duration")
     if isinstance(value, bool):

@@ -16,12 +16,12 @@ import polars as pl
 
 from aftershock import _engine
 from aftershock._checks import utc_timestamps
-from aftershock._codes import CODES
-from aftershock._frame_identity import buffer_fingerprint
+from aftershock.trading._codes import CODES
+from aftershock.trading._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
-from aftershock.results import ENGINE_STATS, Result
+from aftershock.trading.results import ENGINE_STATS, Result
 
 __all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS"]
 
@@ -404,7 +404,7 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> 
 
 
 def _resolve_orders(orders: Any, calendar: Any, bars: PreparedBars) -> Any:
-    from aftershock.strategy import Strategy, compile_orders
+    from aftershock.trading.strategy import Strategy, compile_orders
 
     if isinstance(orders, type) and issubclass(orders, Strategy):
         raise ConfigError(f"pass an instance, e.g. {orders.__name__}(), not the class", column="orders")

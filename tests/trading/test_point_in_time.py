@@ -17,7 +17,7 @@ from hypothesis_profiles import examples
 import aftershock as ash
 import aftershock.testing as asht
 from aftershock.calendar import OUTCOME_COLUMNS, as_of, with_publication
-from aftershock.strategy import compile_orders
+from aftershock.trading.strategy import compile_orders
 
 UTC = dt.timezone.utc
 MODES = ("aggregate", "shift", "join", "text", "state", "bars", "before", "delayed")
@@ -352,7 +352,7 @@ def test_revisions_are_events_of_their_own_and_never_overwrite_a_first_print(rea
 @given(cal=asht.calendars(max_events=15), minute=st.integers(-60, 5 * 24 * 60), lead=st.sampled_from([0, 1, 3600]))
 def test_strategy_view_equals_the_reference_as_of(cal, minute, lead):
     # the sliced view strategies get is the public as_of, in publication order
-    from aftershock.strategy import _CalendarIndex
+    from aftershock.trading.strategy import _CalendarIndex
 
     pub = with_publication(ash.surprises(cal)).sort("known_ts", maintain_order=True)
     at = dt.datetime(2025, 1, 6, tzinfo=UTC) + dt.timedelta(minutes=minute)

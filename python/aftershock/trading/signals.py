@@ -29,9 +29,9 @@ import numpy as np
 import polars as pl
 
 from aftershock import _engine
-from aftershock.engine import PreparedBars, prepare_bars, stats_frame
+from aftershock.trading.engine import PreparedBars, prepare_bars, stats_frame
 from aftershock.errors import ConfigError, InputError
-from aftershock.results import Result
+from aftershock.trading.results import Result
 
 __all__ = ["from_signals", "SWEEPABLE"]
 
@@ -176,7 +176,7 @@ def from_signals(
     Parameters
     ----------
     bars:
-        Bars frame (see docs/engine.md) or a :func:`aftershock.engine.prepare_bars`
+        Bars frame (see docs/engine.md) or a :func:`aftershock.trading.engine.prepare_bars`
         result (validated once, reusable). With several symbols, ``symbol`` picks one.
     entries, exits, short_entries, short_exits:
         Boolean masks aligned with the symbol's bars: NumPy arrays, Polars Series,
@@ -220,7 +220,7 @@ def from_signals(
 
     Returns
     -------
-    A :class:`aftershock.results.Result`; with list settings, a Polars frame with one
+    A :class:`aftershock.trading.results.Result`; with list settings, a Polars frame with one
     row per variant: ``variant``, the swept settings, then every figure of
     :meth:`Result.stats`.
 
@@ -231,7 +231,7 @@ def from_signals(
     >>> bars = pl.DataFrame({"ts": ts, "symbol": "BTC", "open": [100.0, 101, 102, 103, 104],
     ...                      "high": [101.0, 102, 103, 104, 105], "low": [99.0, 100, 101, 102, 103],
     ...                      "close": [101.0, 102, 103, 104, 105]})
-    >>> from aftershock.signals import from_signals
+    >>> from aftershock.trading.signals import from_signals
     >>> r = from_signals(bars, [True, False, False, False, False], [False, False, True, False, False],
     ...                  size=1.0, price="close")
     >>> r.fills.select("side", "price").rows()

@@ -1,4 +1,4 @@
-"""Parity with vectorbt 1.2 through ``aftershock.signals.from_signals(price="close")``.
+"""Parity with vectorbt 1.2 through ``aftershock.trading.signals.from_signals(price="close")``.
 
 Hypothesis draws random walks with gaps, random signal masks (direction mode and
 long/short mode) and settings over vectorbt's whole ``from_signals`` domain at its
@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis_profiles import examples
 
 from aftershock.errors import ConfigError, EngineError
-from aftershock.signals import from_signals
+from aftershock.trading.signals import from_signals
 
 vbt = pytest.importorskip("vectorbt")
 

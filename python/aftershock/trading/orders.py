@@ -2,7 +2,7 @@
 
 Every builder takes the events a strategy was shown, one row per event, and returns
 one order per event with ``submit_ts = decision_ts + delay`` (the instant the hook
-was decided, see :mod:`aftershock.strategy`; ``release_ts + delay`` for a frame without
+was decided, see :mod:`aftershock.trading.strategy`; ``release_ts + delay`` for a frame without
 ``decision_ts``) and ``tag = event_id``, so that fills and trades can be attributed to
 the event that caused them.
 

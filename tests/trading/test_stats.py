@@ -20,26 +20,15 @@ import polars as pl
 import pytest
 
 import aftershock as ash
-from aftershock._stats import Stats
-from aftershock.results import STATS_DOC
+from builders import Macro
+from aftershock.trading.stats import Stats
+from aftershock.trading.results import STATS_DOC
 
 # the keys Result.stats() had before it grew (their values must not change)
 ORIGINAL_KEYS = [
     "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades", "open_trades",
     "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
 ]
-
-
-class Macro(ash.Strategy):
-    """Trades BTC on every macro surprise: enough trades for the trade figures."""
-
-    threshold: float = 0.0
-    hold: str = "4h"
-
-    def on_release(self, events):
-        hot = events.filter(pl.col("hawkish_z").abs() > self.threshold)
-        return ash.orders.market(hot, symbol="BTC", side=-pl.col("hawkish_z").sign(), size=0.5,
-                                 size_type="percent_equity", exit_after=self.hold)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 import aftershock as ash
 from aftershock.calendar import OUTCOME_COLUMNS
-from aftershock.strategy import compile_orders
+from aftershock.trading.strategy import compile_orders
 
 UTC = dt.timezone.utc
 RELEASES = [dt.datetime(2025, 2, 12, 13, 30, tzinfo=UTC), dt.datetime(2025, 3, 12, 12, 30, tzinfo=UTC)]

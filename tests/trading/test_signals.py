@@ -1,4 +1,4 @@
-"""``aftershock.signals.from_signals``: the orders it compiles and its look-ahead-free default.
+"""``aftershock.trading.signals.from_signals``: the orders it compiles and its look-ahead-free default.
 
 Parity with vectorbt (``price="close"``) lives in ``test_parity_vectorbt.py``.
 """
@@ -12,9 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from aftershock.results import ENGINE_STATS
+from aftershock.trading.results import ENGINE_STATS
 from aftershock.errors import ConfigError, InputError
-from aftershock.signals import from_signals
+from aftershock.trading.signals import from_signals
 
 T0 = dt.datetime(2025, 3, 12, 12, 30, tzinfo=dt.timezone.utc)
 

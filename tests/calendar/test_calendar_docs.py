@@ -11,7 +11,7 @@ import polars as pl
 from aftershock.calendar import INDICATORS
 from aftershock.datasets import CALIBRATION
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "data.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "data.md"
 
 
 def example_block() -> str:

@@ -27,7 +27,7 @@ import polars as pl
 
 from aftershock import _engine
 from aftershock._time import duration_us
-from aftershock.engine import (
+from aftershock.trading.engine import (
     _DAY_US,
     DEFAULT_CONFIG,
     _config,
@@ -38,8 +38,8 @@ from aftershock.engine import (
     stats_frame,
 )
 from aftershock.errors import ConfigError
-from aftershock.results import Result
-from aftershock.strategy import Strategy, compile_orders
+from aftershock.trading.results import Result
+from aftershock.trading.strategy import Strategy, compile_orders
 
 __all__ = ["sweep", "Sweep", "SWEEP_ORDER_COLUMNS"]
 

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from aftershock._codes import labels
-from aftershock._stats import Stats, extra_figures, resolve_sampling
+from aftershock.trading._codes import labels
+from aftershock.trading.stats import Stats, extra_figures, resolve_sampling
 from aftershock.errors import ConfigError
 
 if TYPE_CHECKING:
-    from aftershock.engine import PreparedBars
+    from aftershock.trading.engine import PreparedBars
 
 __all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "Stats"]
 

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 import aftershock as ash
-from aftershock.engine import prepare_bars
-from aftershock.results import STATS_DOC
+from aftershock.trading.engine import prepare_bars
+from aftershock.trading.results import STATS_DOC
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 2, 12, 13, 30, tzinfo=UTC)
@@ -284,7 +284,7 @@ def _walk_frame(n: int = 500, seed: int = 1) -> pl.DataFrame:
 
 
 def test_bars_frame_is_validated_once_across_runs(monkeypatch):
-    import aftershock.engine as engine_module
+    import aftershock.trading.engine as engine_module
 
     scans = []
     real = engine_module._engine.check_bars
@@ -326,12 +326,12 @@ def test_bars_cache_sees_a_frame_changed_in_place():
 
 def test_code_tables_come_from_the_engine_and_are_documented():
     from aftershock import _engine
-    from aftershock._codes import CODES, labels
-    from aftershock.engine import ORDER_TYPES, SIDES, TIFS
+    from aftershock.trading._codes import CODES, labels
+    from aftershock.trading.engine import ORDER_TYPES, SIDES, TIFS
 
     assert CODES == _engine.codes()
     assert SIDES is CODES["side"] and ORDER_TYPES is CODES["order_type"] and TIFS is CODES["tif"]
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "engine.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "engine.md").read_text()
     for column, table in CODES.items():
         assert len(set(table.values())) == len(table), column  # one code per text
         for text, code in table.items():

@@ -328,7 +328,7 @@ class Stats(Mapping):
         return dict(self._values)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row, one typed column per key (like a row of :func:`aftershock.sweep`)."""
+        """One row, one typed column per key (like a row of :func:`aftershock.trading.sweep`)."""
         return pl.DataFrame([self._values])
 
     def table(self) -> pl.DataFrame:

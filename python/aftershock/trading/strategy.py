@@ -14,7 +14,7 @@ A strategy is a class whose annotated class attributes are its parameters::
 
 The point-in-time contract every hook obeys is stated on :class:`Strategy`.
 
-Both hooks return an orders frame (see :mod:`aftershock.orders`) or ``None``.
+Both hooks return an orders frame (see :mod:`aftershock.trading.orders`) or ``None``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Strategy:
     time only: calls come in order of ``d``, and every backtest or sweep variant starts
     from a fresh copy of the instance it was given.
 
-    Both hooks return an orders frame (see :mod:`aftershock.orders`) or ``None``.
+    Both hooks return an orders frame (see :mod:`aftershock.trading.orders`) or ``None``.
     """
 
     params: ClassVar[dict[str, Any]] = {}
@@ -195,7 +195,7 @@ class _CalendarIndex:
 
 
 class AsOf:
-    """What is public at one decision instant ``ts`` (see :mod:`aftershock.strategy`)."""
+    """What is public at one decision instant ``ts`` (see :mod:`aftershock.trading.strategy`)."""
 
     __slots__ = ("ts", "_calendar", "_view", "_before", "_bars")
 
@@ -269,7 +269,7 @@ def compile_orders(
     The hooks run on a deep copy of ``strategy`` (the instance you pass is never
     changed), once per publication instant, in time order; each sees only what was
     public at its decision instant (module documentation). ``bars`` (a frame or
-    :class:`~aftershock.engine.PreparedBars`) feeds ``self.asof.bars``.
+    :class:`~aftershock.trading.engine.PreparedBars`) feeds ``self.asof.bars``.
     """
     if not isinstance(strategy, Strategy):
         raise ConfigError(f"expected a Strategy instance, got {type(strategy).__name__}", column="strategy")
@@ -283,7 +283,7 @@ def compile_orders(
     published = _CalendarIndex(cal, schedule_columns)
     index = None
     if bars is not None:
-        from aftershock.engine import prepare_bars
+        from aftershock.trading.engine import prepare_bars
 
         index = _BarIndex(prepare_bars(bars))
 

@@ -19,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aftershock as ash
-import aftershock.engine as engine_module
-from aftershock.engine import prepare_bars
-from aftershock.results import ENGINE_STATS as STATS_DOC  # the figures every sweep row holds
+import aftershock.trading.engine as engine_module
+from aftershock.trading.engine import prepare_bars
+from aftershock.trading.results import ENGINE_STATS as STATS_DOC  # the figures every sweep row holds
 
-sweep_module = importlib.import_module("aftershock.sweep")  # the package's `sweep` is the function
+sweep_module = importlib.import_module("aftershock.trading.sweep")  # the package's `sweep` is the function
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
@@ -259,7 +259,7 @@ def test_prepared_bars_are_reused_without_a_rescan(monkeypatch):
 
 
 def test_docs_sweeps_example_runs():
-    text = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sweeps.md").read_text(encoding="utf-8")
     block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
     ns: dict = {}
     exec(compile(block, "docs/sweeps.md", "exec"), ns)

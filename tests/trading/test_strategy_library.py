@@ -17,9 +17,9 @@ import pytest
 import statsmodels.api as sm
 
 import aftershock as ash
-from aftershock.strategy import compile_orders
+from aftershock.trading.strategy import compile_orders
 
-STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 if str(STRATEGIES) not in sys.path:
     sys.path.insert(0, str(STRATEGIES))
 
@@ -193,7 +193,7 @@ def _after(data, t: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
 @pytest.fixture(scope="module")
 def rewritten(data):
     """Per cut, the rewritten calendar and bars (bars prepared once)."""
-    from aftershock.engine import prepare_bars
+    from aftershock.trading.engine import prepare_bars
 
     return {t: (cal, prepare_bars(bars)) for t, (cal, bars) in ((t, _after(data, t)) for t in CUTS)}
 

@@ -1,5 +1,5 @@
 """aftershock.report: what the charts draw is what the frames hold, attribution buckets,
-and self-contained pages. (tests/test_report_browser.py renders the pages.)"""
+and self-contained pages. (tests/report/test_report_browser.py renders the pages.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import aftershock as ash
 from aftershock.report import BUCKETS, attribution, attribution_by
 
-from test_stats import Macro  # trades BTC on every macro surprise
+from builders import Macro  # trades BTC on every macro surprise
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hypothesis_profiles import examples
-from test_reference_engine import MINUTE, T0, make_bars, make_orders, scenarios
+from builders import MINUTE, T0, make_bars, make_orders, scenarios
 
-from aftershock.engine import backtest, backtest_many
+from aftershock.trading.engine import backtest, backtest_many
 
 NO_SLIP_REASONS = {"take_profit"}
 LIMIT_TYPES = {"limit", "stop_limit"}
