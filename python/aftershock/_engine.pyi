@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
-    "simulate_signals", "simulate_signals_many",
+    "simulate_signals", "simulate_signals_many", "BacktestStream",
 ]
 
 __version__: str
@@ -67,3 +67,19 @@ def simulate_signals_many(
     threads: int,
 ) -> dict[str, list[Any]]:
     """A sweep of signal backtests; one list per stats figure, in variant order."""
+
+class BacktestStream:
+    """One backtest fed its bars one stretch of time at a time (bars larger than memory)."""
+
+    def __new__(
+        cls,
+        orders: Mapping[str, npt.NDArray[Any]],
+        config: Mapping[str, Any],
+        n_symbols: int,
+        day: int,
+        periods_per_year: float,
+        keep_equity: bool,
+    ) -> "BacktestStream": ...
+    def feed(self, bars: Mapping[str, npt.NDArray[Any]], ends: npt.NDArray[np.int64]) -> None: ...
+    def take_equity(self) -> dict[str, Any]: ...
+    def finish(self) -> tuple[dict[str, Any], dict[str, Any]]: ...

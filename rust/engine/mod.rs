@@ -15,6 +15,8 @@ mod metrics_tests;
 #[cfg(test)]
 mod signals_tests;
 #[cfg(test)]
+mod stepper_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{EngineError, EngineResult, Table};
@@ -24,7 +26,7 @@ pub use signals::{
     DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize,
     StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
-pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated};
+pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated, Stepper};
 pub use types::*;
 
 /// One backtest of a sweep: its orders and settings over shared bars.

@@ -107,6 +107,9 @@ struct SymbolState {
     cursor: usize,
     mark: f64,
     in_heap: bool,
+    /// Active when its bars ran out at the end of a stretch: resumes at its first
+    /// bar of the next stretch.
+    waiting: bool,
 }
 
 impl SymbolState {
@@ -125,6 +128,27 @@ struct Sim<'a> {
     /// When set, equity rows feed these running figures instead of `out.equity`
     /// (a sweep keeps no equity path).
     stream: Option<EquityStream>,
+    carry: Carry,
+}
+
+/// What a run carries from one stretch of bars to the next besides cash,
+/// positions and outputs (see [`Stepper`]).
+#[derive(Debug, Clone, Default)]
+struct Carry {
+    /// Orders that have not gone live yet, in id order.
+    unresolved: Vec<usize>,
+    /// First bar timestamp of the whole run.
+    first_ts: Option<i64>,
+    /// Each symbol's last bar timestamp, once the stretch that holds it has come.
+    sym_last: Vec<Option<i64>>,
+    /// Each symbol's latest bar timestamp so far.
+    sym_seen: Vec<Option<i64>>,
+    /// Latest bar timestamp seen so far, over all symbols.
+    seen_last: Option<i64>,
+    recorded_any: bool,
+    last_recorded: Option<i64>,
+    /// With a stats stream, also keep the equity rows (for the caller to take).
+    keep_equity: bool,
 }
 
 /// Runs one simulation. Pure: same inputs, same output, bit for bit.
@@ -166,29 +190,187 @@ fn run_sim(
     cfg: &Config,
     stream: Option<EquityStream>,
 ) -> EngineResult<(Output, Option<EquityStream>)> {
-    cfg.validate()?;
     bars.validate_shape()?;
-    validate_orders(orders, bars.n_symbols())?;
-    let mut sim = Sim {
-        bars,
-        orders,
-        cfg,
-        cash: cfg.init_cash,
-        syms: vec![SymbolState::default(); bars.n_symbols()],
-        out: Output::default(),
-        stream,
-    };
-    sim.out.orders = vec![
-        OrderState {
-            status: OrderStatus::Open,
-            status_ts: None,
-            filled_qty: 0.0,
-            reason: StatusReason::None
+    let mut state = State::new(orders, cfg, bars.n_symbols(), stream, false)?;
+    let ends = vec![true; bars.n_symbols()];
+    state.sim(bars, orders, cfg, |sim| sim.run_chunk(&ends))?;
+    state.sim(bars, orders, cfg, |sim| {
+        sim.finish();
+        Ok(())
+    })?;
+    Ok((state.out, state.stream))
+}
+
+/// The owned state of a run between stretches of bars.
+struct State {
+    cash: f64,
+    syms: Vec<SymbolState>,
+    out: Output,
+    stream: Option<EquityStream>,
+    carry: Carry,
+}
+
+impl State {
+    fn new(
+        orders: &[Order],
+        cfg: &Config,
+        n_symbols: usize,
+        stream: Option<EquityStream>,
+        keep_equity: bool,
+    ) -> EngineResult<Self> {
+        cfg.validate()?;
+        validate_orders(orders, n_symbols)?;
+        let out = Output {
+            orders: vec![
+                OrderState {
+                    status: OrderStatus::Open,
+                    status_ts: None,
+                    filled_qty: 0.0,
+                    reason: StatusReason::None
+                };
+                orders.len()
+            ],
+            ..Output::default()
         };
-        orders.len()
-    ];
-    sim.run()?;
-    Ok((sim.out, sim.stream))
+        Ok(State {
+            cash: cfg.init_cash,
+            syms: vec![SymbolState::default(); n_symbols],
+            out,
+            stream,
+            carry: Carry {
+                unresolved: (0..orders.len()).collect(),
+                sym_last: vec![None; n_symbols],
+                sym_seen: vec![None; n_symbols],
+                keep_equity,
+                ..Carry::default()
+            },
+        })
+    }
+
+    /// Runs `step` on a simulator over `bars` that holds this state, then takes
+    /// the state back.
+    fn sim<T>(
+        &mut self,
+        bars: Bars<'_>,
+        orders: &[Order],
+        cfg: &Config,
+        step: impl FnOnce(&mut Sim<'_>) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        let mut sim = Sim {
+            bars,
+            orders,
+            cfg,
+            cash: self.cash,
+            syms: std::mem::take(&mut self.syms),
+            out: std::mem::take(&mut self.out),
+            stream: self.stream.take(),
+            carry: std::mem::take(&mut self.carry),
+        };
+        let result = step(&mut sim);
+        self.cash = sim.cash;
+        self.syms = sim.syms;
+        self.out = sim.out;
+        self.stream = sim.stream;
+        self.carry = sim.carry;
+        result
+    }
+}
+
+/// One backtest fed its bars one stretch of time at a time (bars larger than
+/// memory): the result equals one pass of [`simulate_validated`] over all of them.
+///
+/// Each stretch holds every symbol (possibly no rows of some), sorted within each
+/// symbol, and starts strictly after the previous one ends: all bars sharing a
+/// timestamp come in the same stretch. `ends[s]` says the stretch holds symbol
+/// `s`'s last bar (for `close_at_end`). Bars must be checked by the caller
+/// (`Bars::validate`), as for `simulate_validated`.
+pub struct Stepper {
+    orders: Vec<Order>,
+    cfg: Config,
+    state: State,
+    spec: Option<StatsSpec>,
+}
+
+impl Stepper {
+    /// `spec`: compute the figures of `Result.stats()` as the run goes (see
+    /// [`Stepper::finish`]); `keep_equity`: also keep the equity rows for
+    /// [`Stepper::take_equity`] (always kept without `spec`).
+    pub fn new(
+        orders: Vec<Order>,
+        cfg: Config,
+        n_symbols: usize,
+        spec: Option<StatsSpec>,
+        keep_equity: bool,
+    ) -> EngineResult<Self> {
+        let stream = spec.map(|sp| EquityStream::new(cfg.init_cash, sp.day));
+        let state = State::new(&orders, &cfg, n_symbols, stream, keep_equity)?;
+        Ok(Stepper {
+            orders,
+            cfg,
+            state,
+            spec,
+        })
+    }
+
+    /// Simulates every event of the next stretch of bars.
+    pub fn feed(&mut self, bars: Bars<'_>, ends: &[bool]) -> EngineResult<()> {
+        bars.validate_shape()?;
+        let n = self.state.syms.len();
+        if bars.n_symbols() != n || ends.len() != n {
+            return Err(EngineError::bars(
+                "symbol",
+                0,
+                format!("every stretch must hold the run's {n} symbols"),
+            ));
+        }
+        if let (Some(prev), Some((first, _))) = (self.state.carry.seen_last, bars.time_span()) {
+            if first <= prev {
+                let s = (0..n)
+                    .find(|&s| !bars.range(s).is_empty() && bars.ts[bars.offsets[s]] == first)
+                    .unwrap_or(0);
+                return Err(EngineError::bars(
+                    "ts",
+                    bars.offsets[s],
+                    "a stretch of bars must start after the previous one ends",
+                ));
+            }
+        }
+        let (orders, cfg) = (&self.orders, &self.cfg);
+        self.state.sim(bars, orders, cfg, |sim| sim.run_chunk(ends))
+    }
+
+    /// Takes the equity rows recorded so far (kept only without a stats `spec`
+    /// or with `keep_equity`).
+    pub fn take_equity(&mut self) -> Vec<EquityRow> {
+        std::mem::take(&mut self.state.out.equity)
+    }
+
+    /// Ends the run: the last equity row and the open trades. Returns the output
+    /// (its `equity` holds the rows not taken yet) and, with a `spec`, the figures.
+    pub fn finish(mut self) -> EngineResult<(Output, Option<Stats>)> {
+        let empty = Bars {
+            ts: &[],
+            open: &[],
+            high: &[],
+            low: &[],
+            close: &[],
+            offsets: &[],
+        };
+        let (orders, cfg) = (&self.orders, &self.cfg);
+        self.state.sim(empty, orders, cfg, |sim| {
+            sim.finish();
+            Ok(())
+        })?;
+        let start = self.state.carry.first_ts.unwrap_or(0);
+        let end = self.state.carry.seen_last.unwrap_or(0);
+        let stats = match (self.state.stream.take(), self.spec) {
+            (Some(stream), Some(spec)) => {
+                Some(metrics::stats(stream, &self.state.out, start, end, spec))
+            }
+            _ => None,
+        };
+        Ok((self.state.out, stats))
+    }
 }
 
 fn validate_orders(orders: &[Order], n_symbols: usize) -> EngineResult<()> {
@@ -323,11 +505,33 @@ fn apply_slippage(price: f64, buy: bool, slippage: f64) -> f64 {
 }
 
 impl<'a> Sim<'a> {
-    fn run(&mut self) -> EngineResult<()> {
+    /// Processes every event of `self.bars`, one stretch of the run's bars (all of
+    /// them in a one-pass run); `ends[s]` says it holds symbol `s`'s last bar.
+    fn run_chunk(&mut self, ends: &[bool]) -> EngineResult<()> {
         let bars = self.bars;
-        // (live bar ts, order id, live bar index): orders in the order they go live.
-        let mut pending: Vec<(i64, usize, usize)> = Vec::with_capacity(self.orders.len());
-        for (id, o) in self.orders.iter().enumerate() {
+        for s in 0..bars.n_symbols() {
+            let r = bars.range(s);
+            if r.is_empty() {
+                continue;
+            }
+            let last = bars.ts[r.end - 1];
+            if ends[s] {
+                self.carry.sym_last[s] = Some(last);
+            }
+            self.carry.sym_seen[s] = Some(last);
+            let seen = &mut self.carry.seen_last;
+            *seen = Some(seen.map_or(last, |v| v.max(last)));
+        }
+        if self.carry.first_ts.is_none() {
+            // stretches come in time order: the first one with bars holds the first bar
+            self.carry.first_ts = bars.time_span().map(|(first, _)| first);
+        }
+        // (live bar ts, order id, live bar index): orders that go live in this
+        // stretch, in the order they do; the others wait for a later one.
+        let mut pending: Vec<(i64, usize, usize)> = Vec::new();
+        let mut later = Vec::new();
+        for &id in &self.carry.unresolved {
+            let o = &self.orders[id];
             // A decision taken at `submit_ts` may only trade at prices printed after
             // `submit_ts + latency`. A bar's open may be printed at its own open
             // time, so orders that can fill at the open go live on the first bar that
@@ -343,17 +547,28 @@ impl<'a> Sim<'a> {
             };
             if k < ts.len() {
                 pending.push((ts[k], id, r.start + k));
+            } else {
+                later.push(id);
             }
         }
+        self.carry.unresolved = later;
         pending.sort_unstable_by_key(|&(ts, id, _)| (ts, id));
 
-        // each symbol is sorted: its first and last rows bound it
-        let nonempty = (0..bars.n_symbols()).filter(|&s| !bars.range(s).is_empty());
-        let first_ts = nonempty.clone().map(|s| bars.ts[bars.offsets[s]]).min();
-        let last_ts = nonempty.map(|s| bars.ts[bars.offsets[s + 1] - 1]).max();
         let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
+        // symbols whose bars ran out while active resume at their first bar here
+        for s in 0..bars.n_symbols() {
+            let r = bars.range(s);
+            let st = &mut self.syms[s];
+            if st.waiting && (!st.active() || !r.is_empty()) {
+                st.waiting = false;
+                if st.active() {
+                    st.cursor = r.start;
+                    st.in_heap = true;
+                    heap.push(Reverse((bars.ts[r.start], s)));
+                }
+            }
+        }
         let mut next_pending = 0usize;
-        let mut recorded_any = false;
 
         loop {
             let t_pending = pending.get(next_pending).map(|p| p.0);
@@ -364,13 +579,13 @@ impl<'a> Sim<'a> {
                 (None, Some(b)) => b,
                 (Some(a), Some(b)) => a.min(b),
             };
-            if !recorded_any {
-                if let Some(f) = first_ts {
+            if !self.carry.recorded_any {
+                if let Some(f) = self.carry.first_ts {
                     if f < t {
                         self.record_equity(f);
                     }
                 }
-                recorded_any = true;
+                self.carry.recorded_any = true;
             }
             while next_pending < pending.len() && pending[next_pending].0 == t {
                 let (ts, id, bar) = pending[next_pending];
@@ -418,26 +633,35 @@ impl<'a> Sim<'a> {
                 touched = true;
                 let st = &mut self.syms[s];
                 st.cursor = bar + 1;
-                if st.active() && st.cursor < bars.offsets[s + 1] {
-                    st.in_heap = true;
-                    heap.push(Reverse((bars.ts[st.cursor], s)));
+                if st.active() {
+                    if st.cursor < bars.offsets[s + 1] {
+                        st.in_heap = true;
+                        heap.push(Reverse((bars.ts[st.cursor], s)));
+                    } else {
+                        st.waiting = true;
+                    }
                 }
             }
             if touched {
                 self.record_equity(t);
             }
         }
+        Ok(())
+    }
 
-        if let (Some(f), None) = (first_ts, self.last_equity_ts()) {
+    /// After the last stretch: the last equity row and the trades still open.
+    fn finish(&mut self) {
+        let first_ts = self.carry.first_ts;
+        let last_ts = self.carry.seen_last;
+        if let (Some(f), None) = (first_ts, self.carry.last_recorded) {
             self.record_equity(f);
         }
-        if let (Some(l), Some(row_ts)) = (last_ts, self.last_equity_ts()) {
+        if let (Some(l), Some(row_ts)) = (last_ts, self.carry.last_recorded) {
             if row_ts < l {
                 self.record_equity(l);
             }
         }
         self.open_trades();
-        Ok(())
     }
 
     fn record_equity(&mut self, ts: i64) {
@@ -449,6 +673,7 @@ impl<'a> Sim<'a> {
                 gross += st.pos.qty.abs() * st.mark;
             }
         }
+        self.carry.last_recorded = Some(ts);
         if let Some(stream) = &mut self.stream {
             stream.push(EquityRow {
                 ts,
@@ -456,7 +681,9 @@ impl<'a> Sim<'a> {
                 equity,
                 gross_exposure: gross,
             });
-            return;
+            if !self.carry.keep_equity {
+                return;
+            }
         }
         if let Some(last) = self.out.equity.last_mut() {
             if last.ts == ts {
@@ -475,13 +702,6 @@ impl<'a> Sim<'a> {
             equity,
             gross_exposure: gross,
         });
-    }
-
-    fn last_equity_ts(&self) -> Option<i64> {
-        match &self.stream {
-            Some(stream) => stream.last_ts(),
-            None => self.out.equity.last().map(|r| r.ts),
-        }
     }
 
     fn set_status(&mut self, id: usize, status: OrderStatus, ts: i64, reason: StatusReason) {
@@ -593,7 +813,10 @@ impl<'a> Sim<'a> {
         self.syms[s].mark = c;
 
         // 8. the symbol's data ends here: close what is still open, if asked to
-        if self.cfg.close_at_end && i + 1 == b.offsets[s + 1] && self.syms[s].pos.qty != 0.0 {
+        if self.cfg.close_at_end
+            && self.carry.sym_last[s] == Some(ts)
+            && self.syms[s].pos.qty != 0.0
+        {
             let qty = self.syms[s].pos.qty;
             let price = apply_slippage(c, qty < 0.0, self.cfg.slippage);
             self.fill(s, -qty, price, ts, self.cfg.fees, FillReason::EndOfData, -1)?;
@@ -1007,8 +1230,10 @@ impl<'a> Sim<'a> {
             if pos.qty == 0.0 {
                 continue;
             }
-            let last = self.bars.offsets[s + 1] - 1;
-            let record = open_trade(s, pos, self.bars.ts[last], self.syms[s].mark);
+            let Some(last_ts) = self.carry.sym_seen[s] else {
+                continue;
+            };
+            let record = open_trade(s, pos, last_ts, self.syms[s].mark);
             self.out.trades.push(record);
         }
     }

@@ -704,6 +704,8 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     add_signal_functions(m)?;
+    // bars larger than memory: one backtest fed in stretches of time
+    m.add_class::<BacktestStream>()?;
     Ok(())
 }
 
@@ -897,4 +899,99 @@ fn add_signal_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_signals, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_signals_many, m)?)?;
     Ok(())
+}
+
+// ------------------------------------------------------------------ streams
+// `aftershock.trading.engine.backtest` over bars larger than memory: the bars come
+// in stretches of time; the run's state stays here between them.
+
+/// One backtest fed its bars one stretch of time at a time (`engine::Stepper`).
+#[pyclass(module = "aftershock._engine")]
+struct BacktestStream {
+    inner: Option<engine::Stepper>,
+}
+
+impl BacktestStream {
+    fn stepper(&mut self) -> PyResult<&mut engine::Stepper> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the stream is finished"))
+    }
+}
+
+#[pymethods]
+impl BacktestStream {
+    /// `day`/`periods_per_year` > 0: the figures of `Result.stats()` are computed
+    /// as the run goes; `keep_equity`: the equity rows are kept for `take_equity`.
+    #[new]
+    fn new(
+        orders: &Bound<'_, PyDict>,
+        config: &Bound<'_, PyDict>,
+        n_symbols: usize,
+        day: i64,
+        periods_per_year: f64,
+        keep_equity: bool,
+    ) -> PyResult<Self> {
+        let py = orders.py();
+        let orders = orders_from_dict(orders)?;
+        let config = config_from_dict(config)?;
+        let spec = (day > 0).then_some(StatsSpec {
+            day,
+            periods_per_year,
+        });
+        let inner = engine::Stepper::new(orders, config, n_symbols, spec, keep_equity)
+            .map_err(|e| to_pyerr(py, e))?;
+        Ok(BacktestStream { inner: Some(inner) })
+    }
+
+    /// Simulates the next stretch of bars (checked by the caller, laid out as for
+    /// `simulate`); `ends[s]` is 1 when it holds symbol `s`'s last bar.
+    fn feed(
+        &mut self,
+        py: Python<'_>,
+        bars: &Bound<'_, PyDict>,
+        ends: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let buffers = BarBuffers::from_dict(bars)?;
+        let ends_buf: PyBuffer<i64> = PyBuffer::get(ends)?;
+        let ends: Vec<bool> = view(&ends_buf, "ends")?.iter().map(|&v| v != 0).collect();
+        let bars = buffers.bars()?;
+        let stepper = self.stepper()?;
+        py.detach(|| engine::guarded(|| stepper.feed(bars, &ends)))
+            .map_err(|e| to_pyerr(py, e))
+    }
+
+    /// The equity rows recorded since the last call, as `equity.*` columns.
+    fn take_equity<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let rows = self.stepper()?.take_equity();
+        let out = Output {
+            equity: rows,
+            ..Output::default()
+        };
+        let mut cols = output_columns(&out);
+        cols.ints.retain(|(k, _)| k.starts_with("equity."));
+        cols.floats.retain(|(k, _)| k.starts_with("equity."));
+        columns_to_dict(py, cols)
+    }
+
+    /// Ends the run: the output columns (as `simulate` returns them; `equity.*`
+    /// holds the rows not taken yet) and the figures (an empty dict without them).
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let stepper = self
+            .inner
+            .take()
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the stream is finished"))?;
+        let result = py.detach(|| {
+            engine::guarded(|| stepper.finish()).map(|(out, stats)| (output_columns(&out), stats))
+        });
+        let (cols, stats) = result.map_err(|e| to_pyerr(py, e))?;
+        let figures = match stats {
+            Some(s) => stats_columns(py, &[s])?,
+            None => PyDict::new(py),
+        };
+        Ok((columns_to_dict(py, cols)?, figures))
+    }
 }
