@@ -162,3 +162,70 @@ class Macro(ash.Strategy):
         hot = events.filter(pl.col("hawkish_z").abs() > self.threshold)
         return ash.orders.market(hot, symbol="BTC", side=-pl.col("hawkish_z").sign(), size=0.5,
                                  size_type="percent_equity", exit_after=self.hold)
+
+
+# ------------------------------------------------------------- bars on disk, at scale
+
+
+def minute_walk(symbols: list[str], n: int, seed: int, start: dt.datetime = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
+                missing: float = 0.02) -> pl.DataFrame:
+    """``n`` one-minute random-walk bars per symbol (grouped by symbol), vectorized;
+    each symbol misses about ``missing`` of the minutes (and starts a few bars late)."""
+    rng = np.random.default_rng(seed)
+    t0 = int(start.timestamp()) * 1_000_000
+    parts = []
+    for k, s in enumerate(symbols):
+        minutes = np.arange(n + n // 10, dtype=np.int64)
+        keep = rng.random(minutes.size) >= missing
+        keep[: 3 * k] = False
+        minutes = minutes[keep][:n]
+        r = rng.normal(0.0, 0.001, minutes.size)
+        close = 100.0 * (k + 1) * np.exp(np.cumsum(r))
+        open_ = np.concatenate([[close[0] / np.exp(r[0])], close[:-1]]) * np.exp(rng.normal(0, 0.0002, minutes.size))
+        high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.0007, minutes.size)))
+        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.0007, minutes.size)))
+        parts.append(pl.DataFrame({
+            "ts": pl.Series(t0 + minutes * 60_000_000).cast(pl.Datetime("us", "UTC")),
+            "symbol": s, "open": open_, "high": high, "low": low, "close": close,
+            "volume": rng.uniform(0, 10, minutes.size),
+        }))
+    return pl.concat(parts)
+
+
+def write_hive(bars: pl.DataFrame, root) -> None:
+    """``bars`` as ``root/symbol=S/year=YYYY/month=MM/part.parquet`` files (no symbol column)."""
+    keyed = bars.with_columns(year=pl.col("ts").dt.year(), month=pl.col("ts").dt.month())
+    for (sym, year, month), part in keyed.partition_by("symbol", "year", "month", as_dict=True, maintain_order=True).items():
+        folder = root / f"symbol={sym}" / f"year={year}" / f"month={month:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part.drop("symbol", "year", "month").write_parquet(folder / "part.parquet")
+
+
+def random_orders(bars: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
+    """``n`` orders of every type, with and without brackets, over the span of ``bars``."""
+    rng = np.random.default_rng(seed)
+    symbols = bars["symbol"].unique(maintain_order=True).to_list()
+    lo, hi = bars["ts"].min(), bars["ts"].max()
+    span = int((hi - lo).total_seconds())
+    submit = sorted(lo + dt.timedelta(seconds=int(x)) for x in rng.integers(0, span, n))
+    last = bars.group_by("symbol").agg(pl.col("close").last())
+    price = dict(zip(last["symbol"], last["close"]))
+    rows = []
+    for i, ts in enumerate(submit):
+        sym = symbols[int(rng.integers(len(symbols)))]
+        kind = ["market", "market", "limit", "stop", "market_on_close"][int(rng.integers(5))]
+        row: dict[str, Any] = {"submit_ts": ts, "symbol": sym, "side": "buy" if rng.random() < 0.55 else "sell",
+                               "qty": float(rng.uniform(0.05, 0.3)), "size_type": "percent_equity", "order_type": kind}
+        p = price[sym] * float(rng.uniform(0.7, 1.3))
+        if kind == "limit":
+            row["limit_price"] = p
+            row["tif"], row["expire_ts"] = "gtd", ts + dt.timedelta(days=3)
+        elif kind == "stop":
+            row["stop_price"] = p
+        if rng.random() < 0.7 and kind != "market_on_close" or i % 5 == 0:
+            row["stop_loss"] = float(rng.uniform(0.002, 0.02))
+            row["take_profit"] = float(rng.uniform(0.002, 0.03))
+            row["trailing_stop"] = float(rng.uniform(0.005, 0.02)) if rng.random() < 0.4 else None
+            row["exit_after"] = dt.timedelta(minutes=int(rng.integers(5, 3000)))
+        rows.append(row)
+    return make_orders(rows)

@@ -338,7 +338,8 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> Result:
+def backtest(bars: Any, orders: Any, *, calendar: Any = None, equity_path: str | os.PathLike | None = None,
+             **config: Any) -> Result:
     """Simulate ``orders`` against ``bars`` in the Rust engine.
 
     Parameters
@@ -346,7 +347,11 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> 
     bars:
         Polars frame ``ts`` (tz-aware Datetime, bar open time), ``symbol``,
         ``open``, ``high``, ``low``, ``close`` (``volume`` optional); several symbols
-        may share it. Or a :class:`PreparedBars` to skip re-validation.
+        may share it. Or a :class:`PreparedBars` to skip re-validation. Or bars
+        larger than memory: a Parquet folder's path (hive partitions such as
+        ``symbol=BTC/year=2024/month=01/`` welcome) or :func:`aftershock.prices.scan_bars`
+        of it, streamed one stretch of time at a time into the same engine; the
+        result (a ``StreamedResult``) equals the in-memory run (docs/scale_data.md).
     orders:
         One row per order: ``submit_ts``, ``symbol``, ``side``, ``qty`` and the
         optional columns of :data:`ORDER_COLUMNS` (see docs/engine.md). Or an
@@ -360,6 +365,9 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> 
         ``lot_size`` (0 = none), ``leverage`` (1), ``intrabar`` (``"pessimistic"``,
         ``"ohlc"``, ``"olhc"``, ``"nearest_first"``), ``maintenance_margin`` (0 =
         off), ``close_at_end`` (False).
+    equity_path:
+        Streamed bars only: a folder to write the equity rows to as Parquet parts as
+        the run goes, instead of keeping them in memory.
 
     Semantics, in short: an order is live from the first bar with ``ts >
     submit_ts + latency`` (``>=`` for market_on_close, which fills at the close);
@@ -395,6 +403,14 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, **config: Any) -> 
     >>> r.trades["pnl"].item()
     3.0
     """
+    from aftershock.prices._scan import as_scan, is_bars_source
+
+    if is_bars_source(bars):
+        from aftershock.trading.stream import backtest_stream
+
+        return backtest_stream(as_scan(bars), orders, equity_path=equity_path, **config)
+    if equity_path is not None:
+        raise ConfigError("equity_path is for streamed bars (a Parquet folder or scan_bars)", column="equity_path")
     prepared = prepare_bars(bars)
     orders = _resolve_orders(orders, calendar, prepared)
     frame, arrays = encode_orders(orders, prepared.symbols)
