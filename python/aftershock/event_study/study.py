@@ -162,7 +162,21 @@ def study(
     sign_p : ``"blocks"`` (default: p̂ from estimation blocks as long as the window) or
         ``"bars"`` (Cowan's p̂ from single-bar estimation abnormal returns).
     symbols : restrict the study to these symbols (default: all symbols in ``bars``).
+
+    ``bars`` may also be a Parquet folder's path or :func:`aftershock.prices.scan_bars`
+    of it (bars larger than memory): only the bars inside the events' estimation and
+    event windows are loaded, and the study equals the in-memory one (docs/scale_data.md).
     """
+    from aftershock.prices._scan import as_scan, is_bars_source
+
+    if is_bars_source(bars):
+        from aftershock.event_study._stream import study_stream
+
+        return study_stream(
+            as_scan(bars), calendar, windows, model, benchmark, estimation=estimation, exclude=exclude,
+            min_estimation=min_estimation, bar_length=bar_length, sessions=sessions, path=path, cov=cov,
+            rank_blocks=rank_blocks, kp_bars=kp_bars, rank_variance=rank_variance, sign_p=sign_p, symbols=symbols,
+        )
     bars_in = SymbolBars(bars)
     s = settings_from(
         bars_in.names, windows, model, benchmark, estimation=estimation, exclude=exclude, min_estimation=min_estimation,

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 import polars as pl
 
+from aftershock._checks import utc_timestamps
 from aftershock.errors import BarsError
 from aftershock.prices._read import scan_parquet_bars
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _normalize_dtypes
@@ -77,9 +78,10 @@ class BarsScan:
             lf = lf.with_columns(pl.lit(self.symbols[0]).alias("symbol"))
         return lf
 
-    def batches(self, symbol: str) -> Iterator[pl.DataFrame]:
+    def batches(self, symbol: str, columns: tuple[str, ...] | None = None) -> Iterator[pl.DataFrame]:
         """One symbol's bars in file order, ``batch_rows`` rows at most per batch, in
-        the bars schema (columns ``ts, symbol, open, high, low, close[, volume]``).
+        the bars schema (columns ``ts, symbol, open, high, low, close[, volume]``, or
+        only ``columns`` of them).
 
         Raises :class:`BarsError` when a batch does not start after the previous one
         ended (timestamps must increase within a symbol across files too); checks of
@@ -91,13 +93,18 @@ class BarsScan:
         for f in self._by_symbol[symbol]:
             for off in range(0, f.rows, self.batch_rows):
                 lf = pl.scan_parquet(f.path, hive_partitioning=False).slice(off, self.batch_rows)
-                lf = lf.select([c for c in _COLUMNS if c in f.columns])
+                wanted = _COLUMNS if columns is None else ("ts", "symbol", *columns)
+                lf = lf.select([c for c in _COLUMNS if c in f.columns and c in wanted])
                 if f.symbol is None:
                     lf = lf.filter(pl.col("symbol").cast(pl.String) == symbol)
                 else:
                     lf = lf.with_columns(pl.lit(symbol).alias("symbol"))
+                df = lf.collect()
                 try:
-                    df = _normalize_dtypes(lf.collect())
+                    if columns is None:
+                        df = _normalize_dtypes(df)
+                    else:
+                        df = df.with_columns(utc_timestamps(df, "ts", BarsError), pl.col("symbol").cast(pl.String))
                 except BarsError as exc:
                     raise BarsError(f"{exc.message} (file {f.path})", column=exc.column) from None
                 df = df.select([c for c in _COLUMNS if c in df.columns])
