@@ -141,3 +141,18 @@ def test_streamed_study_checks_every_bar_and_argument(data, tmp_path):
     with pytest.raises(BarsError, match="BTC") as err:
         ash.study(ash.prices.scan_bars(tmp_path, batch_rows=10_000), cal.head(2), windows=["15m"])
     assert err.value.column == "close" and err.value.row == first_feb + 5
+
+
+def test_events_before_1970_keep_their_estimation_window(data):
+    """Regression (found by the 100M-bar benchmark, which starts in 1830): merging the
+    exclusion intervals started every merged end at 0, so an interval ending before
+    the epoch excluded everything up to 1970 and every later event's estimation
+    window was empty."""
+    _, bars, cal = data
+    shift = dt.timedelta(days=365 * 60)
+    kw = dict(windows=["-1h", "15m", "1h"], estimation=("-2d", "0m"), model="constant_mean")
+    now = ash.study(bars, cal, **kw).reactions
+    before = ash.study(bars.with_columns(pl.col("ts") - shift), cal.with_columns(pl.col("release_ts") - shift), **kw).reactions
+    assert now["n_est"].median() > 2000
+    assert before["n_est"].equals(now["n_est"]) and before["reason"].equals(now["reason"])
+    np.testing.assert_allclose(before["car"].to_numpy(), now["car"].to_numpy(), rtol=1e-9, atol=1e-15)

@@ -38,7 +38,7 @@ def merge_intervals(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, n
     new[1:] = s[1:] > run_end[:-1]
     groups = np.cumsum(new) - 1
     out_s = s[new]
-    out_e = np.zeros(out_s.size, dtype=e.dtype)
+    out_e = e[new].copy()  # each group starts from its own first end (ends may be negative: before 1970)
     np.maximum.at(out_e, groups, e)
     return out_s, out_e
 
