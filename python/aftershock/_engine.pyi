@@ -1,6 +1,6 @@
 """Type stubs for the compiled Rust engine (checked by mypy.stubtest in the tests)."""
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, final
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +68,7 @@ def simulate_signals_many(
 ) -> dict[str, list[Any]]:
     """A sweep of signal backtests; one list per stats figure, in variant order."""
 
+@final
 class BacktestStream:
     """One backtest fed its bars one stretch of time at a time (bars larger than memory)."""
 

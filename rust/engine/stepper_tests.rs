@@ -1,5 +1,6 @@
 //! A run fed in stretches of time equals one pass over all the bars.
 
+use super::tests::Data;
 use super::*;
 
 /// xorshift: deterministic data without a crate.
@@ -14,26 +15,10 @@ impl Rng {
     }
 }
 
-struct Data {
-    ts: Vec<i64>,
-    o: Vec<f64>,
-    h: Vec<f64>,
-    l: Vec<f64>,
-    c: Vec<f64>,
-    offsets: Vec<usize>,
-}
-
 /// Random-walk bars; symbol `s` starts at bar `s * 3`, ends `s * 5` bars early and
 /// skips every 7th bar (so stretches hold different symbols in different amounts).
 fn data(rng: &mut Rng, n_symbols: usize, n: usize) -> Data {
-    let mut d = Data {
-        ts: vec![],
-        o: vec![],
-        h: vec![],
-        l: vec![],
-        c: vec![],
-        offsets: vec![0],
-    };
+    let mut d = Data::many(&[]);
     for s in 0..n_symbols {
         let mut p = 100.0 + 10.0 * s as f64;
         for k in (s * 3)..(n - s * 5) {
@@ -98,14 +83,7 @@ fn orders(rng: &mut Rng, n_symbols: usize, n: usize, count: usize) -> Vec<Order>
 
 /// The rows of `d` with `lo <= ts < hi`, every symbol kept (possibly empty).
 fn stretch(d: &Data, lo: i64, hi: i64) -> (Data, Vec<bool>) {
-    let mut out = Data {
-        ts: vec![],
-        o: vec![],
-        h: vec![],
-        l: vec![],
-        c: vec![],
-        offsets: vec![0],
-    };
+    let mut out = Data::many(&[]);
     let mut ends = vec![];
     for s in 0..d.offsets.len() - 1 {
         let r = d.offsets[s]..d.offsets[s + 1];
@@ -124,17 +102,6 @@ fn stretch(d: &Data, lo: i64, hi: i64) -> (Data, Vec<bool>) {
     (out, ends)
 }
 
-fn bars(d: &Data) -> Bars<'_> {
-    Bars {
-        ts: &d.ts,
-        open: &d.o,
-        high: &d.h,
-        low: &d.l,
-        close: &d.c,
-        offsets: &d.offsets,
-    }
-}
-
 fn stepped(
     d: &Data,
     orders: &[Order],
@@ -150,7 +117,7 @@ fn stepped(
     bounds.push(i64::MAX);
     for w in bounds.windows(2) {
         let (part, ends) = stretch(d, w[0], w[1]);
-        st.feed(bars(&part), &ends).unwrap();
+        st.feed(part.bars(), &ends).unwrap();
         equity.extend(st.take_equity());
     }
     let (mut out, stats) = st.finish().unwrap();
@@ -175,12 +142,12 @@ fn stretches_of_any_length_equal_one_pass() {
             latency: 5,
             ..Config::default()
         };
-        let whole = simulate(bars(&d), &os, &cfg).unwrap();
+        let whole = simulate(d.bars(), &os, &cfg).unwrap();
         let spec = StatsSpec {
             day: 3600,
             periods_per_year: 365.0,
         };
-        let want_stats = simulate_stats(bars(&d), &os, &cfg, spec).unwrap();
+        let want_stats = simulate_stats(d.bars(), &os, &cfg, spec).unwrap();
         let step = 1 + (rng.next() * 50.0) as i64;
         let cuts: Vec<i64> = (1..n as i64 / step).map(|k| k * step * 60).collect();
         let (got, stats) = stepped(&d, &os, &cfg, &cuts, Some(spec));
@@ -196,10 +163,10 @@ fn a_stretch_that_does_not_start_after_the_last_is_an_error() {
     let d = data(&mut rng, 1, 50);
     let mut st = Stepper::new(vec![], Config::default(), 1, None, false).unwrap();
     let (a, ends) = stretch(&d, 0, 20 * 60);
-    st.feed(bars(&a), &ends).unwrap();
+    st.feed(a.bars(), &ends).unwrap();
     let (b, ends) = stretch(&d, 19 * 60, 40 * 60);
     assert!(matches!(
-        st.feed(bars(&b), &ends),
+        st.feed(b.bars(), &ends),
         Err(EngineError::InvalidInput { column: "ts", .. })
     ));
 }

@@ -4,13 +4,13 @@ use super::*;
 
 const MIN: i64 = 60;
 
-struct Data {
-    ts: Vec<i64>,
-    o: Vec<f64>,
-    h: Vec<f64>,
-    l: Vec<f64>,
-    c: Vec<f64>,
-    offsets: Vec<usize>,
+pub(super) struct Data {
+    pub(super) ts: Vec<i64>,
+    pub(super) o: Vec<f64>,
+    pub(super) h: Vec<f64>,
+    pub(super) l: Vec<f64>,
+    pub(super) c: Vec<f64>,
+    pub(super) offsets: Vec<usize>,
 }
 
 impl Data {
@@ -19,7 +19,7 @@ impl Data {
         Self::many(&[rows])
     }
 
-    fn many(symbols: &[&[(f64, f64, f64, f64)]]) -> Self {
+    pub(super) fn many(symbols: &[&[(f64, f64, f64, f64)]]) -> Self {
         let mut d = Data {
             ts: vec![],
             o: vec![],
@@ -41,7 +41,7 @@ impl Data {
         d
     }
 
-    fn bars(&self) -> Bars<'_> {
+    pub(super) fn bars(&self) -> Bars<'_> {
         Bars {
             ts: &self.ts,
             open: &self.o,

@@ -101,13 +101,15 @@ def _kept_rows(scan: BarsScan, symbol: str, starts: np.ndarray, ends: np.ndarray
         if first:
             keep[0] = True
         # the last row waits for the next batch to know its successor
-        out.append(df.slice(0, df.height - 1).filter(pl.Series(keep[:-1])))
+        # a gather copies the kept rows (a filter keeping one run would be a view that
+        # holds the whole batch alive)
+        out.append(df.slice(0, df.height - 1)[np.flatnonzero(keep[:-1])])
         prev = df.slice(df.height - 1)
         before_prev_in = bool(inside[-2]) if inside.size > 1 else before_prev_in
         prev_in = bool(inside[-1])
     if prev is not None:
         out.append(prev)
-    return pl.concat(out) if out else pl.DataFrame()
+    return pl.concat(out, rechunk=True) if out else pl.DataFrame()
 
 
 def study_stream(scan: BarsScan, calendar: Any, windows: Any, model: str, benchmark: str | None, **kw: Any):

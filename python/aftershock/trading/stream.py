@@ -169,39 +169,31 @@ def backtest_stream(scan: BarsScan, orders: Any, *, equity_path: str | os.PathLi
                               column="equity_path")
     engine = _engine.BacktestStream(arrays, cfg, len(symbols), _DAY_US, 365.0, True)
     kept: list[dict[str, Any]] = []
-    part = 0
+    parts = 0
 
-    def drain() -> None:
-        nonlocal part
-        rows = engine.take_equity()
-        if len(np.frombuffer(rows["equity.ts"], dtype=np.int64)) == 0:
+    def spill(rows: dict[str, Any]) -> None:
+        """Equity rows out of the engine: kept, or written as the next Parquet part."""
+        nonlocal parts
+        if np.frombuffer(rows["equity.ts"], dtype=np.int64).size == 0:
             return
         if out_dir is None:
             kept.append(rows)
-        else:
-            tmp = out_dir / f".part-{part:06d}.parquet.tmp"
-            StreamedResult._equity_frame(rows).write_parquet(tmp)
-            os.replace(tmp, out_dir / f"part-{part:06d}.parquet")
-            part += 1
+            return
+        tmp = out_dir / f".part-{parts:06d}.parquet.tmp"
+        StreamedResult._equity_frame(rows).write_parquet(tmp)
+        os.replace(tmp, out_dir / f"part-{parts:06d}.parquet")
+        parts += 1
 
     any_rows = False
     for stretch in scan.stretches():
         bars = _stretch_arrays(stretch, symbols)
         any_rows |= bars["ts"].size > 0
-        ends = np.array([stretch.ends[s] for s in symbols], dtype=np.int64)
-        engine.feed(bars, ends)
-        drain()
+        engine.feed(bars, np.array([stretch.ends[s] for s in symbols], dtype=np.int64))
+        spill(engine.take_equity())
     if not any_rows:
         raise BarsError("bars frame is empty", column="ts")
     raw, figures = engine.finish()
-    tail = {k: raw[k] for k in _EQUITY}
-    if np.frombuffer(tail["equity.ts"], dtype=np.int64).size:
-        if out_dir is None:
-            kept.append(tail)
-        else:
-            tmp = out_dir / f".part-{part:06d}.parquet.tmp"
-            StreamedResult._equity_frame(tail).write_parquet(tmp)
-            os.replace(tmp, out_dir / f"part-{part:06d}.parquet")
+    spill({k: raw[k] for k in _EQUITY})
     raw = dict(raw)
     if out_dir is None:
         for k in _EQUITY:
