@@ -133,7 +133,7 @@ def test_files_out_of_time_order_raise(tmp_path):
     assert err.value.column == "ts"
 
 
-def test_what_needs_bars_in_memory_says_so(folder, in_memory):
+def test_what_needs_bars_in_memory_says_so(folder, in_memory, tmp_path):
     _, orders, _ = in_memory
     with pytest.raises(ConfigError, match="Strategy"):
         ash.backtest(folder, Macro(), calendar=pl.DataFrame())
@@ -148,4 +148,7 @@ def test_what_needs_bars_in_memory_says_so(folder, in_memory):
         ash.prices.scan_bars(folder, batch_rows=1)
     with pytest.raises(FileNotFoundError):
         ash.prices.scan_bars(folder / "nowhere")
+    pl.DataFrame({"time": [1], "close": [1.0]}).write_parquet(tmp_path / "no_ts.parquet")
+    with pytest.raises(BarsError, match="no 'ts' column"):
+        ash.prices.scan_bars(tmp_path / "no_ts.parquet", symbol="X")
     assert np.isfinite(got.final_equity)

@@ -214,6 +214,8 @@ def scan_bars(source: str | os.PathLike, *, symbol: str | None = None, batch_row
     for p in paths:
         lf = pl.scan_parquet(p, hive_partitioning=False)
         columns = tuple(lf.collect_schema().names())
+        if "ts" not in columns:
+            raise BarsError(f"{p} has no 'ts' column; found {list(columns)}", column="ts")
         sym = _hive_keys(p, root).get("symbol")
         if sym is None and "symbol" not in columns:
             if symbol is None:
