@@ -369,6 +369,13 @@ class Engine:
         elif order.size_type == "target_percent":
             target = (1.0 if order.side == "buy" else -1.0) * order.qty * equity / price
             qty = abs(target - q0)
+        elif order.size_type == "percent_available":
+            # whole units of qty * leverage * (equity - margin held), each unit costing its
+            # price and its share of a qty-unit fill's fee (backtesting.py's relative size)
+            lev = self.cfg.leverage
+            held = (self.gross_other(symbol) + abs(q0) * price) / lev
+            budget = max(0.0, equity - held) * lev * order.qty
+            qty = budget // (price + (self.cfg.fixed_fees + order.qty * price * fee_rate) / order.qty)
         else:  # pragma: no cover - validated upstream
             raise ValueError(order.size_type)
         sign = 1.0 if side == "buy" else -1.0

@@ -58,6 +58,7 @@ code_enum!(
         Notional = 1 => "notional",
         PercentEquity = 2 => "percent_equity",
         TargetPercent = 3 => "target_percent",
+        PercentAvailable = 4 => "percent_available",
     }
 );
 
