@@ -103,6 +103,8 @@ class Result:
         self.config = dict(config)
         self.bars_visited: int = int(raw["bars_visited"])
         self._cache: dict[str, pl.DataFrame] = {}
+        #: keyword defaults of :meth:`stats` (a preset sets its peer's conventions here)
+        self.stats_defaults: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<aftershock.Result fills={self.fills.height} trades={self.trades.height} final_equity={self.final_equity:.2f}>"
