@@ -182,6 +182,7 @@ class Config:
     intrabar: str = "pessimistic"
     maintenance_margin: float = 0.0
     close_at_end: bool = False
+    allow_partial: bool = True
 
     @property
     def maker(self) -> float:
@@ -396,6 +397,8 @@ class Engine:
             cap = (lev * (equity_before - reducing * price * fee_rate - self.cfg.fixed_fees) - base_gross) / (
                 price * (1.0 + lev * fee_rate)
             )
+            if raising > cap and not self.cfg.allow_partial:
+                return self.finish(order, ts, "rejected", reason="margin")
             if raising > cap:
                 # a cap within float noise of zero (cash left over by an earlier all-in fill) is zero
                 raising = cap if cap * price > 1e-9 * max(abs(equity_before), 1.0) else 0.0

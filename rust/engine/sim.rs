@@ -913,6 +913,10 @@ impl<'a> Sim<'a> {
             if max_open * price <= CAP_DUST * equity.abs().max(1.0) {
                 max_open = 0.0;
             }
+            if open_part > max_open && !cfg.allow_partial {
+                self.set_status(id, OrderStatus::Rejected, ts, StatusReason::Margin);
+                return Ok(());
+            }
             if open_part > max_open {
                 open_part = max_open;
                 capped = true;

@@ -753,3 +753,18 @@ fn percent_available_buys_whole_units_with_the_fee_reserved() {
     let out = d.run(&[o], &c);
     assert_eq!(out.orders[0].status, OrderStatus::Rejected);
 }
+
+#[test]
+fn allow_partial_false_rejects_what_the_cap_would_shrink() {
+    let d = Data::one(&[(100., 100., 100., 100.), (100., 100., 100., 100.)]);
+    let mut c = cfg(); // 10,000 cash: 100 units at most
+    let too_many = buy(0, 150.0);
+    let out = d.run(&[too_many.clone()], &c);
+    assert_eq!(out.fills[0].qty, 100.0);
+    c.allow_partial = false;
+    let out = d.run(&[too_many, buy(0, 60.0)], &c);
+    assert_eq!(out.orders[0].status, OrderStatus::Rejected);
+    assert_eq!(out.orders[0].reason, StatusReason::Margin);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].qty, 60.0);
+}

@@ -153,6 +153,8 @@ def backtesting_py(
     result = backtest(
         prepared, orders, init_cash=float(cash), fees=rate, maker_fees=rate, fixed_fees=fixed,
         leverage=1.0 / float(margin),
+        # whole units the cash cannot cover: backtesting.py cancels the order
+        allow_partial=size_type != "units",
     )
     result.stats_defaults = {"conventions": "backtesting.py", "warmup": int(warmup)}
     return result
