@@ -390,7 +390,7 @@ class Engine:
         # leverage cap on the part that raises |position|
         reducing = min(qty, abs(q0)) if closing else 0.0
         raising = qty - reducing
-        if raising > 0.0:
+        if raising > 0.0 and order.size_type != "percent_available":  # sized within its margin already
             lev = self.cfg.leverage
             equity_before = self.equity_at(symbol, price)
             base_gross = self.gross_other(symbol) + (0.0 if closing else abs(q0) * price)

@@ -902,7 +902,9 @@ impl<'a> Sim<'a> {
         };
         let mut open_part = delta.abs() - close_part;
         let mut capped = false;
-        if open_part > 0.0 {
+        // percent_available is sized within the margin by its own rule (backtesting.py's
+        // margin check counts the fee once, not times the leverage): no second cap
+        if open_part > 0.0 && o.size_type != SizeType::PercentAvailable {
             let (_, gross_other) = self.others(s);
             let base = if reducing { 0.0 } else { pos.abs() * price };
             let fixed = cfg.fixed_fees;
