@@ -246,3 +246,19 @@ def test_buy_and_sell_on_one_bar_is_refused_naming_the_row():
     up[50] = True
     with pytest.raises(ash.ConfigError, match="row 50"):
         ash.presets.backtesting_py(GOOG, buy=up, sell=up)
+
+
+def test_docs_example_runs_and_gives_the_figures_it_quotes():
+    import re
+
+    from conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "backtesting_py.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    ns: dict = {}
+    exec(compile(block, "docs/backtesting_py.md", "exec"), ns)
+    result = ns["result"]
+    stats = theirs(SmaCross, cash=10_000, commission=0.002, exclusive_orders=False)
+    assert_same_run(result, stats)
+    assert f"{result.final_equity:,.2f}" == "56,263.52" and "56,263.52" in text
+    assert result.stats()["trades"] == 93 and result.stats()["open_trades"] == 1

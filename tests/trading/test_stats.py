@@ -196,15 +196,19 @@ def assert_agree(ours, theirs, extra: dict | None = None, *, bar: dt.timedelta) 
 
 
 
-def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
-    # backtesting.py's compute_stats fed our per-bar equity and closed trades; 24/7 bars,
-    # so it annualizes by 365 calendar days, as our default does
-    bars, r = btc_run
+def _their_stats_on_our_equity(run) -> pd.Series:
+    """backtesting.py's compute_stats fed our per-bar equity and closed trades."""
+    bars, r = run
     ts_us = bars["ts"].dt.epoch("us").to_numpy()
     index = pd.DatetimeIndex(bars["ts"].to_pandas()).tz_convert(None)
     ohlc = pd.DataFrame({"Close": bars["close"].to_numpy()}, index=index)
-    theirs = _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
-    ours = r.stats()
+    return _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
+
+
+def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
+    # 24/7 bars, so backtesting.py annualizes by 365 calendar days, as our default does
+    theirs = _their_stats_on_our_equity(btc_run)
+    ours = btc_run[1].stats()
     extra = {"buy_hold_return": ("Buy & Hold Return [%]", 100), "cagr": ("CAGR [%]", 100), "alpha": ("Alpha [%]", 100)}
     assert_agree(ours, theirs, extra, bar=dt.timedelta(minutes=1))
 
@@ -212,26 +216,10 @@ def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
 @pytest.fixture(scope="module")
 def goog():
     """backtesting.py's SmaCross on GOOG, and the same fills replayed in our engine."""
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-    from backtesting.test import GOOG, SMA
+    from backtesting.test import GOOG
+    from test_presets import SmaCross, theirs as run_theirs
 
-    class SmaCross(Strategy):
-        def init(self):
-            self.fast = self.I(SMA, self.data.Close, 10)
-            self.slow = self.I(SMA, self.data.Close, 20)
-
-        def next(self):
-            if crossover(self.fast, self.slow):
-                self.position.close()
-                self.buy()
-            elif crossover(self.slow, self.fast):
-                self.position.close()
-                self.sell()
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = Backtest(GOOG, SmaCross, cash=10_000, commission=0).run()
+    theirs = run_theirs(SmaCross, cash=10_000, commission=0, exclusive_orders=False)  # backtesting.py's defaults
     ts = [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc) for d in GOOG.index]
     bars = pl.DataFrame({"ts": ts, "symbol": "GOOG", "open": GOOG.Open.to_numpy(), "high": GOOG.High.to_numpy(),
                          "low": GOOG.Low.to_numpy(), "close": GOOG.Close.to_numpy()})
@@ -336,12 +324,8 @@ def test_preset_result_reports_backtesting_py_table_by_default(commission):
 def test_backtesting_py_conventions_on_24_7_bars_equal_its_formulas_on_our_equity(btc_run):
     # compute_stats fed our per-bar equity and closed trades: 1-minute bars with weekends,
     # so it samples every day and annualizes by 365; durations round up to the minute
-    bars, r = btc_run
-    ts_us = bars["ts"].dt.epoch("us").to_numpy()
-    index = pd.DatetimeIndex(bars["ts"].to_pandas()).tz_convert(None)
-    ohlc = pd.DataFrame({"Close": bars["close"].to_numpy()}, index=index)
-    theirs = _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
-    ours = r.stats(conventions="backtesting.py")
+    theirs = _their_stats_on_our_equity(btc_run)
+    ours = btc_run[1].stats(conventions="backtesting.py")
     assert ours["periods_per_year"] == 365 and ours["return_sampling"] == "trading"
     assert_their_table(ours, theirs)
 
