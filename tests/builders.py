@@ -146,6 +146,7 @@ def scenarios(draw):
         intrabar=draw(st.sampled_from(["pessimistic", "ohlc", "olhc", "nearest_first"])),
         maintenance_margin=draw(st.sampled_from([0.0, 0.0, 0.1, 0.3])),
         close_at_end=draw(st.booleans()),
+        allow_partial=draw(st.sampled_from([True, True, False])),
     )
     maker = draw(st.sampled_from([None, 0.0, 0.0001]))
     if maker is not None:
