@@ -108,12 +108,13 @@ def scenarios(draw):
         base = first_close[sym]
         submit = draw(st.sampled_from(ts_all)) + dt.timedelta(seconds=draw(st.sampled_from([-30, 0, 0, 0, 20])))
         side = draw(st.sampled_from(["buy", "sell"]))
-        size_type = draw(st.sampled_from(["units", "units", "notional", "percent_equity", "target_percent"]))
+        size_type = draw(st.sampled_from(["units", "units", "notional", "percent_equity", "target_percent", "percent_available"]))
         qty = {
             "units": draw(st.sampled_from([0.5, 1.0, 3.0, 10.0, 1000.0])),
             "notional": draw(st.sampled_from([500.0, 5_000.0, 50_000.0])),
             "percent_equity": draw(st.sampled_from([0.1, 0.5, 1.0])),
             "target_percent": draw(st.sampled_from([0.0, 0.3, 1.0])),
+            "percent_available": draw(st.sampled_from([0.1, 0.5, 1.0 - 2.0**-52])),
         }[size_type]
         otype = draw(st.sampled_from(["market", "market", "limit", "stop", "stop_limit", "market_on_close"]))
         o: dict[str, Any] = dict(submit_ts=submit, symbol=sym, side=side, qty=qty, size_type=size_type, order_type=otype)
@@ -145,6 +146,7 @@ def scenarios(draw):
         intrabar=draw(st.sampled_from(["pessimistic", "ohlc", "olhc", "nearest_first"])),
         maintenance_margin=draw(st.sampled_from([0.0, 0.0, 0.1, 0.3])),
         close_at_end=draw(st.booleans()),
+        allow_partial=draw(st.sampled_from([True, True, False])),
     )
     maker = draw(st.sampled_from([None, 0.0, 0.0001]))
     if maker is not None:

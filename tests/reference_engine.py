@@ -182,6 +182,7 @@ class Config:
     intrabar: str = "pessimistic"
     maintenance_margin: float = 0.0
     close_at_end: bool = False
+    allow_partial: bool = True
 
     @property
     def maker(self) -> float:
@@ -369,6 +370,13 @@ class Engine:
         elif order.size_type == "target_percent":
             target = (1.0 if order.side == "buy" else -1.0) * order.qty * equity / price
             qty = abs(target - q0)
+        elif order.size_type == "percent_available":
+            # whole units of qty * leverage * (equity - margin held), each unit costing its
+            # price and its share of a qty-unit fill's fee (backtesting.py's relative size)
+            lev = self.cfg.leverage
+            held = (self.gross_other(symbol) + abs(q0) * price) / lev
+            budget = max(0.0, equity - held) * lev * order.qty
+            qty = budget // (price + (self.cfg.fixed_fees + order.qty * price * fee_rate) / order.qty)
         else:  # pragma: no cover - validated upstream
             raise ValueError(order.size_type)
         sign = 1.0 if side == "buy" else -1.0
@@ -382,13 +390,15 @@ class Engine:
         # leverage cap on the part that raises |position|
         reducing = min(qty, abs(q0)) if closing else 0.0
         raising = qty - reducing
-        if raising > 0.0:
+        if raising > 0.0 and order.size_type != "percent_available":  # sized within its margin already
             lev = self.cfg.leverage
             equity_before = self.equity_at(symbol, price)
             base_gross = self.gross_other(symbol) + (0.0 if closing else abs(q0) * price)
             cap = (lev * (equity_before - reducing * price * fee_rate - self.cfg.fixed_fees) - base_gross) / (
                 price * (1.0 + lev * fee_rate)
             )
+            if raising > cap and not self.cfg.allow_partial:
+                return self.finish(order, ts, "rejected", reason="margin")
             if raising > cap:
                 # a cap within float noise of zero (cash left over by an earlier all-in fill) is zero
                 raising = cap if cap * price > 1e-9 * max(abs(equity_before), 1.0) else 0.0

@@ -9,6 +9,7 @@ The public API is small and explicit: everything a user needs is in ``__all__``.
 """
 
 from aftershock import calendar, datasets, prices, report, trading
+from aftershock import presets
 from aftershock._engine import __version__
 from aftershock.calendar import read_calendar, surprises
 from aftershock.errors import (
@@ -47,6 +48,7 @@ __all__ = [
     "sweep",
     "Sweep",
     "Result",
+    "presets",
     "report",
     "trading",
     # errors

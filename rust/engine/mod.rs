@@ -26,7 +26,7 @@ pub use signals::{
     DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize,
     StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
-pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated, Stepper};
+pub use sim::{floor_div, round_to_lot, simulate, simulate_stats, simulate_validated, Stepper};
 pub use types::*;
 
 /// One backtest of a sweep: its orders and settings over shared bars.

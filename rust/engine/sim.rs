@@ -384,6 +384,7 @@ fn validate_orders(orders: &[Order], n_symbols: usize) -> EngineResult<()> {
         }
         let qty_ok = match o.size_type {
             SizeType::TargetPercent => o.qty.is_finite() && o.qty >= 0.0,
+            SizeType::PercentAvailable => o.qty > 0.0 && o.qty <= 1.0,
             _ => o.qty.is_finite() && o.qty > 0.0,
         };
         if !qty_ok {
@@ -1086,9 +1087,22 @@ impl<'a> Sim<'a> {
             SizeType::Notional => o.side.sign() * o.qty / price,
             SizeType::PercentEquity => o.side.sign() * (o.qty * equity / price).max(0.0),
             SizeType::TargetPercent => o.side.sign() * o.qty * equity / price - pos,
+            SizeType::PercentAvailable => {
+                // backtesting.py's relative size: whole units out of `qty` of the margin
+                // not held by open positions, each unit costing its price plus its share
+                // of the fee of a `qty`-unit fill (the operations in its order, so the
+                // floor lands on the same unit)
+                let (_, gross_other) = self.others(s);
+                let gross = gross_other + pos.abs() * price;
+                let available = (equity - gross / cfg.leverage).max(0.0);
+                let unit_cost = price + (cfg.fixed_fees + o.qty * price * rate) / o.qty;
+                o.side.sign() * floor_div(available * cfg.leverage * o.qty, unit_cost).max(0.0)
+            }
         };
         if o.reduce_only {
-            if pos == 0.0 || delta * pos >= 0.0 {
+            // a zero size keeps the order's side (it is then rejected for its size)
+            let direction = if delta != 0.0 { delta } else { o.side.sign() };
+            if pos == 0.0 || direction * pos >= 0.0 {
                 self.set_status(
                     id,
                     OrderStatus::Cancelled,
@@ -1111,7 +1125,9 @@ impl<'a> Sim<'a> {
         };
         let mut open_part = delta.abs() - close_part;
         let mut capped = false;
-        if open_part > 0.0 {
+        // percent_available is sized within the margin by its own rule (backtesting.py's
+        // margin check counts the fee once, not times the leverage): no second cap
+        if open_part > 0.0 && o.size_type != SizeType::PercentAvailable {
             let (_, gross_other) = self.others(s);
             let base = if reducing { 0.0 } else { pos.abs() * price };
             let fixed = cfg.fixed_fees;
@@ -1121,6 +1137,10 @@ impl<'a> Sim<'a> {
             // rounding dust from an account already at its cap is no room at all
             if max_open * price <= CAP_DUST * equity.abs().max(1.0) {
                 max_open = 0.0;
+            }
+            if open_part > max_open && !cfg.allow_partial {
+                self.set_status(id, OrderStatus::Rejected, ts, StatusReason::Margin);
+                return Ok(());
             }
             if open_part > max_open {
                 open_part = max_open;
@@ -1368,6 +1388,26 @@ fn excursions(pos: &Position) -> (f64, f64) {
 
 /// Rounds toward zero to a multiple of `lot`, tolerating representation error
 /// (0.3 / 0.1 is 2.9999999999999996 and must give 3 lots).
+/// `x // y` as Python computes it for floats (CPython's `float_floor_div`): the floor
+/// of the exact quotient, which `(x / y).floor()` misses when the division rounds up
+/// to an integer.
+pub fn floor_div(x: f64, y: f64) -> f64 {
+    let m = x % y;
+    let mut div = (x - m) / y;
+    if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
+        div -= 1.0;
+    }
+    if div == 0.0 {
+        return 0.0;
+    }
+    let f = div.floor();
+    if div - f > 0.5 {
+        f + 1.0
+    } else {
+        f
+    }
+}
+
 pub fn round_to_lot(qty: f64, lot: f64) -> f64 {
     let lots = qty / lot;
     let n = (lots + 1e-9 * lots.abs().max(1.0)).floor();

@@ -713,3 +713,58 @@ fn regression_target_percent_slips_by_the_traded_side() {
     assert_close!(out.fills[1].price, 101.0);
     assert_close!(out.fills[1].qty, 10.0);
 }
+
+#[test]
+fn floor_div_is_pythons_float_floor_division() {
+    // 0.1 is a little more than 1/10: Python's 1.0 // 0.1 is 9.0 while 1.0 / 0.1 rounds to 10
+    assert_eq!(floor_div(1.0, 0.1), 9.0);
+    assert_eq!((1.0f64 / 0.1).floor(), 10.0);
+    assert_eq!(floor_div(10_000.0, 100.0), 100.0);
+    assert_eq!(floor_div(99.0, 100.0), 0.0);
+}
+
+#[test]
+fn percent_available_buys_whole_units_with_the_fee_reserved() {
+    let d = Data::one(&[(100., 100., 100., 100.), (100., 100., 100., 100.)]);
+    let mut c = cfg();
+    c.init_cash = 10_000.0;
+    c.fees = 0.002;
+    let mut o = buy(0, 0.5);
+    o.size_type = SizeType::PercentAvailable;
+    // 5,000 buys floor(5000 / (100 + 0.2)) = 49 units, not 50
+    let out = d.run(&[o.clone()], &c);
+    assert_eq!(out.fills[0].qty, 49.0);
+    // a fixed fee counts per unit as fee / qty, as backtesting.py's size rule does
+    c.fixed_fees = 5.0;
+    let out = d.run(&[o.clone()], &c);
+    assert_eq!(
+        out.fills[0].qty,
+        floor_div(5_000.0, 100.0 + (5.0 + 0.5 * 100.0 * 0.002) / 0.5)
+    );
+    // margin held by an open position is not available
+    c.fixed_fees = 0.0;
+    c.fees = 0.0;
+    let mut half = buy(0, 40.0);
+    half.size_type = SizeType::Units;
+    let out = d.run(&[half, o.clone()], &c);
+    assert_eq!(out.fills[1].qty, 30.0); // (10,000 - 4,000) * 0.5 / 100
+                                        // nothing available: rejected for size
+    o.qty = 0.001;
+    let out = d.run(&[o], &c);
+    assert_eq!(out.orders[0].status, OrderStatus::Rejected);
+}
+
+#[test]
+fn allow_partial_false_rejects_what_the_cap_would_shrink() {
+    let d = Data::one(&[(100., 100., 100., 100.), (100., 100., 100., 100.)]);
+    let mut c = cfg(); // 10,000 cash: 100 units at most
+    let too_many = buy(0, 150.0);
+    let out = d.run(&[too_many.clone()], &c);
+    assert_eq!(out.fills[0].qty, 100.0);
+    c.allow_partial = false;
+    let out = d.run(&[too_many, buy(0, 60.0)], &c);
+    assert_eq!(out.orders[0].status, OrderStatus::Rejected);
+    assert_eq!(out.orders[0].reason, StatusReason::Margin);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].qty, 60.0);
+}

@@ -58,6 +58,7 @@ code_enum!(
         Notional = 1 => "notional",
         PercentEquity = 2 => "percent_equity",
         TargetPercent = 3 => "target_percent",
+        PercentAvailable = 4 => "percent_available",
     }
 );
 
@@ -211,6 +212,8 @@ pub struct Config {
     pub intrabar: Intrabar,
     pub maintenance_margin: f64,
     pub close_at_end: bool,
+    /// false: an order the leverage cap would shrink is rejected whole (reason margin)
+    pub allow_partial: bool,
 }
 
 impl Default for Config {
@@ -227,6 +230,7 @@ impl Default for Config {
             intrabar: Intrabar::Pessimistic,
             maintenance_margin: 0.0,
             close_at_end: false,
+            allow_partial: true,
         }
     }
 }

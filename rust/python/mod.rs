@@ -305,6 +305,11 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
                     .extract::<bool>()
                     .map_err(|_| bad("expected a bool"))?
             }
+            "allow_partial" => {
+                cfg.allow_partial = value
+                    .extract::<bool>()
+                    .map_err(|_| bad("expected a bool"))?
+            }
             "intrabar" => {
                 let text: String = value.extract().map_err(|_| bad("expected a string"))?;
                 cfg.intrabar =

@@ -196,15 +196,19 @@ def assert_agree(ours, theirs, extra: dict | None = None, *, bar: dt.timedelta) 
 
 
 
-def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
-    # backtesting.py's compute_stats fed our per-bar equity and closed trades; 24/7 bars,
-    # so it annualizes by 365 calendar days, as our default does
-    bars, r = btc_run
+def _their_stats_on_our_equity(run) -> pd.Series:
+    """backtesting.py's compute_stats fed our per-bar equity and closed trades."""
+    bars, r = run
     ts_us = bars["ts"].dt.epoch("us").to_numpy()
     index = pd.DatetimeIndex(bars["ts"].to_pandas()).tz_convert(None)
     ohlc = pd.DataFrame({"Close": bars["close"].to_numpy()}, index=index)
-    theirs = _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
-    ours = r.stats()
+    return _theirs(_their_trades(r, index), per_bar_equity(r, ts_us), ohlc)
+
+
+def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
+    # 24/7 bars, so backtesting.py annualizes by 365 calendar days, as our default does
+    theirs = _their_stats_on_our_equity(btc_run)
+    ours = btc_run[1].stats()
     extra = {"buy_hold_return": ("Buy & Hold Return [%]", 100), "cagr": ("CAGR [%]", 100), "alpha": ("Alpha [%]", 100)}
     assert_agree(ours, theirs, extra, bar=dt.timedelta(minutes=1))
 
@@ -212,26 +216,10 @@ def test_figures_equal_backtesting_py_formulas_on_our_equity(btc_run):
 @pytest.fixture(scope="module")
 def goog():
     """backtesting.py's SmaCross on GOOG, and the same fills replayed in our engine."""
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-    from backtesting.test import GOOG, SMA
+    from backtesting.test import GOOG
+    from test_presets import SmaCross, theirs as run_theirs
 
-    class SmaCross(Strategy):
-        def init(self):
-            self.fast = self.I(SMA, self.data.Close, 10)
-            self.slow = self.I(SMA, self.data.Close, 20)
-
-        def next(self):
-            if crossover(self.fast, self.slow):
-                self.position.close()
-                self.buy()
-            elif crossover(self.slow, self.fast):
-                self.position.close()
-                self.sell()
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = Backtest(GOOG, SmaCross, cash=10_000, commission=0).run()
+    theirs = run_theirs(SmaCross, cash=10_000, commission=0, exclusive_orders=False)  # backtesting.py's defaults
     ts = [dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc) for d in GOOG.index]
     bars = pl.DataFrame({"ts": ts, "symbol": "GOOG", "open": GOOG.Open.to_numpy(), "high": GOOG.High.to_numpy(),
                          "low": GOOG.Low.to_numpy(), "close": GOOG.Close.to_numpy()})
@@ -259,21 +247,121 @@ def test_smacross_on_goog_replayed_in_our_engine_agrees_with_backtesting_py(goog
 def test_every_key_is_defined_in_docs_stats_md():
     from conftest import REPO_ROOT
 
+    import dataclasses
+
+    from aftershock.trading.stats import Conventions
+
     text = (REPO_ROOT / "docs" / "stats.md").read_text(encoding="utf-8")
-    rows = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.M))
-    assert rows == set(STATS_DOC)
+    figures = text.split("## The figures", 1)[1].split("\n## ", 1)[0]
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", figures, flags=re.M)) == set(STATS_DOC)
+    choices = text.split("## Conventions you can pick", 1)[1].split("\n## ", 1)[0]
+    fields = {f.name for f in dataclasses.fields(Conventions)} - {"name"}
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", choices, flags=re.M)) == fields
 
 
-def test_docs_recipe_gives_backtesting_py_conventions(goog):
+def test_docs_example_gives_backtesting_py_figures(goog):
     from conftest import REPO_ROOT
 
     theirs, result, _ = goog
     (block,) = re.findall(r"```python\n(.*?)```", (REPO_ROOT / "docs" / "stats.md").read_text(encoding="utf-8"), flags=re.S)
     ns = {"result": result}
     exec(compile(block, "docs/stats.md", "exec"), ns)
-    assert ns["avg_trade_geometric"] * 100 == pytest.approx(theirs["Avg. Trade [%]"], rel=1e-9)
-    assert ns["profit_factor_returns"] == pytest.approx(theirs["Profit Factor"], rel=1e-9)
-    assert ns["trading_sharpe"] != ns["calendar_sharpe"]
+    assert ns["peer"]["avg_trade_return"] * 100 == pytest.approx(theirs["Avg. Trade [%]"], rel=1e-9)
+    assert ns["peer"]["profit_factor"] == pytest.approx(theirs["Profit Factor"], rel=1e-9)
+    assert ns["mixed"]["avg_trade_return"] == ns["peer"]["avg_trade_return"]
+    assert ns["mixed"]["sharpe"] == ns["ours"]["sharpe"] != ns["peer"]["sharpe"]
+
+
+# --- conventions="backtesting.py": backtesting.py's whole table, no alignment by hand --------
+
+# our key -> (backtesting.py's key, scale) for every figure of its table
+TABLE = {
+    "exposure": ("Exposure Time [%]", 100), "final_equity": ("Equity Final [$]", 1), "equity_peak": ("Equity Peak [$]", 1),
+    "total_return": ("Return [%]", 100), "buy_hold_return": ("Buy & Hold Return [%]", 100),
+    "return_ann": ("Return (Ann.) [%]", 100), "volatility_ann": ("Volatility (Ann.) [%]", 100), "cagr": ("CAGR [%]", 100),
+    "sharpe": ("Sharpe Ratio", 1), "sortino": ("Sortino Ratio", 1), "calmar": ("Calmar Ratio", 1), "alpha": ("Alpha [%]", 100),
+    "beta": ("Beta", 1), "max_drawdown": ("Max. Drawdown [%]", 100), "avg_drawdown": ("Avg. Drawdown [%]", 100),
+    "win_rate": ("Win Rate [%]", 100), "best_trade": ("Best Trade [%]", 100), "worst_trade": ("Worst Trade [%]", 100),
+    "avg_trade_return": ("Avg. Trade [%]", 100), "profit_factor": ("Profit Factor", 1), "expectancy": ("Expectancy [%]", 100),
+    "sqn": ("SQN", 1), "kelly": ("Kelly Criterion", 1),
+}
+DURATIONS = {
+    "duration": "Duration", "max_drawdown_duration": "Max. Drawdown Duration", "avg_drawdown_duration": "Avg. Drawdown Duration",
+    "max_trade_duration": "Max. Trade Duration", "avg_trade_duration": "Avg. Trade Duration",
+}
+
+
+def assert_their_table(ours, theirs) -> None:
+    for key, (their_key, scale) in TABLE.items():
+        assert ours[key] * scale == pytest.approx(theirs[their_key], rel=1e-9, abs=1e-12), key
+    for key, their_key in DURATIONS.items():
+        assert ours[key] == _td(theirs[their_key]), key
+    assert ours["trades"] == theirs["# Trades"]
+    assert ours["start"].replace(tzinfo=None) == theirs["Start"] and ours["end"].replace(tzinfo=None) == theirs["End"]
+    if "Commissions [$]" in theirs:
+        assert ours["total_fees"] == pytest.approx(theirs["Commissions [$]"], rel=1e-9)
+    assert ours["conventions"] == "backtesting.py"
+
+
+def test_backtesting_py_conventions_give_its_table_for_smacross_on_goog(goog):
+    theirs, r, _ = goog
+    # the replayed fills, no preset: the option alone, with the indicators' warm-up for buy & hold
+    assert_their_table(r.stats(conventions="backtesting.py", warmup=19), theirs)
+    assert r.stats(conventions="backtesting.py")["periods_per_year"] == 252  # no weekend bars
+
+
+@pytest.mark.parametrize("commission", [0.0, 0.002])
+def test_preset_result_reports_backtesting_py_table_by_default(commission):
+    from test_presets import SmaCross, crosses, theirs as run_theirs
+    from backtesting.test import GOOG
+
+    theirs = run_theirs(SmaCross, cash=10_000, commission=commission, exclusive_orders=False)
+    up, down = crosses(10, 20)
+    r = ash.presets.backtesting_py(GOOG, buy=up, sell=down, cash=10_000, commission=commission, warmup=19)
+    assert_their_table(r.stats(), theirs)
+
+
+def test_backtesting_py_conventions_on_24_7_bars_equal_its_formulas_on_our_equity(btc_run):
+    # compute_stats fed our per-bar equity and closed trades: 1-minute bars with weekends,
+    # so it samples every day and annualizes by 365; durations round up to the minute
+    theirs = _their_stats_on_our_equity(btc_run)
+    ours = btc_run[1].stats(conventions="backtesting.py")
+    assert ours["periods_per_year"] == 365 and ours["return_sampling"] == "trading"
+    assert_their_table(ours, theirs)
+
+
+def test_each_convention_is_a_switch_of_its_own(goog):
+    import dataclasses
+
+    from aftershock.trading.stats import AFTERSHOCK, Conventions
+
+    theirs, r, _ = goog
+    base = r.stats(periods_per_year=252)  # GOOG's trading days: CAGR's year then differs from 365 days
+    assert base["conventions"] == "aftershock" and base["expectancy"] == base["avg_trade_return"]
+    switches = {
+        "avg_trade": ("geometric", {"avg_trade_return"}),
+        "profit_factor": ("returns", {"profit_factor"}),
+        "exposure": ("bars", {"exposure"}),
+        "year": ("periods", {"cagr"}),
+        "fees": ("closed", set()),  # no commission in this run: nothing to leave out
+        "risk": ("compounded", {"return_ann", "volatility_ann", "sharpe", "sortino", "calmar"}),
+        "durations": ("bar", {"avg_drawdown_duration", "avg_trade_duration"}),
+    }
+    for field, (value, changed) in switches.items():
+        s = r.stats(periods_per_year=252, conventions=dataclasses.replace(AFTERSHOCK, name="custom", **{field: value}))
+        differ = {k for k in base if base[k] != s[k]} - {"conventions"}
+        assert changed <= differ <= changed | {"total_fees"}, (field, differ)
+        assert s["conventions"] == "custom"
+    s = r.stats(conventions=dataclasses.replace(AFTERSHOCK, exposure="bars"))
+    assert s["exposure"] * 100 == pytest.approx(theirs["Exposure Time [%]"], rel=1e-12)
+    # the sampling follows the conventions unless the call says otherwise
+    assert r.stats(conventions="backtesting.py", periods_per_year=365)["periods_per_year"] == 365
+    with pytest.raises(ash.ConfigError, match="avg_trade"):
+        Conventions(avg_trade="median")
+    with pytest.raises(ash.ConfigError, match="conventions"):
+        r.stats(conventions="zipline")
+    with pytest.raises(ash.ConfigError, match="warmup"):
+        r.stats(warmup=-1)
 
 
 def _per_bar_drawdowns(result, bars: pl.DataFrame) -> tuple[list[float], list[dt.timedelta]]:

@@ -10,7 +10,7 @@ The package is called ``trading`` rather than ``backtest`` so that ``aftershock.
 stays the function every example calls.
 """
 
-from aftershock.trading import orders
+from aftershock.trading import orders, presets
 from aftershock.trading.engine import PreparedBars, backtest, backtest_many, prepare_bars
 from aftershock.trading.results import Result
 from aftershock.trading.signals import from_signals
@@ -20,6 +20,7 @@ from aftershock.trading.sweep import Sweep, sweep
 
 __all__ = [
     "orders",
+    "presets",
     "PreparedBars",
     "prepare_bars",
     "backtest",

@@ -61,6 +61,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "intrabar": "pessimistic",
     "maintenance_margin": 0.0,
     "close_at_end": False,
+    "allow_partial": True,
 }
 
 
@@ -329,7 +330,7 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
             if value not in INTRABAR:
                 raise ConfigError(f"intrabar must be one of {INTRABAR}, got {value!r}", column="intrabar")
             out[key] = value
-        elif key == "close_at_end":
+        elif key in ("close_at_end", "allow_partial"):
             out[key] = bool(value)
         else:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -364,7 +365,8 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, equity_path: str |
         fraction, market and stop fills), ``latency`` (0; ``"2s"`` or a timedelta),
         ``lot_size`` (0 = none), ``leverage`` (1), ``intrabar`` (``"pessimistic"``,
         ``"ohlc"``, ``"olhc"``, ``"nearest_first"``), ``maintenance_margin`` (0 =
-        off), ``close_at_end`` (False).
+        off), ``close_at_end`` (False), ``allow_partial`` (True; False rejects an
+        order the leverage cap would shrink).
     equity_path:
         Streamed bars only: a folder to write the equity rows to as Parquet parts as
         the run goes, instead of keeping them in memory.

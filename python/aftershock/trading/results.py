@@ -9,7 +9,15 @@ import numpy as np
 import polars as pl
 
 from aftershock.trading._codes import labels
-from aftershock.trading.stats import Stats, extra_figures, resolve_sampling
+from aftershock.trading.stats import (
+    Conventions,
+    Stats,
+    convention_figures,
+    conventions_sampling,
+    extra_figures,
+    resolve_conventions,
+    resolve_sampling,
+)
 from aftershock.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,7 +44,8 @@ STATS_DOC: dict[str, str] = {
     "trades": "closed trades (round-trip reductions)",
     "open_trades": "positions still open at the end",
     "win_rate": "share of closed trades with pnl > 0; null without closed trades",
-    "avg_trade_return": "mean return of closed trades; null without closed trades",
+    "avg_trade_return": "mean return of closed trades (arithmetic; geometric under backtesting.py's conventions); null without closed trades",
+    "expectancy": "arithmetic mean return of closed trades, whatever the conventions; null without closed trades",
     "profit_factor": "gross profit / gross loss of closed trades; null when there is no loss",
     "total_fees": "sum of all fees paid",
     "exposure": "share of the [start, end] time with any position open",
@@ -64,6 +73,7 @@ STATS_DOC: dict[str, str] = {
     "kelly": "win_rate - (1 - win_rate) / (mean winning pnl / mean losing pnl), closed trades",
     "periods_per_year": "annualization factor of sharpe, sortino, return_ann and volatility_ann",
     "return_sampling": "'calendar': equity at the end of every UTC calendar day; 'trading': only days with bars",
+    "conventions": "the conventions of the figures: 'aftershock', 'backtesting.py' or 'custom' (docs/stats.md)",
     "risk_free": "annual risk-free rate (the argument), compounded to the period for sharpe and sortino",
 }
 
@@ -103,6 +113,8 @@ class Result:
         self.config = dict(config)
         self.bars_visited: int = int(raw["bars_visited"])
         self._cache: dict[str, pl.DataFrame] = {}
+        #: keyword defaults of :meth:`stats` (a preset sets its peer's conventions here)
+        self.stats_defaults: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<aftershock.Result fills={self.fills.height} trades={self.trades.height} final_equity={self.final_equity:.2f}>"
@@ -223,6 +235,8 @@ class Result:
         returns: str | None = None,
         risk_free: float = 0.0,
         benchmark: str | None = None,
+        conventions: str | Conventions | None = None,
+        warmup: int | None = None,
     ) -> Stats:
         """Headline figures, labelled; every key is described in :data:`STATS_DOC` and
         docs/stats.md.
@@ -232,8 +246,24 @@ class Result:
         bars, annualized by 252). ``periods_per_year=252`` alone means trading-day returns;
         a number other than 365 or 252 needs ``returns=`` too. ``risk_free`` is an annual
         rate; ``benchmark`` the symbol for buy and hold, alpha and beta.
+
+        ``conventions`` picks how the figures peers disagree on are computed:
+        ``"aftershock"`` (ours), ``"backtesting.py"`` (every figure of backtesting.py's
+        table, computed its way) or a :class:`~aftershock.trading.stats.Conventions`;
+        the default is ``"aftershock"`` unless a preset set its peer's (see
+        :attr:`stats_defaults`). ``periods_per_year`` / ``returns`` override its sampling.
+        ``warmup`` is the number of the benchmark's first bars buy & hold skips
+        (backtesting.py starts it after its indicators' warm-up).
         """
-        sampling, periods_per_year = resolve_sampling(periods_per_year, returns)
+        conv = resolve_conventions(conventions if conventions is not None else self.stats_defaults.get("conventions"))
+        if warmup is None:
+            warmup = self.stats_defaults.get("warmup", 0)
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+            raise ConfigError(f"warmup must be a whole number of bars >= 0, got {warmup!r}", column="warmup")
+        if periods_per_year is None and returns is None:
+            sampling, periods_per_year = conventions_sampling(conv, self._bars.arrays["ts"])
+        else:
+            sampling, periods_per_year = resolve_sampling(periods_per_year, returns)
         if isinstance(risk_free, bool) or not isinstance(risk_free, (int, float)) or not -1 < risk_free < 1:
             raise ConfigError(f"risk_free must be an annual rate in (-1, 1), got {risk_free!r}", column="risk_free")
         eq = self.equity
@@ -296,7 +326,14 @@ class Result:
             closed=closed, bench_ts=bench_ts, bench_close=bench_close,
         )
         stats.update(extra)
+        stats["expectancy"] = stats["avg_trade_return"]
         stats.update(benchmark=bench, periods_per_year=periods_per_year, return_sampling=sampling, risk_free=float(risk_free))
+        stats.update(convention_figures(
+            conv, stats, daily=daily, periods_per_year=periods_per_year, risk_free=float(risk_free), closed=closed,
+            bar_ts=ts_all, bar_offsets=self._bars.arrays["offsets"], eq_ts=ets, eq_values=values, start_us=start_us,
+            end_us=end_us, init=init, bench_close=bench_close, warmup=int(warmup),
+        ))
+        stats["conventions"] = conv.name
         return Stats(stats)
 
     def _sampled_equity(self, sampling: str) -> np.ndarray:

@@ -8,6 +8,7 @@ as durations) and conversions to a dict or a Polars frame. Definitions: docs/sta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import math
@@ -19,7 +20,7 @@ import polars as pl
 
 from aftershock.errors import ConfigError
 
-__all__ = ["Stats", "FIELDS", "resolve_sampling", "extra_figures"]
+__all__ = ["Stats", "FIELDS", "Conventions", "AFTERSHOCK", "BACKTESTING_PY", "resolve_conventions", "resolve_sampling", "extra_figures", "convention_figures"]
 
 # key -> (label, kind). kind decides the formatting: pct, money, ratio, count,
 # duration, time, text, number.
@@ -53,6 +54,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "best_trade": ("Best trade", "pct"),
     "worst_trade": ("Worst trade", "pct"),
     "avg_trade_return": ("Average trade", "pct"),
+    "expectancy": ("Expectancy", "pct"),
     "max_trade_duration": ("Max trade duration", "duration"),
     "avg_trade_duration": ("Average trade duration", "duration"),
     "profit_factor": ("Profit factor", "ratio"),
@@ -60,6 +62,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "kelly": ("Kelly criterion", "pct"),
     "periods_per_year": ("Periods per year", "number"),
     "return_sampling": ("Return sampling", "text"),
+    "conventions": ("Conventions", "text"),
     "risk_free": ("Risk-free rate (annual)", "pct"),
     "bars_visited": ("Bars visited by the engine", "count"),
 }
@@ -92,6 +95,202 @@ def resolve_sampling(periods_per_year: float | None, returns: str | None) -> tup
             column="periods_per_year",
         )
     return returns, float(periods_per_year) if periods_per_year is not None else _SAMPLING_PERIODS[returns]
+
+
+@dataclasses.dataclass(frozen=True)
+class Conventions:
+    """How :meth:`Result.stats` computes the figures on which peers disagree.
+
+    Two named sets: :data:`AFTERSHOCK` (the default) and :data:`BACKTESTING_PY`
+    (``stats(conventions="backtesting.py")``); mix them with
+    ``dataclasses.replace(AFTERSHOCK, avg_trade="geometric")``. docs/stats.md defines
+    each choice.
+    """
+
+    #: ``"calendar"``: equity at the end of every UTC day; ``"trading"``: only days with bars
+    returns: str = "calendar"
+    #: annualization; ``None``: 365 for calendar days, 252 for trading days; ``"weekends"``:
+    #: 365 when bars trade on weekends, else 252 (backtesting.py's rule)
+    periods_per_year: float | str | None = None
+    #: ``"arithmetic"``: Sharpe, Sortino, volatility from the mean and standard deviation of
+    #: periodic returns; ``"compounded"``: backtesting.py's, from their geometric mean
+    risk: str = "arithmetic"
+    #: average trade return: ``"arithmetic"`` or ``"geometric"``
+    avg_trade: str = "arithmetic"
+    #: gross profit over gross loss in ``"money"`` (pnl) or in ``"returns"`` (sums of returns)
+    profit_factor: str = "money"
+    #: ``"time"``: share of the span with a position; ``"bars"``: share of bars from a
+    #: closed trade's entry bar to its exit bar, inclusive
+    exposure: str = "time"
+    #: CAGR's year: ``"365d"``, or ``"periods"``: ``periods_per_year`` days
+    year: str = "365d"
+    #: mean durations ``"exact"`` (to the microsecond) or rounded up to the ``"bar"`` resolution
+    durations: str = "exact"
+    #: total_fees of ``"all"`` fills or of ``"closed"`` trades only
+    fees: str = "all"
+    #: alpha's risk-free rate ``"compounded"`` over the span, or the annual rate as is (``"simple"``)
+    alpha_risk_free: str = "compounded"
+    #: the name reported in stats["conventions"]
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        choices = {
+            "returns": ("calendar", "trading"),
+            "risk": ("arithmetic", "compounded"),
+            "avg_trade": ("arithmetic", "geometric"),
+            "profit_factor": ("money", "returns"),
+            "exposure": ("time", "bars"),
+            "year": ("365d", "periods"),
+            "durations": ("exact", "bar"),
+            "fees": ("all", "closed"),
+            "alpha_risk_free": ("compounded", "simple"),
+        }
+        for field, allowed in choices.items():
+            if getattr(self, field) not in allowed:
+                raise ConfigError(f"conventions.{field} must be one of {allowed}, got {getattr(self, field)!r}", column=field)
+        ppy = self.periods_per_year
+        if not (ppy is None or ppy == "weekends" or (isinstance(ppy, (int, float)) and not isinstance(ppy, bool) and ppy > 0)):
+            raise ConfigError(f"conventions.periods_per_year must be None, 'weekends' or a number > 0, got {ppy!r}", column="periods_per_year")
+
+
+AFTERSHOCK = Conventions(name="aftershock")
+BACKTESTING_PY = Conventions(
+    name="backtesting.py", returns="trading", periods_per_year="weekends", risk="compounded", avg_trade="geometric",
+    profit_factor="returns", exposure="bars", year="periods", durations="bar", fees="closed", alpha_risk_free="simple",
+)
+_NAMED = {"aftershock": AFTERSHOCK, "backtesting.py": BACKTESTING_PY, "backtesting_py": BACKTESTING_PY}
+
+
+def resolve_conventions(conventions: Any) -> Conventions:
+    if conventions is None:
+        return AFTERSHOCK
+    if isinstance(conventions, Conventions):
+        return conventions
+    if isinstance(conventions, str) and conventions in _NAMED:
+        return _NAMED[conventions]
+    raise ConfigError(
+        f"conventions must be 'aftershock', 'backtesting.py' or a Conventions, got {conventions!r}", column="conventions"
+    )
+
+
+def _weekend_share(ts_us: np.ndarray) -> float:
+    weekday = (ts_us // 86_400_000_000 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return float(np.mean(weekday >= 5)) if len(ts_us) else 0.0
+
+
+def conventions_sampling(conv: Conventions, ts_us: np.ndarray) -> tuple[str, float]:
+    """The return sampling and annualization a set of conventions implies for these bars."""
+    ppy = conv.periods_per_year
+    if ppy == "weekends":
+        # backtesting.py: 365 when more than 60% of a 7-day week's weekend share of bars
+        # falls on Saturdays and Sundays, else 252
+        return conv.returns, 365.0 if _weekend_share(ts_us) > 2 / 7 * 0.6 else 252.0
+    if ppy is None:
+        return conv.returns, _SAMPLING_PERIODS[conv.returns]
+    return conv.returns, float(ppy)
+
+
+def _bar_resolution_us(timeline: np.ndarray) -> int:
+    """backtesting.py's rounding unit for durations: the resolution of the median spacing
+    of the last 100 bars (the largest of day, hour, minute, second, ms, us dividing it)."""
+    if len(timeline) < 2:
+        return 1
+    period = int(np.median(np.diff(timeline[-100:])))
+    for unit in (86_400_000_000, 3_600_000_000, 60_000_000, 1_000_000, 1_000, 1):
+        if period % unit == 0:
+            return unit
+    return 1
+
+
+def _ceil_us(total_us: float, unit: int) -> dt.timedelta:
+    return dt.timedelta(microseconds=int(math.ceil(total_us / unit)) * unit)
+
+
+def _geometric_mean(r: np.ndarray) -> float:
+    """backtesting.py's geometric mean of returns: NaN counts as 0, a loss of 100% or more gives 0."""
+    g = np.nan_to_num(r, nan=0.0) + 1.0
+    if not len(g):
+        return float("nan")
+    if np.any(g <= 0):
+        return 0.0
+    return float(np.exp(np.log(g).sum() / len(g)) - 1.0)
+
+
+@np.errstate(divide="ignore", invalid="ignore")
+def convention_figures(
+    conv: Conventions,
+    base: Mapping[str, Any],
+    *,
+    daily: np.ndarray,
+    periods_per_year: float,
+    risk_free: float,
+    closed: pl.DataFrame,
+    bar_ts: np.ndarray,
+    bar_offsets: np.ndarray,
+    eq_ts: np.ndarray,
+    eq_values: np.ndarray,
+    start_us: int,
+    end_us: int,
+    init: float,
+    bench_close: np.ndarray | None,
+    warmup: int,
+) -> dict[str, Any]:
+    """The figures that ``conv`` computes differently from :data:`AFTERSHOCK`, given the
+    figures ``base`` computed the default way."""
+    out: dict[str, Any] = {}
+    final = float(base["final_equity"])
+    ret = closed.get_column("return").to_numpy()
+    n_trades = len(ret)
+    if conv.risk == "compounded":
+        # backtesting.py: r = day-to-day changes of the sampled equity; the geometric mean
+        # counts the first day as a zero return; dispersion skips it
+        r = daily[1:] / daily[:-1] - 1.0 if len(daily) else np.empty(0)
+        g = _geometric_mean(np.concatenate([[np.nan], r])) if len(daily) else float("nan")
+        n = periods_per_year
+        ann = (1.0 + g) ** n - 1.0 if math.isfinite(g) else float("nan")
+        var = float(np.var(r, ddof=1)) if len(r) >= 2 else float("nan")
+        vol = math.sqrt((var + (1.0 + g) ** 2) ** n - (1.0 + g) ** (2 * n)) if math.isfinite(var) else float("nan")
+        downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(n) if len(r) else float("nan")
+        out["return_ann"] = ann if math.isfinite(ann) else None
+        out["volatility_ann"] = vol if math.isfinite(vol) else None
+        out["sharpe"] = (ann - risk_free) / vol if math.isfinite(vol) and vol > 0 and math.isfinite(ann) else None
+        out["sortino"] = (ann - risk_free) / downside if math.isfinite(downside) and downside > 0 and math.isfinite(ann) else None
+        max_dd = base["max_drawdown"]
+        out["calmar"] = ann / -max_dd if max_dd < 0 and math.isfinite(ann) else None
+    if conv.year == "periods":
+        years = (end_us - start_us) / 86_400e6 / periods_per_year
+        out["cagr"] = _power_minus_one(final / init, 1.0 / years) if years > 0 and final > 0 and init > 0 else None
+    if conv.avg_trade == "geometric":
+        out["avg_trade_return"] = _geometric_mean(ret) if n_trades else None
+    if conv.profit_factor == "returns":
+        loss = -ret[ret < 0].sum()
+        out["profit_factor"] = float(ret[ret > 0].sum() / loss) if loss > 0 else None
+    timeline = np.unique(bar_ts)
+    if conv.exposure == "bars":
+        held = np.zeros(len(timeline) + 1, dtype=np.int64)
+        entry = np.searchsorted(timeline, closed.get_column("entry_ts").dt.epoch("us").to_numpy())
+        exit_ = np.searchsorted(timeline, closed.get_column("exit_ts").dt.epoch("us").to_numpy())
+        np.add.at(held, entry, 1)
+        np.add.at(held, exit_ + 1, -1)
+        out["exposure"] = float(np.mean(np.cumsum(held)[:-1] > 0))
+    if conv.fees == "closed":
+        out["total_fees"] = float(closed.get_column("fees").sum())
+    if bench_close is not None and len(bench_close) and warmup:
+        first = min(int(warmup), len(bench_close) - 1)
+        out["buy_hold_return"] = float(bench_close[-1] / bench_close[first] - 1.0)
+    bh = out.get("buy_hold_return", base.get("buy_hold_return"))
+    if (conv.alpha_risk_free == "simple" or "buy_hold_return" in out) and base.get("beta") is not None and bh is not None:
+        years = (end_us - start_us) / (365 * 86_400e6)
+        rf = risk_free if conv.alpha_risk_free == "simple" else (1.0 + risk_free) ** years - 1.0
+        out["alpha"] = (final / init - 1.0 - rf) - base["beta"] * (bh - rf)
+    if conv.durations == "bar":
+        unit = _bar_resolution_us(timeline)
+        _, length, _ = _drawdown_episodes(eq_ts, eq_values, start_us, end_us, init, bar_ts, bar_offsets)
+        held_us = (closed.get_column("exit_ts") - closed.get_column("entry_ts")).dt.total_microseconds().to_numpy()
+        for key, values in (("drawdown_duration", length), ("trade_duration", held_us)):
+            out[f"max_{key}"] = _ceil_us(float(values.max()), unit) if len(values) else None
+            out[f"avg_{key}"] = _ceil_us(float(np.sum(values)) / len(values), unit) if len(values) else None
+    return out
 
 
 def _previous_bar(ts_all: np.ndarray, offsets: np.ndarray, t: np.ndarray) -> np.ndarray:
