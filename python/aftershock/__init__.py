@@ -20,7 +20,10 @@ from aftershock.errors import (
     InputError,
     LookAheadError,
     OrdersError,
+    PersistenceError,
+    VerificationError,
 )
+from aftershock._store import load, save
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
 from aftershock.trading import Result, Strategy, Sweep, backtest, backtest_many, from_signals, orders, sweep
@@ -49,6 +52,9 @@ __all__ = [
     "Result",
     "report",
     "trading",
+    # keep
+    "save",
+    "load",
     # errors
     "AftershockError",
     "InputError",
@@ -58,4 +64,6 @@ __all__ = [
     "CalendarError",
     "ConfigError",
     "EngineError",
+    "PersistenceError",
+    "VerificationError",
 ]
