@@ -84,7 +84,7 @@ def _check_input(what: str, recorded: Mapping[str, Any] | None, now: Mapping[str
         return
     if recorded["sha256"] != now["sha256"]:
         raise VerificationError(
-            f"the {what} differ from those the result was computed from "
+            f"the {what} {'differ' if what.endswith('s') else 'differs'} from what the result was computed from "
             f"(recorded {recorded['sha256']}, {recorded.get('rows')} rows; given {now['sha256']}, {now.get('rows')} rows)"
         )
 
