@@ -306,7 +306,7 @@ _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]+$")
 
 def _remove_stale(parent: Path, name: str) -> None:
     """Temporary directories left by writers that were killed (their pid is gone)."""
-    for entry in parent.glob(f".{name}.*-*"):
+    for entry in parent.iterdir():
         m = _TMP_NAME.match(entry.name)
         if not m or m.group("name") != name:
             continue

@@ -398,3 +398,17 @@ def test_a_from_signals_sweep_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     # the frame itself saves and loads as a frame
     ash.save(full, tmp_path / "frame")
     assert_frame_equal(ash.load(tmp_path / "frame"), full, check_exact=True)
+
+
+def test_the_persistence_page_runs(tmp_path, monkeypatch):
+    import re
+
+    from conftest import REPO_ROOT
+
+    monkeypatch.chdir(tmp_path)
+    text = (REPO_ROOT / "docs" / "persistence.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    namespace: dict = {}
+    exec(compile(block, "docs/persistence.md", "exec"), namespace)
+    assert isinstance(namespace["again"], ash.Result) and (tmp_path / "runs" / "sweep.ckpt" / "checkpoint.json").exists()
+    assert_frame_equal(ash.load(tmp_path / "runs" / "sweep").table, namespace["table"], check_exact=True)
