@@ -46,6 +46,7 @@ __all__ = [
     "write_frame_atomic",
     "read_frame_checked",
     "fsync_dir",
+    "remove_stale",
     "library_versions",
     "first_difference",
     "calendar_frame",
@@ -304,11 +305,12 @@ def _exchange(a: Path, b: Path) -> bool:
 _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]+$")
 
 
-def _remove_stale(parent: Path, name: str) -> None:
-    """Temporary directories left by writers that were killed (their pid is gone)."""
+def remove_stale(parent: Path, name: str | None = None) -> None:
+    """Temporary files and directories (of ``name``, or of any name) left in
+    ``parent`` by writers that were killed (their pid is gone)."""
     for entry in parent.iterdir():
         m = _TMP_NAME.match(entry.name)
-        if not m or m.group("name") != name:
+        if not m or (name is not None and m.group("name") != name):
             continue
         pid = int(m.group("pid"))
         if pid != os.getpid():
@@ -319,7 +321,10 @@ def _remove_stale(parent: Path, name: str) -> None:
                 pass
             except PermissionError:
                 continue
-        shutil.rmtree(entry, ignore_errors=True)
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _is_saved(path: Path) -> bool:
@@ -349,7 +354,7 @@ def write_saved(
         if not (path.is_dir() and _is_saved(path)):
             raise PersistenceError(f"{path} exists and is not a saved aftershock result: not replacing it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path.parent, path.name)
+    remove_stale(path.parent, path.name)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp.mkdir()
     try:

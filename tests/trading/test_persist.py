@@ -110,6 +110,11 @@ def test_a_strategy_result_records_its_class_and_parameters_and_recompiles(tmp_p
         loaded.verify(strategy=Other)
     with pytest.raises(ash.VerificationError, match="calendar differs"):
         loaded.verify(calendar=data.calendar.with_columns(pl.col("actual") + 0.1))
+    with pytest.raises(ash.VerificationError, match="calendar differs"):  # a fresh result checks it too
+        r.verify(calendar=data.calendar.with_columns(pl.col("actual") + 0.1))
+    r.verify(strategy=Macro)
+    with pytest.raises(ash.ConfigError, match="not produced by a Strategy"):
+        child.result().verify(strategy=Macro)
 
 
 def test_a_signals_result_saves_its_masks_and_reruns(tmp_path):
@@ -316,6 +321,7 @@ def test_a_killed_sweep_resumes_without_recomputing_and_equals_an_uninterrupted_
     total = len(child.sweep())
     assert sum(seen) == total - 12 and len(seen) == (total - 12) // child.CHUNK  # per chunk, not per variant
     assert {p.name: p.stat().st_mtime_ns for p in chunks} == mtimes  # finished chunks untouched
+    assert not [p for p in ckpt.iterdir() if p.name.startswith(".")]  # the dead writer's half chunk is gone
     monkeypatch.undo()
     assert_frame_equal(resumed, child.sweep().run(threads=1), check_exact=True)
     # a finished checkpoint computes nothing at all

@@ -220,14 +220,18 @@ def rerun_result(result: Result, bars: Any = None, calendar: Any = None, strateg
         fresh._inputs = {"signals": masks}
         return fresh
     orders = result._orders_in
-    strategy_cls = inputs.get("strategy")
-    if strategy_cls is None and "strategy_record" in inputs:
+    if "strategy_record" in inputs:
         strategy_cls = import_strategy(inputs["strategy_record"], strategy)
+    elif inputs.get("strategy") is not None:
+        strategy_cls = strategy if strategy is not None else inputs["strategy"]
     elif strategy is not None:
-        strategy_cls = strategy
+        raise ConfigError("this result was not produced by a Strategy: strategy= has nothing to check", column="strategy")
+    else:
+        strategy_cls = None
     cal = calendar if calendar is not None else inputs.get("calendar")
-    if calendar is not None and saved is not None:
-        _check_input("calendar", saved["inputs"]["calendar"], frame_record(calendar_frame(calendar)))
+    if calendar is not None:
+        recorded_cal = saved["inputs"]["calendar"] if saved else frame_record(calendar_frame(inputs.get("calendar")))
+        _check_input("calendar", recorded_cal, frame_record(calendar_frame(calendar)))
     if strategy_cls is not None and cal is not None:
         compiled = compile_orders(strategy_cls(**inputs.get("params", {})), cal, prepared)
         orders, _ = encode_orders(compiled, prepared.symbols)
@@ -387,6 +391,7 @@ def run_chunks(
     if root.exists() and not root.is_dir():
         raise PersistenceError(f"{root}: a checkpoint is a directory; this is a file")
     root.mkdir(parents=True, exist_ok=True)
+    _store.remove_stale(root)  # chunks half written by a killed run
     marker = root / _CHECKPOINT
     identity = {"format": "aftershock.checkpoint", "aftershock": _store.library_versions()["aftershock"], **identity}
     if marker.exists():
