@@ -67,7 +67,7 @@ _MAGIC = "aftershock"
 def _update_array(h: Any, values: np.ndarray) -> None:
     values = np.ascontiguousarray(values)
     h.update(f"{values.dtype.str}:{values.size};".encode())
-    h.update(memoryview(values).cast("B"))
+    h.update(memoryview(values).cast("B"))  # type: ignore[arg-type]
 
 
 def _update_series(h: Any, s: pl.Series) -> None:

@@ -68,6 +68,8 @@ def test_verify_refuses_other_inputs_and_names_a_changed_table(saved):
         loaded.verify(bars.with_columns(pl.col("close") * 1.0001))
     with pytest.raises(ash.VerificationError, match="calendar differs"):
         loaded.verify(bars, cal.with_columns(pl.col("hawkish_z") * 2))
+    with pytest.raises(ash.VerificationError, match="calendar differs"):  # a fresh study checks it too
+        st.verify(bars, cal.with_columns(pl.col("hawkish_z") * 2))
     object.__setattr__(loaded, "sensitivity", loaded.sensitivity.with_columns(pl.col("slope") + 1e-12))
     with warnings.catch_warnings(), pytest.raises(ash.VerificationError, match=r"sensitivity: column 'slope' row 0"):
         warnings.simplefilter("ignore")

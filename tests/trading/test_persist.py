@@ -144,6 +144,14 @@ def test_a_result_saved_without_bars_loads_with_them(tmp_path):
     r = child.result()
     r.save(tmp_path / "nb", include_bars=False)
     assert not (tmp_path / "nb" / "bars.parquet").exists()
+    bare = ash.load(tmp_path / "nb")
+    assert_frame_equal(bare.fills, r.fills, check_exact=True)  # the frames need no bars
+    with pytest.raises(ash.PersistenceError, match=r"saved without its bars.*load\(path, bars=\.\.\.\)"):
+        bare.stats()
+    with pytest.raises(ash.VerificationError, match="saved without its bars: pass bars="):
+        bare.verify()
+    bare.verify(child.bars())
+    bare.save(tmp_path / "nb2", include_bars=False)
     loaded = ash.load(tmp_path / "nb", bars=child.bars())
     assert_same_stats(r.stats(), loaded.stats())
     with pytest.raises(ash.VerificationError, match="bars differ"):

@@ -62,8 +62,8 @@ def load_study(meta: Mapping[str, Any], frames: Mapping[str, pl.DataFrame]) -> A
     from aftershock.event_study.study import Study
 
     rec = meta["study"]
-    st = Study(*(frames[name] for name in FRAMES), _windows(rec["windows"]), rec["model"], rec["benchmark"],
-               _store.from_json(rec["settings"]))
+    st = Study(**{name: frames[name] for name in FRAMES}, windows=_windows(rec["windows"]), model=rec["model"],
+               benchmark=rec["benchmark"], settings=_store.from_json(rec["settings"]))
     object.__setattr__(st, "_inputs", {
         "calendar": frames.get("calendar"), "args": _store.from_json(rec["args"]), "bars": meta["inputs"]["bars"],
     })
@@ -89,9 +89,10 @@ def rerun_study(st: Any, bars: Any, calendar: Any = None) -> Any:
     cal = calendar if calendar is not None else inputs.get("calendar")
     if cal is None:
         raise VerificationError("this study was saved without its calendar: pass calendar=")
-    saved_cal = (getattr(st, "_saved", None) or {}).get("inputs", {}).get("calendar")
+    saved = getattr(st, "_saved", None)
+    saved_cal = saved["inputs"]["calendar"] if saved else _store.frame_record(_store.calendar_frame(inputs.get("calendar")))
     if calendar is not None and saved_cal is not None:
-        given = _store.frame_record(_store.calendar_frame(calendar))
+        given: dict[str, Any] = _store.frame_record(_store.calendar_frame(calendar)) or {}
         if given["sha256"] != saved_cal["sha256"]:
             raise VerificationError(
                 f"the calendar differs from the one the study read (recorded {saved_cal['sha256']}, given {given['sha256']})"

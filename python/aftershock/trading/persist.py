@@ -122,6 +122,19 @@ class _FramesRaw(dict):  # type: ignore[type-arg]
         return self[key]
 
 
+class _NoBars:
+    """Stands for the bars of a result saved without them: any use says how to attach them."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise PersistenceError(
+            "this result was saved without its bars (include_bars=False): load it with aftershock.load(path, bars=...)"
+        )
+
+
+def _has_bars(result: Result) -> bool:
+    return isinstance(result._bars, PreparedBars)
+
+
 def _bars_frame(bars: PreparedBars) -> pl.DataFrame:
     return bars.frame.select([c for c in _BAR_COLUMNS if c in bars.frame.columns])
 
@@ -132,7 +145,7 @@ def save_result(result: Result, path: Any, *, overwrite: bool = False, include_b
     frames: dict[str, pl.DataFrame] = {
         "fills": result.fills, "trades": result.trades, "equity": result.equity, "orders": result.orders,
     }
-    if result._bars is None:
+    if not _has_bars(result):
         if include_bars:
             raise PersistenceError("this result was loaded without its bars: save it with include_bars=False")
         bars_rec = saved["inputs"]["bars"] if saved else None
@@ -168,7 +181,7 @@ def save_result(result: Result, path: Any, *, overwrite: bool = False, include_b
 def load_result(meta: Mapping[str, Any], frames: Mapping[str, pl.DataFrame], bars: Any = None) -> Result:
     rec = meta["result"]
     config = _store.from_json(rec["config"])
-    prepared: PreparedBars | None = None
+    prepared: Any = _NoBars()
     if bars is not None:
         prepared = _signal_bars(bars, config) if rec["source"]["kind"] == "signals" else prepare_bars(bars)
         _check_input("bars", meta["inputs"]["bars"], bars_digest(prepared))
@@ -205,9 +218,9 @@ def rerun_result(result: Result, bars: Any = None, calendar: Any = None, strateg
     signals = inputs.get("signals")
     if bars is not None:
         prepared = _signal_bars(bars, config) if signals is not None else prepare_bars(bars)
-        recorded = saved["inputs"]["bars"] if saved else (bars_digest(result._bars) if result._bars is not None else None)
+        recorded = saved["inputs"]["bars"] if saved else (bars_digest(result._bars) if _has_bars(result) else None)
         _check_input("bars", recorded, bars_digest(prepared))
-    elif result._bars is not None:
+    elif _has_bars(result):
         prepared = result._bars
     else:
         raise VerificationError("this result was saved without its bars: pass bars=")

@@ -108,6 +108,7 @@ class Sweep:
         self.grid: dict[str, list[Any]] = {k: list(grid[k]) for k in keys}
         #: The frame of the last :meth:`run` (or the saved one, when loaded).
         self.table: pl.DataFrame | None = None
+        self._saved: dict[str, Any] | None = None  # the record it was loaded from
         self._param_keys = [k for k in keys if k in params]
         self._column_keys = [k for k in keys if k in SWEEP_ORDER_COLUMNS and k not in params]
         self._setting_keys = [k for k in keys if k not in params and k not in SWEEP_ORDER_COLUMNS]
