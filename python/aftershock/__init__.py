@@ -21,7 +21,10 @@ from aftershock.errors import (
     InputError,
     LookAheadError,
     OrdersError,
+    PersistenceError,
+    VerificationError,
 )
+from aftershock._store import load, save
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
 from aftershock.trading import Result, Strategy, Sweep, backtest, backtest_many, from_signals, orders, sweep
@@ -51,6 +54,9 @@ __all__ = [
     "presets",
     "report",
     "trading",
+    # keep
+    "save",
+    "load",
     # errors
     "AftershockError",
     "InputError",
@@ -60,4 +66,6 @@ __all__ = [
     "CalendarError",
     "ConfigError",
     "EngineError",
+    "PersistenceError",
+    "VerificationError",
 ]

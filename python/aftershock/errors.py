@@ -11,6 +11,8 @@ __all__ = [
     "CalendarError",
     "ConfigError",
     "EngineError",
+    "PersistenceError",
+    "VerificationError",
 ]
 
 
@@ -57,3 +59,14 @@ class ConfigError(InputError):
 
 class EngineError(AftershockError, RuntimeError):
     """The engine hit an internal inconsistency. This is a bug: please report it."""
+
+
+class PersistenceError(AftershockError):
+    """A saved result cannot be written, read or trusted: a missing, truncated or
+    corrupted file (named in the message), an incomplete save, or a checkpoint that
+    belongs to other inputs."""
+
+
+class VerificationError(AftershockError):
+    """Re-running a saved result did not reproduce it bit for bit, or the inputs given
+    to check it are not the ones it was computed from."""

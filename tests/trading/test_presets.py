@@ -262,3 +262,13 @@ def test_docs_example_runs_and_gives_the_figures_it_quotes():
     assert_same_run(result, stats)
     assert f"{result.final_equity:,.2f}" == "56,263.52" and "56,263.52" in text
     assert result.stats()["trades"] == 93 and result.stats()["open_trades"] == 1
+
+
+def test_a_saved_preset_result_keeps_its_conventions(tmp_path):
+    up, down = crosses(10, 20)
+    ours = ash.presets.backtesting_py(GOOG, buy=up, sell=down, commission=0.002, warmup=19)
+    ours.save(tmp_path / "goog")
+    loaded = ash.load(tmp_path / "goog")
+    assert loaded.stats_defaults == ours.stats_defaults
+    assert loaded.stats() == ours.stats()
+    assert loaded.stats()["conventions"] == "backtesting.py"

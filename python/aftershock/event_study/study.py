@@ -13,6 +13,9 @@ import polars as pl
 from aftershock.event_study import _tables
 from aftershock.event_study._inputs import Settings, SymbolBars, path_grid, prepared_calendar, settings_from
 from aftershock.event_study._reactions import event_clock, symbol_reactions
+from aftershock.event_study.persist import bars_record
+from aftershock._checks import as_polars
+from aftershock.errors import BarsError
 from aftershock.event_study.returns import SHORT_ESTIMATION, SymbolSeries
 from aftershock.event_study.windows import DEFAULT_WINDOWS, Window, parse_windows
 
@@ -100,6 +103,29 @@ class Study:
         from aftershock.report import write_study_report
 
         return write_study_report(self, path, title=title)
+
+    def save(self, path: Any, *, overwrite: bool = False) -> Any:
+        """Write the study to the directory ``path`` atomically: one Parquet file per
+        table, the calendar it read, and ``meta.json`` (windows, model, settings, every
+        argument, library versions, a content hash of the bars).
+        ``aftershock.load(path)`` reads it back; docs/persistence.md."""
+        from aftershock.event_study.persist import save_study
+
+        return save_study(self, path, overwrite=overwrite)
+
+    def rerun(self, bars: Any, calendar: Any = None) -> "Study":
+        """The study computed again with the same arguments over ``bars`` (checked
+        against the recorded content hash) and ``calendar`` (default: the saved one)."""
+        from aftershock.event_study.persist import rerun_study
+
+        return rerun_study(self, bars, calendar)
+
+    def verify(self, bars: Any, calendar: Any = None) -> None:
+        """Re-run (as :meth:`rerun`) and raise :class:`~aftershock.errors.VerificationError`
+        unless every table comes back bit for bit."""
+        from aftershock.event_study.persist import verify_study
+
+        verify_study(self, bars, calendar)
 
     def _repr_html_(self) -> str:
         from aftershock.report import study_html
@@ -191,10 +217,20 @@ def study(
         "bar_length_us": {sym: bar_us[sym] for sym in s.symbols}, "cov": s.cov,
         "sessions": {sym: s.sessions[sym] for sym in s.symbols}, "rank_variance": s.rank_variance, "sign_p": s.sign_p,
     }
-    return Study(
+    out = Study(
         reactions.drop("_row", "_event"), sens, tests, paths, _tables.drift_frame(tests, sens, s.windows),
         _tables.volatility_frame(reactions), s.windows, s.model, s.benchmark, settings,
     )
+    # what Study.save records to run it again: the call and a content hash of the bars
+    args = {
+        "model": model, "benchmark": benchmark, "estimation": estimation, "exclude": exclude,
+        "min_estimation": min_estimation, "bar_length": bar_length, "sessions": sessions, "path": path, "cov": cov,
+        "rank_blocks": rank_blocks, "kp_bars": kp_bars, "rank_variance": rank_variance, "sign_p": sign_p,
+        "symbols": None if symbols is None else list(symbols),
+    }
+    bars_hash = bars_record(as_polars(bars, BarsError, "bars"))
+    object.__setattr__(out, "_inputs", {"bars": bars_hash, "calendar": calendar, "args": args})
+    return out
 
 
 def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):

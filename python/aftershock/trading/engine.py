@@ -6,6 +6,7 @@ engine; docs/engine.md states its semantics in full.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import dataclass
@@ -414,11 +415,25 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, equity_path: str |
     if equity_path is not None:
         raise ConfigError("equity_path is for streamed bars (a Parquet folder or scan_bars)", column="equity_path")
     prepared = prepare_bars(bars)
+    source = orders
     orders = _resolve_orders(orders, calendar, prepared)
     frame, arrays = encode_orders(orders, prepared.symbols)
     cfg = _config(config)
     raw = _engine.simulate(prepared.arrays, arrays, cfg, True)
-    return Result(raw, prepared, frame, cfg)
+    result = Result(raw, prepared, frame, cfg)
+    result._inputs = _provenance(source, calendar)
+    return result
+
+
+def _provenance(source: Any, calendar: Any) -> dict[str, Any]:
+    """What ``Result.save`` records to run a backtest again: the strategy class and a
+    copy of its parameters (the instance may change later), the calendar."""
+    from aftershock.trading.strategy import Strategy
+
+    if isinstance(source, Strategy):
+        params = {k: copy.deepcopy(getattr(source, k)) for k in type(source).params}
+        return {"strategy": type(source), "params": params, "calendar": calendar}
+    return {"calendar": calendar}
 
 
 def _resolve_orders(orders: Any, calendar: Any, bars: PreparedBars) -> Any:

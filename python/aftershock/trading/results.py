@@ -115,6 +115,10 @@ class Result:
         self._cache: dict[str, pl.DataFrame] = {}
         #: keyword defaults of :meth:`stats` (a preset sets its peer's conventions here)
         self.stats_defaults: dict[str, Any] = {}
+        # what produced it (strategy and parameters, calendar, signal masks) and, when
+        # loaded, its saved record: what save() and verify() need
+        self._inputs: dict[str, Any] = {}
+        self._saved: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<aftershock.Result fills={self.fills.height} trades={self.trades.height} final_equity={self.final_equity:.2f}>"
@@ -378,6 +382,31 @@ class Result:
         from aftershock.report import backtest_figure
 
         return backtest_figure(self, calendar, symbol)
+
+    def save(self, path: Any, *, overwrite: bool = False, include_bars: bool = True) -> Any:
+        """Write this result to the directory ``path`` atomically: one Parquet file per
+        frame (fills, trades, equity, orders, the bars and calendar it ran on) and
+        ``meta.json`` (library versions, config, strategy and parameters, content hashes
+        of the inputs). ``aftershock.load(path)`` reads it back; docs/persistence.md."""
+        from aftershock.trading.persist import save_result
+
+        return save_result(self, path, overwrite=overwrite, include_bars=include_bars)
+
+    def rerun(self, bars: Any = None, calendar: Any = None, *, strategy: Any = None) -> "Result":
+        """This result computed again from its inputs (the given ``bars`` and
+        ``calendar``, checked against the recorded content hashes, else the saved
+        ones); a Strategy result recompiles its orders (``strategy``: the class, when
+        it cannot be imported by name)."""
+        from aftershock.trading.persist import rerun_result
+
+        return rerun_result(self, bars, calendar, strategy)
+
+    def verify(self, bars: Any = None, calendar: Any = None, *, strategy: Any = None) -> None:
+        """Re-run (as :meth:`rerun`) and raise :class:`~aftershock.errors.VerificationError`
+        unless every frame comes back bit for bit."""
+        from aftershock.trading.persist import verify_result
+
+        verify_result(self, bars, calendar, strategy)
 
     def _repr_html_(self) -> str:
         from aftershock.report import result_html

@@ -170,6 +170,8 @@ def from_signals(
     upon_stop_update: str = "override",
     threads: int | None = None,
     variant: int | None = None,
+    checkpoint: Any = None,
+    chunk_size: int | None = None,
 ) -> Any:
     """Backtest boolean entry/exit signals of one symbol, simulated in Rust in one pass.
 
@@ -217,6 +219,10 @@ def from_signals(
     variant:
         With list settings, run only variant ``variant`` (a row of the sweep
         frame) and return its full ``Result``.
+    checkpoint, chunk_size:
+        With list settings: a directory where each chunk of ``chunk_size`` variants
+        (default 256) is written when done; a rerun with the same directory resumes
+        without recomputing them (see :meth:`aftershock.Sweep.run`).
 
     Returns
     -------
@@ -327,8 +333,18 @@ def from_signals(
         _fold_trailing(one_config)
         return _run(prepared, arrays, signals, one_config, symbol)
     engine_columns = {("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()}
-    raw = _engine.simulate_signals_many(arrays, signals, config, engine_columns, threads or os.cpu_count() or 1)
-    stats = stats_frame(raw)
+    n_threads = threads or os.cpu_count() or 1
+    if checkpoint is None:
+        stats = stats_frame(_engine.simulate_signals_many(arrays, signals, config, engine_columns, n_threads))
+    else:
+        from aftershock.trading.persist import run_chunks, signals_identity
+
+        def chunk(lo: int, hi: int) -> pl.DataFrame:
+            part = {k: np.ascontiguousarray(v[lo:hi]) for k, v in engine_columns.items()}
+            return stats_frame(_engine.simulate_signals_many(arrays, signals, config, part, n_threads))
+
+        identity = signals_identity(prepared, signals, config, engine_columns)
+        stats = run_chunks(checkpoint, identity, count, chunk_size, chunk)
     frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})
     # a NaN optional setting is "none": shown as null
     frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
@@ -365,4 +381,6 @@ def _run(prepared: PreparedBars, arrays: dict[str, np.ndarray], signals: dict[st
          config: dict[str, Any], symbol: str) -> Result:
     raw = _engine.simulate_signals(arrays, signals, config, False)
     lazy = _Raw(raw, lambda: _engine.simulate_signals(arrays, signals, config, True))
-    return Result(lazy, prepared, _NO_ORDERS, dict(config, symbol=symbol))
+    result = Result(lazy, prepared, _NO_ORDERS, dict(config, symbol=symbol))
+    result._inputs = {"signals": signals}  # what Result.save records to run it again
+    return result

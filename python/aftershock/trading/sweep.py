@@ -104,6 +104,11 @@ class Sweep:
         self.periods_per_year = _periods_per_year(periods_per_year)
         self.config = dict(config)
         self._keys = keys
+        #: The grid as given (key -> list of values).
+        self.grid: dict[str, list[Any]] = {k: list(grid[k]) for k in keys}
+        #: The frame of the last :meth:`run` (or the saved one, when loaded).
+        self.table: pl.DataFrame | None = None
+        self._saved: dict[str, Any] | None = None  # the record it was loaded from
         self._param_keys = [k for k in keys if k in params]
         self._column_keys = [k for k in keys if k in SWEEP_ORDER_COLUMNS and k not in params]
         self._setting_keys = [k for k in keys if k not in params and k not in SWEEP_ORDER_COLUMNS]
@@ -183,20 +188,55 @@ class Sweep:
 
     # -- running ------------------------------------------------------------------
 
-    def run(self, *, threads: int | None = None) -> pl.DataFrame:
+    def run(self, *, threads: int | None = None, checkpoint: Any = None, chunk_size: int | None = None) -> pl.DataFrame:
         """Runs every variant in the engine (``threads``: default all cores; the
         result does not depend on it). Returns one row per variant, in the order of
-        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure."""
+        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure.
+
+        ``checkpoint``: a directory where each chunk of ``chunk_size`` variants
+        (default 256) is written as soon as it is done; running again with the same
+        directory resumes, reading the finished chunks instead of computing them. It
+        refuses a directory written for other bars, calendar, orders, strategy, grid
+        or settings (docs/persistence.md)."""
         n_threads = threads if threads is not None else (os.cpu_count() or 1)
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
             raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
-        orders = [self._arrays(v) for v in self.variants]
-        configs = [self._config_of(v) for v in self.variants]
+        if checkpoint is None:
+            stats = self._stats(self.variants, n_threads)
+        else:
+            from aftershock.trading.persist import run_chunks, sweep_identity
+
+            stats = run_chunks(checkpoint, sweep_identity(self), len(self), chunk_size,
+                               lambda lo, hi: self._stats(self.variants[lo:hi], n_threads))
+        grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
+        self.table = pl.concat([grid, stats], how="horizontal")
+        return self.table
+
+    def _stats(self, variants: Sequence[Mapping[str, Any]], n_threads: int) -> pl.DataFrame:
+        """The engine's figures of ``variants``, one row each."""
+        orders = [self._arrays(v) for v in variants]
+        configs = [self._config_of(v) for v in variants]
         columns = _engine.simulate_many_stats(
             self.bars.arrays, orders, configs, n_threads, True, _DAY_US, self.periods_per_year
         )
-        grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
-        return pl.concat([grid, stats_frame(columns)], how="horizontal")
+        return stats_frame(columns)
+
+    def save(self, path: Any, *, overwrite: bool = False) -> Any:
+        """Write the sweep (its table — run first if it has not been —, bars, orders or
+        calendar, grid and settings) to the directory ``path`` atomically;
+        ``aftershock.load(path)`` gives back a working Sweep."""
+        from aftershock.trading.persist import save_sweep
+
+        return save_sweep(self, path, overwrite=overwrite)
+
+    def verify(self, bars: Any = None, calendar: Any = None, *, threads: int | None = None) -> None:
+        """Run every variant again (on ``bars`` and ``calendar`` when given, checked
+        against the recorded content hashes) and raise
+        :class:`~aftershock.errors.VerificationError` unless the table comes back bit
+        for bit."""
+        from aftershock.trading.persist import verify_sweep
+
+        verify_sweep(self, bars, calendar, threads)
 
     def result(self, i: int) -> Result:
         """The full :class:`Result` of variant ``i`` (row ``i`` of :meth:`run`),
@@ -237,6 +277,8 @@ def sweep(
     calendar: Any = None,
     threads: int | None = None,
     periods_per_year: float = 365.0,
+    checkpoint: Any = None,
+    chunk_size: int | None = None,
     **config: Any,
 ) -> pl.DataFrame:
     """Backtest ``strategy`` (a Strategy class or an orders frame) for every
@@ -245,7 +287,8 @@ def sweep(
     Returns one row per combination (the last grid key varies fastest): the grid
     values, then every :meth:`Result.stats` figure, computed in the engine. For the
     full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
+    ``checkpoint``/``chunk_size``: see :meth:`Sweep.run`.
     """
     return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
-        threads=threads
+        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size
     )
