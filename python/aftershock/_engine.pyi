@@ -8,6 +8,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many",
+    "study_check", "study_spacing", "study_series", "study_cross_cum",
 ]
 
 __version__: str
@@ -67,3 +68,22 @@ def simulate_signals_many(
     threads: int,
 ) -> dict[str, list[Any]]:
     """A sweep of signal backtests; one list per stats figure, in variant order."""
+
+# --- event study: one symbol's per-bar pass -----------------------------------
+
+def study_check(bars: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Check one symbol's bars (``ts`` µs, prices, optional ``volume``); raises BarsError."""
+
+def study_spacing(ts: npt.NDArray[np.int64]) -> int | None:
+    """The median spacing of sorted open times, None for fewer than two bars."""
+
+def study_series(
+    ts: npt.NDArray[np.int64],
+    close: npt.NDArray[np.float64],
+    volume: npt.NDArray[np.float64] | None,
+    bar_us: int,
+) -> dict[str, Any]:
+    """``close_time``, ``log_close``, ``sq_cum``, ``gap_idx`` (and ``volume_cum``) as buffers."""
+
+def study_cross_cum(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> Any:
+    """Prefix sums of products of the two series' one-bar differences, as a buffer."""

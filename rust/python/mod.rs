@@ -704,6 +704,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     add_signal_functions(m)?;
+    add_study_functions(m)?;
     Ok(())
 }
 
@@ -896,5 +897,106 @@ fn simulate_signals_many<'py>(
 fn add_signal_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_signals, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_signals_many, m)?)?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ study
+// `aftershock.event_study`: one symbol's bars checked and turned into the per-bar
+// arrays of its window sums (`crate::study`), the GIL released meanwhile.
+
+fn float_column(py: Python<'_>, v: Vec<f64>) -> PyResult<Bound<'_, Column>> {
+    Bound::new(
+        py,
+        Column {
+            data: ColumnData::Float(v),
+        },
+    )
+}
+
+fn int_column(py: Python<'_>, v: Vec<i64>) -> PyResult<Bound<'_, Column>> {
+    Bound::new(
+        py,
+        Column {
+            data: ColumnData::Int(v),
+        },
+    )
+}
+
+/// Checks one symbol's bars (`ts` as µs, `open/high/low/close`, optional `volume`);
+/// raises BarsError naming the first bad row of the arrays.
+#[pyfunction]
+fn study_check(py: Python<'_>, bars: &Bound<'_, PyDict>) -> PyResult<()> {
+    let ts: PyBuffer<i64> = get(bars, "ts")?;
+    let (open, high, low, close): (PyBuffer<f64>, PyBuffer<f64>, PyBuffer<f64>, PyBuffer<f64>) = (
+        get(bars, "open")?,
+        get(bars, "high")?,
+        get(bars, "low")?,
+        get(bars, "close")?,
+    );
+    let volume: Option<PyBuffer<f64>> = match bars.get_item("volume")? {
+        Some(obj) => Some(PyBuffer::get(&obj)?),
+        None => None,
+    };
+    let cols = crate::study::SymbolColumns {
+        ts: view(&ts, "ts")?,
+        open: view(&open, "open")?,
+        high: view(&high, "high")?,
+        low: view(&low, "low")?,
+        close: view(&close, "close")?,
+        volume: volume.as_ref().map(|v| view(v, "volume")).transpose()?,
+    };
+    py.detach(|| crate::study::check_symbol(cols))
+        .map_err(|e| to_pyerr(py, e))
+}
+
+/// The median spacing of sorted open times (µs), or None for fewer than two bars.
+#[pyfunction]
+fn study_spacing(py: Python<'_>, ts: PyBuffer<i64>) -> PyResult<Option<i64>> {
+    let ts = view(&ts, "ts")?;
+    Ok(py.detach(|| crate::study::median_spacing(ts)))
+}
+
+/// One symbol's per-bar arrays: `close_time`, `log_close`, `sq_cum`, `gap_idx` and
+/// `volume_cum` (when `volume` is given), as buffers NumPy views without a copy.
+#[pyfunction]
+#[pyo3(signature = (ts, close, volume, bar_us))]
+fn study_series<'py>(
+    py: Python<'py>,
+    ts: PyBuffer<i64>,
+    close: PyBuffer<f64>,
+    volume: Option<PyBuffer<f64>>,
+    bar_us: i64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (t, c) = (view(&ts, "ts")?, view(&close, "close")?);
+    let v = volume.as_ref().map(|v| view(v, "volume")).transpose()?;
+    let sums = py.detach(|| crate::study::series_sums(t, c, v, bar_us));
+    let d = PyDict::new(py);
+    d.set_item("close_time", int_column(py, sums.close_time)?)?;
+    d.set_item("log_close", float_column(py, sums.log_close)?)?;
+    d.set_item("sq_cum", float_column(py, sums.sq_cum)?)?;
+    d.set_item("gap_idx", int_column(py, sums.gap_idx)?)?;
+    if let Some(vc) = sums.volume_cum {
+        d.set_item("volume_cum", float_column(py, vc)?)?;
+    }
+    Ok(d)
+}
+
+/// Prefix sums of the products of two series' one-bar differences (same bar grid).
+#[pyfunction]
+fn study_cross_cum<'py>(
+    py: Python<'py>,
+    a: PyBuffer<f64>,
+    b: PyBuffer<f64>,
+) -> PyResult<Bound<'py, Column>> {
+    let (x, y) = (view(&a, "a")?, view(&b, "b")?);
+    let out = py.detach(|| crate::study::cross_cum(x, y));
+    float_column(py, out)
+}
+
+fn add_study_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(study_check, m)?)?;
+    m.add_function(wrap_pyfunction!(study_spacing, m)?)?;
+    m.add_function(wrap_pyfunction!(study_series, m)?)?;
+    m.add_function(wrap_pyfunction!(study_cross_cum, m)?)?;
     Ok(())
 }

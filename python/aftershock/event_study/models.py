@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aftershock import _engine
 from aftershock.event_study.returns import SymbolSeries
 
 __all__ = ["MODELS", "ModelFit", "excluded_ranges", "fit_models", "prepare"]
@@ -165,9 +166,7 @@ def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, ex_a: np.ndarr
         return PreparedSeries(series, None, None, base, ex_a, ex_b)
     if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
         # same bar grid (the usual case): the benchmark's own arrays line up, no search
-        rm = _diff0(series.log_close)
-        rm *= _diff0(benchmark.log_close)
-        np.cumsum(rm, out=rm)
+        rm = np.frombuffer(_engine.study_cross_cum(series.log_close, benchmark.log_close), dtype=np.float64)
         base.update(m=benchmark.log_close, mm=benchmark.sq_cum, rm=rm)
         return PreparedSeries(series, benchmark.log_close, None, base, ex_a, ex_b)
     # different grids: returns where the benchmark has no fresh price on both ends are

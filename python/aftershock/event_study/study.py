@@ -190,13 +190,12 @@ def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
     precision = cal["_precision_us"].to_numpy()
     # every symbol is validated, used or not; the first bad row in bars order is reported
     frames = {sym: bars_in.validated(sym) for sym in bars_in.names}
-    spacing = {sym: SymbolSeries.spacing(frames[sym], s.bar_length[sym]) for sym in s.needed}
-    bar_us = {sym: spacing[sym][0] for sym in s.needed}
+    bar_us = {sym: SymbolSeries.bar_length(frames[sym], s.bar_length[sym]) for sym in s.needed}
     # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
 
     def series(sym: str) -> SymbolSeries:
-        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spacing[sym][1])
+        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym])
 
     bench = series(s.benchmark) if s.model == "market" else None
     parts, blocks, sign_blocks, resid, k_by_symbol, paths = [], [], [], {}, {}, []
