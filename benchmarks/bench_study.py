@@ -112,6 +112,53 @@ def naive_reaction(bars: pl.DataFrame, symbol: str, release: datetime, start: ti
     return math.log(price(release + end) / price(release + start))
 
 
+class NaiveMarketModel:
+    """The benchmark's market model recomputed the textbook way with plain NumPy (no
+    prefix sums, no helper of the study): a usable-return mask over every one-minute
+    return, an explicit least-squares fit per event, and the prediction variance
+    ``s² (h + g'(X'X)⁻¹g)`` of Campbell, Lo & MacKinlay (1997, eq. 4.4.13)."""
+
+    def __init__(self, bars: pl.DataFrame, cal: pl.DataFrame, benchmark: str, estimation: tuple[int, int],
+                 exclude: tuple[int, int]):
+        self.bars, self.est, self.benchmark = bars, estimation, benchmark
+        self.release = cal["release_ts"].dt.epoch("us").to_numpy()
+        self.exclude = exclude
+        self.cache: dict = {}
+
+    def symbol(self, sym: str):
+        if sym not in self.cache:
+            b = self.bars.filter(pl.col("symbol") == sym)
+            close_time = b["ts"].dt.epoch("us").to_numpy() + 60_000_000
+            log_close = np.log(b["close"].to_numpy())
+            usable = np.ones(close_time.size, dtype=bool)  # return j: (close_time[j-1], close_time[j]]
+            usable[0] = False
+            usable[1:] &= np.diff(close_time) == 60_000_000  # a return across missing bars
+            for t in self.release:  # every event's exclusion interval [t + ex0, t + ex1)
+                hit = (close_time[1:] > t + self.exclude[0]) & (close_time[:-1] < t + self.exclude[1])
+                usable[1:] &= ~hit
+            self.cache[sym] = (close_time, log_close, usable)
+        return self.cache[sym]
+
+    def car_sd(self, sym: str, release: datetime, start: timedelta, end: timedelta) -> tuple[float, float, int]:
+        ct, lc, usable = self.symbol(sym)
+        _, mc, _ = self.symbol(self.benchmark)
+        t = int(release.timestamp() * 1_000_000)
+        j = np.arange(ct.size)
+        est = usable & (ct > t + self.est[0]) & (ct <= t + self.est[1])
+        est[0] = False
+        r = lc[j[est]] - lc[j[est] - 1]
+        m = mc[j[est]] - mc[j[est] - 1]
+        x = np.column_stack([np.ones(r.size), m])
+        coef, *_ = np.linalg.lstsq(x, r, rcond=None)
+        s2 = np.sum((r - x @ coef) ** 2) / (r.size - 2)
+        i0 = np.searchsorted(ct, t + int(start / timedelta(microseconds=1)), side="right") - 1
+        i1 = np.searchsorted(ct, t + int(end / timedelta(microseconds=1)), side="right") - 1
+        h, big_m = i1 - i0, mc[i1] - mc[i0]
+        car = (lc[i1] - lc[i0]) - coef[0] * h - coef[1] * big_m
+        g = np.array([h, big_m])
+        return car, math.sqrt(s2 * (h + g @ np.linalg.solve(x.T @ x, g))), int(r.size)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--years", type=float, default=10.0)
@@ -169,7 +216,21 @@ def main() -> None:
         naive = naive_reaction(bars, r["symbol"], r["release_ts"], w.start, w.end)
         worst = max(worst, abs(naive - r["ret"]))
     print(f"  naive check: {sample.height} sampled reactions, max |difference| = {worst:.2e}")
-    if worst > 1e-12:
+    # abnormal returns, their standard deviations and estimation counts, recomputed
+    us = lambda d: int(d / timedelta(microseconds=1))  # noqa: E731
+    earliest = min(0, min(us(w.start) for w in result.windows))
+    naive_model = NaiveMarketModel(bars, cal, "NQ", (-30 * 86_400_000_000, earliest), (us(timedelta(hours=-10)), us(timedelta(hours=4))))
+    with_car = result.reactions.filter(pl.col("car").is_not_null() & (pl.col("symbol") != "NQ"))
+    with_car = with_car[rng.choice(with_car.height, min(args.check, with_car.height), replace=False).tolist()]
+    car_diff = sd_diff = 0.0
+    for r in with_car.iter_rows(named=True):
+        w = windows[r["window"]]
+        car, sd, n_est = naive_model.car_sd(r["symbol"], r["release_ts"], w.start, w.end)
+        if n_est != r["n_est"]:
+            raise SystemExit(f"naive check FAILED: n_est {r['n_est']} vs {n_est} for {r['event_id']} {r['symbol']} {r['window']}")
+        car_diff, sd_diff = max(car_diff, abs(car - r["car"])), max(sd_diff, abs(sd - r["sd"]))
+    print(f"  naive market model: {with_car.height} sampled CARs, max |difference| car {car_diff:.2e}, sd {sd_diff:.2e}")
+    if max(worst, car_diff, sd_diff) > 1e-12:
         raise SystemExit("naive check FAILED")
 
 

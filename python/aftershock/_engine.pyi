@@ -8,7 +8,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many",
-    "study_check", "study_spacing", "study_series", "study_cross_cum",
+    "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks",
 ]
 
 __version__: str
@@ -82,8 +82,22 @@ def study_series(
     close: npt.NDArray[np.float64],
     volume: npt.NDArray[np.float64] | None,
     bar_us: int,
-) -> dict[str, Any]:
-    """``close_time``, ``log_close``, ``sq_cum``, ``gap_idx`` (and ``volume_cum``) as buffers."""
+    out: Mapping[str, npt.NDArray[Any]],
+) -> Any:
+    """Fill ``out``'s ``close_time``, ``log_close``, ``sq_cum`` (and ``volume_cum``);
+    return the rows of the gap returns as an int64 buffer."""
 
-def study_cross_cum(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> Any:
-    """Prefix sums of products of the two series' one-bar differences, as a buffer."""
+def study_cross_cum(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], out: npt.NDArray[np.float64]) -> None:
+    """Write the prefix sums of products of the two series' one-bar differences into ``out``."""
+
+def study_blocks(
+    usable: Mapping[str, npt.NDArray[Any]],
+    hi: npt.NDArray[np.int64],
+    lo: npt.NDArray[np.int64],
+    alpha: npt.NDArray[np.float64],
+    beta: npt.NDArray[np.float64],
+    h: npt.NDArray[np.int64],
+    max_blocks: int,
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Write each row's estimation-block abnormal returns into ``out`` (rows × max_blocks)."""

@@ -6,9 +6,11 @@
 //! sequential pass in bar order, with the arithmetic of the NumPy code it replaces
 //! (`np.log`, `np.diff`, `np.cumsum`), so the sums agree with it to rounding.
 
+mod blocks;
 mod series;
 
 #[cfg(test)]
 mod tests;
 
-pub use series::{check_symbol, cross_cum, median_spacing, series_sums, SeriesSums, SymbolColumns};
+pub use blocks::{block_abnormal, BlockRows, Usable};
+pub use series::{check_symbol, cross_cum, median_spacing, series_sums, SeriesOut, SymbolColumns};

@@ -99,29 +99,38 @@ pub fn median_spacing(ts: &[i64]) -> Option<i64> {
     Some(((a as f64 + b as f64) / 2.0) as i64)
 }
 
-/// The per-bar arrays of one symbol.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesSums {
+/// The per-bar arrays of one symbol, written into buffers the caller owns (NumPy
+/// allocates them with transparent huge pages; a fresh `Vec` would fault in every
+/// 4 KiB page of these tens of megabytes).
+#[derive(Debug)]
+pub struct SeriesOut<'a> {
     /// `ts + bar_us`: when each bar's close is the price.
-    pub close_time: Vec<i64>,
+    pub close_time: &'a mut [i64],
     /// `ln(close)`.
-    pub log_close: Vec<f64>,
+    pub log_close: &'a mut [f64],
     /// `sq_cum[i] = r_1² + … + r_i²` with `r_j = log_close[j] − log_close[j−1]`.
-    pub sq_cum: Vec<f64>,
-    /// `volume_cum[i] = volume[0] + … + volume[i]`.
-    pub volume_cum: Option<Vec<f64>>,
-    /// The rows `j` whose open time is more than one bar after the previous one's:
-    /// their return `r_j` spans a gap.
-    pub gap_idx: Vec<i64>,
+    pub sq_cum: &'a mut [f64],
+    /// `volume_cum[i] = volume[0] + … + volume[i]` (when there is a volume column).
+    pub volume_cum: Option<&'a mut [f64]>,
 }
 
-/// One pass over a symbol's bars (checked by [`check_symbol`]) building its
-/// [`SeriesSums`]. Columns shorter than `ts` are read up to their own length.
-pub fn series_sums(ts: &[i64], close: &[f64], volume: Option<&[f64]>, bar_us: i64) -> SeriesSums {
-    let n = ts.len().min(close.len());
-    let mut close_time = Vec::with_capacity(n);
-    let mut log_close = Vec::with_capacity(n);
-    let mut sq_cum = Vec::with_capacity(n);
+/// One pass over a symbol's bars (checked by [`check_symbol`]) filling its
+/// [`SeriesOut`]; returns the rows `j` whose open time is more than one bar after the
+/// previous one's: their return `r_j` spans a gap. Every slice is read and written up
+/// to the shortest length.
+pub fn series_sums(
+    ts: &[i64],
+    close: &[f64],
+    volume: Option<&[f64]>,
+    bar_us: i64,
+    out: SeriesOut<'_>,
+) -> Vec<i64> {
+    let n = ts
+        .len()
+        .min(close.len())
+        .min(out.close_time.len())
+        .min(out.log_close.len())
+        .min(out.sq_cum.len());
     let mut gap_idx = Vec::new();
     let (mut acc, mut prev) = (0.0f64, 0.0f64);
     for i in 0..n {
@@ -133,40 +142,30 @@ pub fn series_sums(ts: &[i64], close: &[f64], volume: Option<&[f64]>, bar_us: i6
                 gap_idx.push(i as i64);
             }
         }
-        close_time.push(ts[i] + bar_us);
-        log_close.push(lc);
-        sq_cum.push(acc);
+        out.close_time[i] = ts[i] + bar_us;
+        out.log_close[i] = lc;
+        out.sq_cum[i] = acc;
         prev = lc;
     }
-    let volume_cum = volume.map(|v| {
+    if let (Some(v), Some(cum)) = (volume, out.volume_cum) {
         let mut acc = 0.0f64;
-        v.iter()
-            .map(|&x| {
-                acc += x;
-                acc
-            })
-            .collect()
-    });
-    SeriesSums {
-        close_time,
-        log_close,
-        sq_cum,
-        volume_cum,
-        gap_idx,
+        for (o, &x) in cum.iter_mut().zip(v) {
+            acc += x;
+            *o = acc;
+        }
     }
+    gap_idx
 }
 
 /// Prefix sums of the products of two series' one-bar differences on a shared bar
 /// grid: `out[i] = Σ_{j=1..i} (a[j] − a[j−1]) (b[j] − b[j−1])`, `out[0] = 0`.
-pub fn cross_cum(a: &[f64], b: &[f64]) -> Vec<f64> {
-    let n = a.len().min(b.len());
-    let mut out = Vec::with_capacity(n);
+pub fn cross_cum(a: &[f64], b: &[f64], out: &mut [f64]) {
+    let n = a.len().min(b.len()).min(out.len());
     let mut acc = 0.0f64;
     for i in 0..n {
         if i > 0 {
             acc += (a[i] - a[i - 1]) * (b[i] - b[i - 1]);
         }
-        out.push(acc);
+        out[i] = acc;
     }
-    out
 }

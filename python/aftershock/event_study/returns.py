@@ -76,19 +76,20 @@ class SymbolSeries:
     def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None) -> "SymbolSeries":
         """One symbol's checked bars (``ts``, ``close``; ``low``, ``high``, ``volume`` when
         present) as arrays; the per-bar pass (logs, prefix sums, gap returns) runs in
-        Rust (``rust/study``), the price columns are viewed without a copy."""
+        Rust (``rust/study``) into arrays NumPy allocates; the price columns are viewed
+        without a copy."""
         bar_us = cls.bar_length(frame, bar_us)
         close = _f64(frame, "close")
         volume = _f64(frame, "volume") if "volume" in frame.columns else None
-        out = _engine.study_series(_ts_us(frame), close, volume, bar_us)
+        n = close.size
+        out = {"close_time": np.empty(n, dtype=np.int64), "log_close": np.empty(n), "sq_cum": np.empty(n)}
+        if volume is not None:
+            out["volume_cum"] = np.empty(n)
+        gap_idx = np.frombuffer(_engine.study_series(_ts_us(frame), close, volume, bar_us, out), dtype=np.int64)
         low = _f64(frame, "low") if "low" in frame.columns else close
         high = _f64(frame, "high") if "high" in frame.columns else close
-        return cls(
-            symbol, np.frombuffer(out["close_time"], dtype=np.int64), np.frombuffer(out["log_close"], dtype=np.float64),
-            close, low, high, bar_us,
-            np.frombuffer(out["volume_cum"], dtype=np.float64) if volume is not None else None,
-            np.frombuffer(out["sq_cum"], dtype=np.float64), np.frombuffer(out["gap_idx"], dtype=np.int64), session,
-        )
+        return cls(symbol, out["close_time"], out["log_close"], close, low, high, bar_us, out.get("volume_cum"),
+                   out["sq_cum"], gap_idx, session)
 
     @property
     def n(self) -> int:
