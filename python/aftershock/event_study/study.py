@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Iterable, Sequence
@@ -185,11 +186,17 @@ def study(
 
 def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
     """Reactions, the cross-event tests and the CAR paths, streaming the symbols one at
-    a time: only the benchmark's arrays stay loaded throughout."""
+    a time: only the benchmark's arrays stay loaded throughout, and the next symbol's."""
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the Rust passes release the GIL
+        return _stream_symbols(bars_in, cal, s, pool)
+
+
+def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: ThreadPoolExecutor):
     release = cal["release_ts"].dt.epoch("us").to_numpy()
     precision = cal["_precision_us"].to_numpy()
-    # every symbol is validated, used or not; the first bad row in bars order is reported
-    frames = {sym: bars_in.validated(sym) for sym in bars_in.names}
+    # every symbol is validated, used or not; the first bad row in bars order is
+    # reported (map re-raises the first failure in symbol order)
+    frames = dict(zip(bars_in.names, pool.map(bars_in.validated, bars_in.names)))
     bar_us = {sym: SymbolSeries.bar_length(frames[sym], s.bar_length[sym]) for sym in s.needed}
     # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
@@ -198,9 +205,16 @@ def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
         return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym])
 
     bench = series(s.benchmark) if s.model == "market" else None
+
+    def load(sym: str) -> SymbolSeries:
+        return bench if bench is not None and sym == s.benchmark else series(sym)
+
     parts, blocks, sign_blocks, resid, k_by_symbol, paths = [], [], [], {}, {}, []
+    # the next symbol's per-bar pass runs on the other core while this one is studied
+    upcoming = pool.submit(load, s.symbols[0])
     for s_idx, sym in enumerate(s.symbols):
-        ser = bench if bench is not None and sym == s.benchmark else series(sym)
+        ser = upcoming.result()
+        upcoming = pool.submit(load, s.symbols[s_idx + 1]) if s_idx + 1 < len(s.symbols) else None
         clock = event_clock(release, precision, s.sessions[sym])
         res = symbol_reactions(ser, bench if sym != s.benchmark else None, clock, s, grid)
         res.columns["_symbol"] = np.full(res.columns["_event"].size, s_idx)
