@@ -133,8 +133,10 @@ class NaiveMarketModel:
             usable[0] = False
             usable[1:] &= np.diff(close_time) == 60_000_000  # a return across missing bars
             for t in self.release:  # every event's exclusion interval [t + ex0, t + ex1)
-                hit = (close_time[1:] > t + self.exclude[0]) & (close_time[:-1] < t + self.exclude[1])
-                usable[1:] &= ~hit
+                # returns j with close_time[j] > start and close_time[j - 1] < end
+                first = np.searchsorted(close_time, t + self.exclude[0], side="right")
+                last = np.searchsorted(close_time, t + self.exclude[1], side="left")  # close_time[last-1] < end
+                usable[max(first, 1):last + 1] = False
             self.cache[sym] = (close_time, log_close, usable)
         return self.cache[sym]
 
@@ -163,6 +165,8 @@ class NaiveMarketModel:
 STAGES = (
     ("validation: symbol runs", "aftershock.event_study._inputs", "SymbolBars.__init__"),
     ("validation: per-symbol checks", "aftershock.event_study._inputs", "SymbolBars.validated"),
+    ("bar length (median spacing)", "aftershock.event_study.returns", "SymbolSeries.bar_length"),
+    ("bar length (median spacing)", "aftershock.event_study.returns", "SymbolSeries.spacing"),  # before 2026-11-25
     ("per-symbol arrays (logs, prefix sums)", "aftershock.event_study.returns", "SymbolSeries.from_frame"),
     ("per-symbol reactions", "aftershock.event_study.study", "symbol_reactions"),
     ("  estimation fits", "aftershock.event_study._reactions", "estimation"),
@@ -280,7 +284,7 @@ def main() -> None:
     if args.stages:
         spent = timed_stages(run)
         print("  CPU time per stage (inclusive, thread CPU):")
-        for label, *_ in STAGES:
+        for label in dict.fromkeys(label for label, *_ in STAGES):
             if label in spent:
                 print(f"    {label:<40} {spent[label]:6.3f}s")
     rng = np.random.default_rng(2)
