@@ -115,3 +115,30 @@ def test_volume_and_ordering_errors_name_the_row_of_the_whole_frame():
     with pytest.raises(BarsError) as err:
         study(nan, cal, windows=["15m"])
     assert (err.value.column, err.value.row) == ("high", n + 5)
+
+
+def test_each_symbol_alone_gives_the_same_rows():
+    """Symbols are streamed, the next one's arrays built while one is studied, into the
+    arrays of finished symbols when the lengths match: studying every symbol at once
+    gives each symbol's rows exactly as studying it alone."""
+    rng = np.random.default_rng(5)
+    frames = []
+    # lengths chosen so that a symbol finds the arrays of a finished one of its length
+    # behind those of another length
+    sizes = (("A", 4000), ("B", 3500), ("C", 3000), ("D", 3500), ("E", 4000), ("F", 3000))
+    for k, (sym, n) in enumerate(sizes):
+        ts = pl.datetime_range(pl.datetime(2025, 1, 1), pl.datetime(2025, 1, 1) + pl.duration(minutes=n - 1), "1m",
+                               eager=True, time_zone="UTC")
+        c = (100 + k) * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+        frames.append(pl.DataFrame({"ts": ts, "symbol": sym, "open": c, "high": c * 1.001, "low": c * 0.999, "close": c,
+                                    "volume": rng.exponential(1.0, n)}))
+    bars = pl.concat(frames)
+    rel = pl.datetime_range(pl.datetime(2025, 1, 2, 3), pl.datetime(2025, 1, 3, 9), "5h", eager=True, time_zone="UTC")
+    cal = pl.DataFrame({"event_id": [f"e{i}" for i in range(rel.len())], "release_ts": rel,
+                        "hawkish_z": rng.normal(size=rel.len()), "indicator": "X"})
+    kw = dict(windows=["-1h", "15m", "1h"], estimation=("-1d", "0"), exclude=("-1h", "1h"), min_estimation=10)
+    for model, bench in (("constant_mean", None), ("market", "C")):
+        whole = study(bars, cal, model=model, benchmark=bench, **kw).reactions
+        for sym, _ in sizes:
+            alone = study(bars, cal, model=model, benchmark=bench, symbols=[sym], **kw).reactions
+            assert whole.filter(pl.col("symbol") == sym).equals(alone), (model, sym)

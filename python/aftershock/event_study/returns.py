@@ -73,23 +73,36 @@ class SymbolSeries:
         return 60_000_000 if spacing is None else int(spacing)
 
     @classmethod
-    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None) -> "SymbolSeries":
+    def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None,
+                   spare: list | None = None) -> "SymbolSeries":
         """One symbol's checked bars (``ts``, ``close``; ``low``, ``high``, ``volume`` when
         present) as arrays; the per-bar pass (logs, prefix sums, gap returns) runs in
-        Rust (``rust/study``) into arrays NumPy allocates; the price columns are viewed
-        without a copy."""
+        Rust (``rust/study``) into arrays NumPy allocates, or into a finished symbol's
+        arrays of the same length taken from ``spare`` (see :meth:`release`; faulting in
+        fresh pages costs as much as the pass). The price columns are viewed without a copy."""
         bar_us = cls.bar_length(frame, bar_us)
         close = _f64(frame, "close")
         volume = _f64(frame, "volume") if "volume" in frame.columns else None
         n = close.size
-        out = {"close_time": np.empty(n, dtype=np.int64), "log_close": np.empty(n), "sq_cum": np.empty(n)}
-        if volume is not None:
-            out["volume_cum"] = np.empty(n)
+        names = ("close_time", "log_close", "sq_cum") + (("volume_cum",) if volume is not None else ())
+        fits = [i for i, b in enumerate(spare or ()) if all(k in b and b[k].size == n for k in names)]
+        if fits:
+            out = spare.pop(fits[0])
+        else:
+            out = {k: np.empty(n, dtype=np.int64 if k == "close_time" else np.float64) for k in names}
         gap_idx = np.frombuffer(_engine.study_series(_ts_us(frame), close, volume, bar_us, out), dtype=np.int64)
         low = _f64(frame, "low") if "low" in frame.columns else close
         high = _f64(frame, "high") if "high" in frame.columns else close
         return cls(symbol, out["close_time"], out["log_close"], close, low, high, bar_us, out.get("volume_cum"),
                    out["sq_cum"], gap_idx, session)
+
+    def release(self, spare: list) -> None:
+        """Hand this series' own arrays to ``spare`` for the next :meth:`from_frame`; the
+        series must not be used afterwards."""
+        bufs = {"close_time": self.close_time, "log_close": self.log_close, "sq_cum": self.sq_cum}
+        if self.volume_cum is not None:
+            bufs["volume_cum"] = self.volume_cum
+        spare.append(bufs)
 
     @property
     def n(self) -> int:

@@ -201,8 +201,10 @@ def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: T
     # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
 
+    spare: list = []  # the arrays of finished symbols, refilled by the next ones
+
     def series(sym: str) -> SymbolSeries:
-        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym])
+        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spare)
 
     bench = series(s.benchmark) if s.model == "market" else None
 
@@ -223,6 +225,8 @@ def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: T
         sign_blocks.append(res.sign_blocks)
         resid[sym], k_by_symbol[sym] = res.resid, res.k
         paths.append((s_idx, res.path))
+        if ser is not bench:
+            ser.release(spare)
         del ser, res
 
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
