@@ -228,6 +228,8 @@ def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: T
         if ser is not bench:
             ser.release(spare)
         del ser, res
+    spare.clear()
+    bench = None  # the tables below need no bar arrays
 
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     _warn_short_estimation(data["_reason"], s)
