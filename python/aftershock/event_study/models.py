@@ -178,10 +178,14 @@ def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, ex_a: np.ndarr
         zero = np.zeros(1)
         base.update(m=zero, mm=zero, rm=zero)
         return PreparedSeries(series, None, None, base, ex_a, ex_b)
-    if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
+    built = series.cross_cum is not None and series.cross_of == benchmark.symbol  # same grid, checked then
+    if built or (benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time)):
         # same bar grid (the usual case): the benchmark's own arrays line up, no search
-        rm = np.empty(series.n)
-        _engine.study_cross_cum(series.log_close, benchmark.log_close, rm)
+        if built:
+            rm = series.cross_cum
+        else:
+            rm = np.empty(series.n)
+            _engine.study_cross_cum(series.log_close, benchmark.log_close, rm)
         base.update(m=benchmark.log_close, mm=benchmark.sq_cum, rm=rm)
         return PreparedSeries(series, benchmark.log_close, None, base, ex_a, ex_b)
     # different grids: returns where the benchmark has no fresh price on both ends are

@@ -62,6 +62,10 @@ class SymbolSeries:
     sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2
     gap_idx: np.ndarray  # sorted indices j of the gap returns
     session: str | None = None
+    # prefix sums of the products of this symbol's and the benchmark ``cross_of``'s
+    # one-bar returns, built with the arrays when the two share a bar grid
+    cross_cum: np.ndarray | None = None
+    cross_of: str | None = None
 
     @staticmethod
     def bar_length(frame: pl.DataFrame, bar_us: int | None) -> int:
@@ -74,12 +78,14 @@ class SymbolSeries:
 
     @classmethod
     def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None,
-                   spare: list | None = None) -> "SymbolSeries":
+                   spare: list | None = None, benchmark: "SymbolSeries | None" = None) -> "SymbolSeries":
         """One symbol's checked bars (``ts``, ``close``; ``low``, ``high``, ``volume`` when
         present) as arrays; the per-bar pass (logs, prefix sums, gap returns) runs in
         Rust (``rust/study``) into arrays NumPy allocates, or into a finished symbol's
         arrays of the same length taken from ``spare`` (see :meth:`release`; faulting in
-        fresh pages costs as much as the pass). The price columns are viewed without a copy."""
+        fresh pages costs as much as the pass). The price columns are viewed without a
+        copy. With a ``benchmark`` on the same bar grid, the market model's cross
+        products are summed here too (``cross_cum``)."""
         bar_us = cls.bar_length(frame, bar_us)
         close = _f64(frame, "close")
         volume = _f64(frame, "volume") if "volume" in frame.columns else None
@@ -91,10 +97,16 @@ class SymbolSeries:
         else:
             out = {k: np.empty(n, dtype=np.int64 if k == "close_time" else np.float64) for k in names}
         gap_idx = np.frombuffer(_engine.study_series(_ts_us(frame), close, volume, bar_us, out), dtype=np.int64)
+        cross = None
+        if (benchmark is not None and benchmark.bar_us == bar_us
+                and np.array_equal(benchmark.close_time, out["close_time"])):
+            cross = out.get("cross_cum")
+            cross = cross if cross is not None and cross.size == n else np.empty(n)
+            _engine.study_cross_cum(out["log_close"], benchmark.log_close, cross)
         low = _f64(frame, "low") if "low" in frame.columns else close
         high = _f64(frame, "high") if "high" in frame.columns else close
         return cls(symbol, out["close_time"], out["log_close"], close, low, high, bar_us, out.get("volume_cum"),
-                   out["sq_cum"], gap_idx, session)
+                   out["sq_cum"], gap_idx, session, cross, None if cross is None else benchmark.symbol)
 
     def release(self, spare: list) -> None:
         """Hand this series' own arrays to ``spare`` for the next :meth:`from_frame`; the
@@ -102,6 +114,8 @@ class SymbolSeries:
         bufs = {"close_time": self.close_time, "log_close": self.log_close, "sq_cum": self.sq_cum}
         if self.volume_cum is not None:
             bufs["volume_cum"] = self.volume_cum
+        if self.cross_cum is not None:
+            bufs["cross_cum"] = self.cross_cum
         spare.append(bufs)
 
     @property

@@ -197,19 +197,19 @@ def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: T
     # every symbol is validated, used or not; the first bad row in bars order is
     # reported (map re-raises the first failure in symbol order)
     frames = dict(zip(bars_in.names, pool.map(bars_in.validated, bars_in.names)))
-    bar_us = {sym: SymbolSeries.bar_length(frames[sym], s.bar_length[sym]) for sym in s.needed}
+    bar_us = dict(zip(s.needed, pool.map(lambda sym: SymbolSeries.bar_length(frames[sym], s.bar_length[sym]), s.needed)))
     # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
 
     spare: list = []  # the arrays of finished symbols, refilled by the next ones
 
-    def series(sym: str) -> SymbolSeries:
-        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spare)
+    def series(sym: str, benchmark: SymbolSeries | None = None) -> SymbolSeries:
+        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spare, benchmark)
 
     bench = series(s.benchmark) if s.model == "market" else None
 
     def load(sym: str) -> SymbolSeries:
-        return bench if bench is not None and sym == s.benchmark else series(sym)
+        return bench if bench is not None and sym == s.benchmark else series(sym, bench)
 
     parts, blocks, sign_blocks, resid, k_by_symbol, paths = [], [], [], {}, {}, []
     # the next symbol's per-bar pass runs on the other core while this one is studied
