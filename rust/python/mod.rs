@@ -924,10 +924,7 @@ fn study_check(py: Python<'_>, bars: &Bound<'_, PyDict>) -> PyResult<()> {
         get(bars, "low")?,
         get(bars, "close")?,
     );
-    let volume: Option<PyBuffer<f64>> = match bars.get_item("volume")? {
-        Some(obj) => Some(PyBuffer::get(&obj)?),
-        None => None,
-    };
+    let volume: Option<PyBuffer<f64>> = get_opt(bars, "volume")?;
     let cols = crate::study::SymbolColumns {
         ts: view(&ts, "ts")?,
         open: view(&open, "open")?,
@@ -947,16 +944,40 @@ fn study_spacing(py: Python<'_>, ts: PyBuffer<i64>) -> PyResult<Option<i64>> {
     Ok(py.detach(|| crate::study::median_spacing(ts)))
 }
 
+fn get_opt<T: Element>(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<PyBuffer<T>>> {
+    d.get_item(key)?.map(|o| PyBuffer::get(&o)).transpose()
+}
+
+/// The byte range a buffer covers.
+fn span<T: Element>(buf: &PyBuffer<T>) -> (usize, usize) {
+    let start = buf.buf_ptr() as usize;
+    (start, start + buf.len_bytes())
+}
+
+/// Refuses a call whose output buffers overlap each other or an input: the mutable
+/// slices handed to the pass must not alias anything.
+fn disjoint(outputs: &[(usize, usize)], inputs: &[(usize, usize)]) -> PyResult<()> {
+    for (k, &(a0, a1)) in outputs.iter().enumerate() {
+        let others = outputs[k + 1..].iter().chain(inputs);
+        if others.into_iter().any(|&(b0, b1)| a0 < b1 && b0 < a1) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "output buffers must not overlap each other or an input",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Borrows a C-contiguous, writable buffer as a mutable slice for as long as `buf`
-/// lives.
+/// lives. Callers check with `disjoint` that no other slice of the call aliases it.
 fn view_mut<'a, T: Element>(buf: &'a PyBuffer<T>, name: &str) -> PyResult<&'a mut [T]> {
     if !buf.is_c_contiguous() || buf.readonly() {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
             "{name}: buffer must be C-contiguous and writable"
         )));
     }
-    // SAFETY: as in `view`, and the exporter granted write access; the caller passes
-    // freshly allocated arrays that nothing else reads while the pass runs.
+    // SAFETY: as in `view`; the exporter granted write access, and the caller checked
+    // that the buffer overlaps no other buffer of the call.
     Ok(unsafe { std::slice::from_raw_parts_mut(buf.buf_ptr() as *mut T, buf.item_count()) })
 }
 
@@ -979,10 +1000,7 @@ fn study_series<'py>(
         get(out, "log_close")?,
         get(out, "sq_cum")?,
     );
-    let vc: Option<PyBuffer<f64>> = match out.get_item("volume_cum")? {
-        Some(obj) => Some(PyBuffer::get(&obj)?),
-        None => None,
-    };
+    let vc: Option<PyBuffer<f64>> = get_opt(out, "volume_cum")?;
     let n = t.len();
     let lens = [ct.item_count(), lc.item_count(), sq.item_count(), c.len()];
     if lens.iter().any(|&l| l != n)
@@ -993,6 +1011,11 @@ fn study_series<'py>(
             "study_series: every array must have the length of ts",
         ));
     }
+    let mut outputs = vec![span(&ct), span(&lc), span(&sq)];
+    outputs.extend(vc.as_ref().map(span));
+    let mut inputs = vec![span(&ts), span(&close)];
+    inputs.extend(volume.as_ref().map(span));
+    disjoint(&outputs, &inputs)?;
     let out = crate::study::SeriesOut {
         close_time: view_mut(&ct, "close_time")?,
         log_close: view_mut(&lc, "log_close")?,
@@ -1012,6 +1035,7 @@ fn study_cross_cum(
     b: PyBuffer<f64>,
     out: PyBuffer<f64>,
 ) -> PyResult<()> {
+    disjoint(&[span(&out)], &[span(&a), span(&b)])?;
     let (x, y, o) = (view(&a, "a")?, view(&b, "b")?, view_mut(&out, "out")?);
     py.detach(|| crate::study::cross_cum(x, y, o));
     Ok(())
@@ -1034,10 +1058,7 @@ fn study_blocks(
     max_blocks: usize,
     out: PyBuffer<f64>,
 ) -> PyResult<()> {
-    fn opt<T: Element>(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<PyBuffer<T>>> {
-        d.get_item(key)?.map(|o| PyBuffer::get(&o)).transpose()
-    }
-    let (n, m) = (opt::<i64>(usable, "n")?, opt::<f64>(usable, "m")?);
+    let (n, m) = (get_opt::<i64>(usable, "n")?, get_opt::<f64>(usable, "m")?);
     let (r, ex_n): (PyBuffer<f64>, PyBuffer<i64>) = (get(usable, "r")?, get(usable, "ex_n")?);
     let (ex_a, ex_b): (PyBuffer<i64>, PyBuffer<i64>) = (get(usable, "ex_a")?, get(usable, "ex_b")?);
     let (ex_r, ex_m): (PyBuffer<f64>, PyBuffer<f64>) = (get(usable, "ex_r")?, get(usable, "ex_m")?);
@@ -1077,6 +1098,18 @@ fn study_blocks(
             "study_blocks: inconsistent array lengths",
         ));
     }
+    let mut inputs = vec![
+        span(&r),
+        span(&ex_a),
+        span(&ex_b),
+        span(&ex_n),
+        span(&ex_r),
+        span(&ex_m),
+    ];
+    inputs.extend(n.as_ref().map(span));
+    inputs.extend(m.as_ref().map(span));
+    inputs.extend([span(&hi), span(&lo), span(&alpha), span(&beta), span(&h)]);
+    disjoint(&[span(&out)], &inputs)?;
     let dst = view_mut(&out, "out")?;
     py.detach(|| {
         crate::engine::guarded(|| {

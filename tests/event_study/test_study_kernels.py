@@ -142,3 +142,15 @@ def test_each_symbol_alone_gives_the_same_rows():
         for sym, _ in sizes:
             alone = study(bars, cal, model=model, benchmark=bench, symbols=[sym], **kw).reactions
             assert whole.filter(pl.col("symbol") == sym).equals(alone), (model, sym)
+
+
+def test_the_rust_passes_refuse_overlapping_outputs():
+    from aftershock import _engine
+
+    a = np.linspace(1.0, 2.0, 10)
+    with pytest.raises(ValueError, match="overlap"):
+        _engine.study_cross_cum(a, a.copy(), a)
+    out = {"close_time": np.empty(10, dtype=np.int64), "log_close": np.empty(10), "sq_cum": np.empty(10)}
+    out["sq_cum"] = out["log_close"]
+    with pytest.raises(ValueError, match="overlap"):
+        _engine.study_series(np.arange(10, dtype=np.int64), a, None, 1, out)
