@@ -1,13 +1,16 @@
 """Benchmark: an event study of 1,000 events × 5 assets × 8 windows over ten years of
 1-minute bars (about 26 million rows).
 
-    python benchmarks/bench_study.py [--years 10] [--events 1000] [--runs 3]
+    python benchmarks/bench_study.py [--years 10] [--events 1000] [--runs 3] [--stages]
 
-Prints the median wall time of ``aftershock.event_study.study`` over a few runs, the
-median peak memory it adds on top of the bars already in memory (resident set size,
-sampled every 2 ms by a thread), and checks a sample of its reactions against a naive
-computation (a Polars filter per event: the last bar that closed at or before each
-window end) in the same run.
+Prints the median wall and CPU time of ``aftershock.event_study.study`` over a few runs;
+the peak memory it adds on top of the bars already in memory (resident set size,
+sampled every 2 ms by a thread, and in a fresh process from ``getrusage``); with
+``--stages`` the CPU time of each stage of one more run. Then it checks a sample of the
+reactions against a naive computation (a Polars filter per event: the last bar that
+closed at or before each window end) and a sample of CARs, their standard deviations
+and estimation counts against a plain NumPy market model (:class:`NaiveMarketModel`),
+to 1e-12.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import numpy as np
 import polars as pl
 
 from aftershock.event_study import study
-from aftershock.prices import validate_bars
 
 SYMBOLS = ("BTC", "ETH", "SOL", "NQ", "ES")
 WINDOWS = ["-10h", "-1h", "5m", "15m", "1h", "4h", "1d", "2w"]
@@ -112,53 +114,182 @@ def naive_reaction(bars: pl.DataFrame, symbol: str, release: datetime, start: ti
     return math.log(price(release + end) / price(release + start))
 
 
+class NaiveMarketModel:
+    """The benchmark's market model recomputed the textbook way with plain NumPy (no
+    prefix sums, no helper of the study): a usable-return mask over every one-minute
+    return, an explicit least-squares fit per event, and the prediction variance
+    ``s² (h + g'(X'X)⁻¹g)`` of Campbell, Lo & MacKinlay (1997, eq. 4.4.13)."""
+
+    def __init__(self, bars: pl.DataFrame, cal: pl.DataFrame, benchmark: str, estimation: tuple[int, int],
+                 exclude: tuple[int, int]):
+        self.bars, self.est, self.benchmark = bars, estimation, benchmark
+        self.release = cal["release_ts"].dt.epoch("us").to_numpy()
+        self.exclude = exclude
+        self.cache: dict = {}
+
+    def symbol(self, sym: str):
+        if sym not in self.cache:
+            b = self.bars.filter(pl.col("symbol") == sym)
+            close_time = b["ts"].dt.epoch("us").to_numpy() + 60_000_000
+            log_close = np.log(b["close"].to_numpy())
+            usable = np.ones(close_time.size, dtype=bool)  # return j: (close_time[j-1], close_time[j]]
+            usable[0] = False
+            usable[1:] &= np.diff(close_time) == 60_000_000  # a return across missing bars
+            for t in self.release:  # every event's exclusion interval [t + ex0, t + ex1)
+                # returns j with close_time[j] > start and close_time[j - 1] < end
+                first = np.searchsorted(close_time, t + self.exclude[0], side="right")
+                last = np.searchsorted(close_time, t + self.exclude[1], side="left")  # close_time[last-1] < end
+                usable[max(first, 1):last + 1] = False
+            self.cache[sym] = (close_time, log_close, usable)
+        return self.cache[sym]
+
+    def car_sd(self, sym: str, release: datetime, start: timedelta, end: timedelta) -> tuple[float, float, int]:
+        ct, lc, usable = self.symbol(sym)
+        _, mc, _ = self.symbol(self.benchmark)
+        t = int(release.timestamp() * 1_000_000)
+        j = np.arange(ct.size)
+        est = usable & (ct > t + self.est[0]) & (ct <= t + self.est[1])
+        est[0] = False
+        r = lc[j[est]] - lc[j[est] - 1]
+        m = mc[j[est]] - mc[j[est] - 1]
+        x = np.column_stack([np.ones(r.size), m])
+        coef, *_ = np.linalg.lstsq(x, r, rcond=None)
+        s2 = np.sum((r - x @ coef) ** 2) / (r.size - 2)
+        i0 = np.searchsorted(ct, t + int(start / timedelta(microseconds=1)), side="right") - 1
+        i1 = np.searchsorted(ct, t + int(end / timedelta(microseconds=1)), side="right") - 1
+        h, big_m = i1 - i0, mc[i1] - mc[i0]
+        car = (lc[i1] - lc[i0]) - coef[0] * h - coef[1] * big_m
+        g = np.array([h, big_m])
+        return car, math.sqrt(s2 * (h + g @ np.linalg.solve(x.T @ x, g))), int(r.size)
+
+
+#: Stages timed by ``--stages``: (label, module, attribute); a method is "Class.name".
+#: Inclusive thread CPU time, so nested stages (indented) are part of their parent.
+STAGES = (
+    ("validation: symbol runs", "aftershock.event_study._inputs", "SymbolBars.__init__"),
+    ("validation: per-symbol checks", "aftershock.event_study._inputs", "SymbolBars.validated"),
+    ("bar length (median spacing)", "aftershock.event_study.returns", "SymbolSeries.bar_length"),
+    ("bar length (median spacing)", "aftershock.event_study.returns", "SymbolSeries.spacing"),  # before 2026-11-25
+    ("per-symbol arrays (logs, prefix sums)", "aftershock.event_study.returns", "SymbolSeries.from_frame"),
+    ("per-symbol reactions", "aftershock.event_study.study", "symbol_reactions"),
+    ("  estimation fits", "aftershock.event_study._reactions", "estimation"),
+    ("  rank/sign blocks", "aftershock.event_study.models", "block_abnormal"),
+    ("  KP residuals", "aftershock.event_study.models", "residual_matrix"),
+    ("  CAR paths", "aftershock.event_study._reactions", "_path"),
+    ("reactions frame", "aftershock.event_study._tables", "reactions_frame"),
+    ("cross-event tests", "aftershock.event_study._tables", "event_tests"),
+    ("sensitivity regressions", "aftershock.event_study._tables", "sensitivity"),
+    ("paths frame", "aftershock.event_study._tables", "paths_frame"),
+    ("volatility frame", "aftershock.event_study._tables", "volatility_frame"),
+)
+
+
+def timed_stages(run) -> dict[str, float]:
+    """Run ``run()`` with the :data:`STAGES` wrapped by a thread-CPU-time accumulator
+    (stages may run on the study's helper thread), then restore them."""
+    import functools
+    import importlib
+
+    spent: dict[str, float] = {}
+    restore = []
+    for label, module, attr in STAGES:
+        owner = importlib.import_module(module)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part, None)
+        raw = owner.__dict__.get(name) if owner is not None else None
+        if raw is None:
+            continue
+        func = raw.__func__ if isinstance(raw, classmethod) else raw
+
+        def wrap(func=func, label=label):
+            @functools.wraps(func)
+            def inner(*a, **k):
+                t = time.thread_time()
+                try:
+                    return func(*a, **k)
+                finally:
+                    spent[label] = spent.get(label, 0.0) + time.thread_time() - t
+            return inner
+
+        setattr(owner, name, classmethod(wrap()) if isinstance(raw, classmethod) else wrap())
+        restore.append((owner, name, raw))
+    try:
+        run()
+    finally:
+        for owner, name, raw in restore:
+            setattr(owner, name, raw)
+    return spent
+
+
+def child_peak_rss(args) -> None:
+    """In a fresh process: build the bars, reset the peak-RSS mark, run one study and
+    print the peak (``getrusage``) and how much the study added on top of the bars."""
+    import resource
+
+    bars, cal = make_bars(args.years), make_calendar(args.years, args.events)
+    with open("/proc/self/clear_refs", "w") as fh:  # Linux: reset the high-water mark
+        fh.write("5")
+    before = rss_bytes()
+    study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ", exclude=("-10h", "4h"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"{before} {peak}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--years", type=float, default=10.0)
     ap.add_argument("--events", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--check", type=int, default=12, help="reactions checked against the naive computation")
+    ap.add_argument("--stages", action="store_true", help="print the CPU time of each stage of one more run")
+    ap.add_argument("--child-rss", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_rss:
+        return child_peak_rss(args)
 
     t0 = time.perf_counter()
     bars = make_bars(args.years)
     cal = make_calendar(args.years, args.events)
     print(f"generated {bars.height:,} bars ({len(SYMBOLS)} symbols) and {cal.height} events in {time.perf_counter() - t0:.1f}s")
 
-    times, added, peaks, result = [], [], [], None
+    def run():
+        # With a 2-week window, removing every event's whole window from the estimation
+        # data would leave none at 1,000 events in 10 years; remove [-10h, +4h] instead.
+        return study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ", exclude=("-10h", "4h"))
+
+    times, cpu, added, peaks, result = [], [], [], [], None
     input_bytes = bars.estimated_size()
     for _ in range(args.runs):
         result = None
         with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            # With a 2-week window, removing every event's whole window from the estimation
-            # data would leave none at 1,000 events in 10 years; remove [-10h, +4h] instead.
-            result = study(bars, cal, windows=WINDOWS, model="market", benchmark="NQ", exclude=("-10h", "4h"))
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = run()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         added.append(mem.added)
         peaks.append(mem.peak)
     med = statistics.median(times)
-    vt = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        try:  # the study validates one symbol's slice at a time
-            from aftershock.event_study._inputs import SymbolBars
-
-            per_symbol = SymbolBars(bars)
-            for sym in per_symbol.names:
-                per_symbol.validated(sym)
-        except ImportError:  # older versions validated the whole frame
-            validate_bars(bars)
-        vt.append(time.perf_counter() - t0)
     print(f"study: {cal.height} events x {len(SYMBOLS)} assets x {len(WINDOWS)} windows over {bars.height:,} rows: "
-          f"median {med:.2f}s over {args.runs} runs ({', '.join(f'{t:.2f}' for t in times)}); "
-          f"of which bar validation ~{statistics.median(vt):.2f}s")
+          f"wall median {med:.2f}s over {args.runs} runs ({', '.join(f'{t:.2f}' for t in times)}); "
+          f"CPU (all threads) median {statistics.median(cpu):.2f}s ({', '.join(f'{t:.2f}' for t in cpu)})")
     print(f"  memory: the bars take {input_bytes / 1e9:.2f} GB; the study adds a median peak of "
           f"{statistics.median(added) / 1e9:.2f} GB ({', '.join(f'{a / 1e9:.2f}' for a in added)}); "
           f"peak RSS during the study {statistics.median(peaks) / 1e9:.2f} GB; process peak (with bar generation) {peak_rss() / 1e9:.2f} GB")
-    print(f"  reactions {result.reactions.height:,} rows ({result.reactions['ret'].null_count()} null), "
-          f"car null {result.reactions['car'].null_count()}, tests {result.tests.height}, sensitivity {result.sensitivity.height}, paths {result.paths.height}")
+    if os.path.exists("/proc/self/clear_refs"):
+        import subprocess
+        import sys
 
+        out = subprocess.run([sys.executable, __file__, "--child-rss", "--years", str(args.years), "--events", str(args.events)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        before, peak = int(out[-2]), int(out[-1])
+        print(f"  fresh process (getrusage): peak RSS {peak / 1e9:.2f} GB with the bars, {(peak - before) / 1e9:.2f} GB added by the study")
+    if args.stages:
+        spent = timed_stages(run)
+        print("  CPU time per stage (inclusive, thread CPU):")
+        for label in dict.fromkeys(label for label, *_ in STAGES):
+            if label in spent:
+                print(f"    {label:<40} {spent[label]:6.3f}s")
     rng = np.random.default_rng(2)
     sample = result.reactions.filter(pl.col("ret").is_not_null())
     sample = sample[rng.choice(sample.height, min(args.check, sample.height), replace=False).tolist()]
@@ -169,7 +300,21 @@ def main() -> None:
         naive = naive_reaction(bars, r["symbol"], r["release_ts"], w.start, w.end)
         worst = max(worst, abs(naive - r["ret"]))
     print(f"  naive check: {sample.height} sampled reactions, max |difference| = {worst:.2e}")
-    if worst > 1e-12:
+    # abnormal returns, their standard deviations and estimation counts, recomputed
+    us = lambda d: int(d / timedelta(microseconds=1))  # noqa: E731
+    earliest = min(0, min(us(w.start) for w in result.windows))
+    naive_model = NaiveMarketModel(bars, cal, "NQ", (-30 * 86_400_000_000, earliest), (us(timedelta(hours=-10)), us(timedelta(hours=4))))
+    with_car = result.reactions.filter(pl.col("car").is_not_null() & (pl.col("symbol") != "NQ"))
+    with_car = with_car[rng.choice(with_car.height, min(args.check, with_car.height), replace=False).tolist()]
+    car_diff = sd_diff = 0.0
+    for r in with_car.iter_rows(named=True):
+        w = windows[r["window"]]
+        car, sd, n_est = naive_model.car_sd(r["symbol"], r["release_ts"], w.start, w.end)
+        if n_est != r["n_est"]:
+            raise SystemExit(f"naive check FAILED: n_est {r['n_est']} vs {n_est} for {r['event_id']} {r['symbol']} {r['window']}")
+        car_diff, sd_diff = max(car_diff, abs(car - r["car"])), max(sd_diff, abs(sd - r["sd"]))
+    print(f"  naive market model: {with_car.height} sampled CARs, max |difference| car {car_diff:.2e}, sd {sd_diff:.2e}")
+    if max(worst, car_diff, sd_diff) > 1e-12:
         raise SystemExit("naive check FAILED")
 
 

@@ -4,6 +4,7 @@
 //! binding module (compiled only with the `python` feature, which maturin enables).
 
 pub mod engine;
+pub mod study;
 
 #[cfg(feature = "python")]
 mod python;

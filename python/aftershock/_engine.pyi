@@ -8,6 +8,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "BacktestStream",
+    "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks",
 ]
 
 __version__: str
@@ -84,3 +85,35 @@ class BacktestStream:
     def feed(self, bars: Mapping[str, npt.NDArray[Any]], ends: npt.NDArray[np.int64]) -> None: ...
     def take_equity(self) -> dict[str, Any]: ...
     def finish(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+# --- event study: one symbol's per-bar pass -----------------------------------
+
+def study_check(bars: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Check one symbol's bars (``ts`` µs, prices, optional ``volume``); raises BarsError."""
+
+def study_spacing(ts: npt.NDArray[np.int64]) -> int | None:
+    """The median spacing of sorted open times, None for fewer than two bars."""
+
+def study_series(
+    ts: npt.NDArray[np.int64],
+    close: npt.NDArray[np.float64],
+    volume: npt.NDArray[np.float64] | None,
+    bar_us: int,
+    out: Mapping[str, npt.NDArray[Any]],
+) -> Any:
+    """Fill ``out``'s ``close_time``, ``log_close``, ``sq_cum`` (and ``volume_cum``);
+    return the rows of the gap returns as an int64 buffer."""
+
+def study_cross_cum(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], out: npt.NDArray[np.float64]) -> None:
+    """Write the prefix sums of products of the two series' one-bar differences into ``out``."""
+
+def study_blocks(
+    usable: Mapping[str, npt.NDArray[Any]],
+    hi: npt.NDArray[np.int64],
+    lo: npt.NDArray[np.int64],
+    alpha: npt.NDArray[np.float64],
+    beta: npt.NDArray[np.float64],
+    h: npt.NDArray[np.int64],
+    max_blocks: int,
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Write each row's estimation-block abnormal returns into ``out`` (rows × max_blocks)."""

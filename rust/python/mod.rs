@@ -711,6 +711,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_signal_functions(m)?;
     // bars larger than memory: one backtest fed in stretches of time
     m.add_class::<BacktestStream>()?;
+    add_study_functions(m)?;
     Ok(())
 }
 
@@ -999,4 +1000,231 @@ impl BacktestStream {
         };
         Ok((columns_to_dict(py, cols)?, figures))
     }
+// ------------------------------------------------------------------ study
+// `aftershock.event_study`: one symbol's bars checked and turned into the per-bar
+// arrays of its window sums (`crate::study`), the GIL released meanwhile.
+
+fn int_column(py: Python<'_>, v: Vec<i64>) -> PyResult<Bound<'_, Column>> {
+    Bound::new(
+        py,
+        Column {
+            data: ColumnData::Int(v),
+        },
+    )
+}
+
+/// Checks one symbol's bars (`ts` as µs, `open/high/low/close`, optional `volume`);
+/// raises BarsError naming the first bad row of the arrays.
+#[pyfunction]
+fn study_check(py: Python<'_>, bars: &Bound<'_, PyDict>) -> PyResult<()> {
+    let ts: PyBuffer<i64> = get(bars, "ts")?;
+    let (open, high, low, close): (PyBuffer<f64>, PyBuffer<f64>, PyBuffer<f64>, PyBuffer<f64>) = (
+        get(bars, "open")?,
+        get(bars, "high")?,
+        get(bars, "low")?,
+        get(bars, "close")?,
+    );
+    let volume: Option<PyBuffer<f64>> = get_opt(bars, "volume")?;
+    let cols = crate::study::SymbolColumns {
+        ts: view(&ts, "ts")?,
+        open: view(&open, "open")?,
+        high: view(&high, "high")?,
+        low: view(&low, "low")?,
+        close: view(&close, "close")?,
+        volume: volume.as_ref().map(|v| view(v, "volume")).transpose()?,
+    };
+    py.detach(|| crate::study::check_symbol(cols))
+        .map_err(|e| to_pyerr(py, e))
+}
+
+/// The median spacing of sorted open times (µs), or None for fewer than two bars.
+#[pyfunction]
+fn study_spacing(py: Python<'_>, ts: PyBuffer<i64>) -> PyResult<Option<i64>> {
+    let ts = view(&ts, "ts")?;
+    Ok(py.detach(|| crate::study::median_spacing(ts)))
+}
+
+fn get_opt<T: Element>(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<PyBuffer<T>>> {
+    d.get_item(key)?.map(|o| PyBuffer::get(&o)).transpose()
+}
+
+/// The byte range a buffer covers.
+fn span<T: Element>(buf: &PyBuffer<T>) -> (usize, usize) {
+    let start = buf.buf_ptr() as usize;
+    (start, start + buf.len_bytes())
+}
+
+/// Refuses a call whose output buffers overlap each other or an input: the mutable
+/// slices handed to the pass must not alias anything.
+fn disjoint(outputs: &[(usize, usize)], inputs: &[(usize, usize)]) -> PyResult<()> {
+    for (k, &(a0, a1)) in outputs.iter().enumerate() {
+        let others = outputs[k + 1..].iter().chain(inputs);
+        if others.into_iter().any(|&(b0, b1)| a0 < b1 && b0 < a1) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "output buffers must not overlap each other or an input",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Borrows a C-contiguous, writable buffer as a mutable slice for as long as `buf`
+/// lives. Callers check with `disjoint` that no other slice of the call aliases it.
+fn view_mut<'a, T: Element>(buf: &'a PyBuffer<T>, name: &str) -> PyResult<&'a mut [T]> {
+    if !buf.is_c_contiguous() || buf.readonly() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{name}: buffer must be C-contiguous and writable"
+        )));
+    }
+    // SAFETY: as in `view`; the exporter granted write access, and the caller checked
+    // that the buffer overlaps no other buffer of the call.
+    Ok(unsafe { std::slice::from_raw_parts_mut(buf.buf_ptr() as *mut T, buf.item_count()) })
+}
+
+/// One symbol's per-bar pass: fills `out`'s `close_time`, `log_close`, `sq_cum` (and
+/// `volume_cum` when `volume` is given) and returns the rows of the gap returns.
+#[pyfunction]
+#[pyo3(signature = (ts, close, volume, bar_us, out))]
+fn study_series<'py>(
+    py: Python<'py>,
+    ts: PyBuffer<i64>,
+    close: PyBuffer<f64>,
+    volume: Option<PyBuffer<f64>>,
+    bar_us: i64,
+    out: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, Column>> {
+    let (t, c) = (view(&ts, "ts")?, view(&close, "close")?);
+    let v = volume.as_ref().map(|v| view(v, "volume")).transpose()?;
+    let (ct, lc, sq): (PyBuffer<i64>, PyBuffer<f64>, PyBuffer<f64>) = (
+        get(out, "close_time")?,
+        get(out, "log_close")?,
+        get(out, "sq_cum")?,
+    );
+    let vc: Option<PyBuffer<f64>> = get_opt(out, "volume_cum")?;
+    let n = t.len();
+    let lens = [ct.item_count(), lc.item_count(), sq.item_count(), c.len()];
+    if lens.iter().any(|&l| l != n)
+        || v.is_some_and(|v| v.len() != n)
+        || vc.as_ref().is_some_and(|b| b.item_count() != n)
+    {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "study_series: every array must have the length of ts",
+        ));
+    }
+    let mut outputs = vec![span(&ct), span(&lc), span(&sq)];
+    outputs.extend(vc.as_ref().map(span));
+    let mut inputs = vec![span(&ts), span(&close)];
+    inputs.extend(volume.as_ref().map(span));
+    disjoint(&outputs, &inputs)?;
+    let out = crate::study::SeriesOut {
+        close_time: view_mut(&ct, "close_time")?,
+        log_close: view_mut(&lc, "log_close")?,
+        sq_cum: view_mut(&sq, "sq_cum")?,
+        volume_cum: vc.as_ref().map(|b| view_mut(b, "volume_cum")).transpose()?,
+    };
+    let gaps = py.detach(|| crate::study::series_sums(t, c, v, bar_us, out));
+    int_column(py, gaps)
+}
+
+/// Prefix sums of the products of two series' one-bar differences (same bar grid),
+/// written into `out`.
+#[pyfunction]
+fn study_cross_cum(
+    py: Python<'_>,
+    a: PyBuffer<f64>,
+    b: PyBuffer<f64>,
+    out: PyBuffer<f64>,
+) -> PyResult<()> {
+    disjoint(&[span(&out)], &[span(&a), span(&b)])?;
+    let (x, y, o) = (view(&a, "a")?, view(&b, "b")?, view_mut(&out, "out")?);
+    py.detach(|| crate::study::cross_cum(x, y, o));
+    Ok(())
+}
+
+/// Abnormal returns of each row's estimation blocks (`crate::study::block_abnormal`)
+/// into `out` (rows × `max_blocks`). `usable` holds the prefix sums of
+/// `PreparedSeries`: `r`, `ex_a`, `ex_b`, `ex_n`, `ex_r`, `ex_m`, and `n`, `m` when
+/// they are explicit.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn study_blocks(
+    py: Python<'_>,
+    usable: &Bound<'_, PyDict>,
+    hi: PyBuffer<i64>,
+    lo: PyBuffer<i64>,
+    alpha: PyBuffer<f64>,
+    beta: PyBuffer<f64>,
+    h: PyBuffer<i64>,
+    max_blocks: usize,
+    out: PyBuffer<f64>,
+) -> PyResult<()> {
+    let (n, m) = (get_opt::<i64>(usable, "n")?, get_opt::<f64>(usable, "m")?);
+    let (r, ex_n): (PyBuffer<f64>, PyBuffer<i64>) = (get(usable, "r")?, get(usable, "ex_n")?);
+    let (ex_a, ex_b): (PyBuffer<i64>, PyBuffer<i64>) = (get(usable, "ex_a")?, get(usable, "ex_b")?);
+    let (ex_r, ex_m): (PyBuffer<f64>, PyBuffer<f64>) = (get(usable, "ex_r")?, get(usable, "ex_m")?);
+    let u = crate::study::Usable {
+        n: n.as_ref().map(|b| view(b, "n")).transpose()?,
+        r: view(&r, "r")?,
+        m: m.as_ref().map(|b| view(b, "m")).transpose()?,
+        ex_a: view(&ex_a, "ex_a")?,
+        ex_b: view(&ex_b, "ex_b")?,
+        ex_n: view(&ex_n, "ex_n")?,
+        ex_r: view(&ex_r, "ex_r")?,
+        ex_m: view(&ex_m, "ex_m")?,
+    };
+    let rows = crate::study::BlockRows {
+        hi: view(&hi, "hi")?,
+        lo: view(&lo, "lo")?,
+        alpha: view(&alpha, "alpha")?,
+        beta: view(&beta, "beta")?,
+        h: view(&h, "h")?,
+    };
+    let n_rows = rows.h.len();
+    let lens = [
+        rows.hi.len(),
+        rows.lo.len(),
+        rows.alpha.len(),
+        rows.beta.len(),
+    ];
+    let k = Some(u.ex_a.len());
+    let consistent = lens.iter().all(|&l| l == n_rows)
+        && n_rows.checked_mul(max_blocks) == Some(out.item_count())
+        && u.ex_b.len() == u.ex_a.len()
+        && u.ex_n.len().checked_sub(1) == k
+        && u.ex_r.len().checked_sub(1) == k
+        && u.ex_m.len().checked_sub(1) == k;
+    if !consistent {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "study_blocks: inconsistent array lengths",
+        ));
+    }
+    let mut inputs = vec![
+        span(&r),
+        span(&ex_a),
+        span(&ex_b),
+        span(&ex_n),
+        span(&ex_r),
+        span(&ex_m),
+    ];
+    inputs.extend(n.as_ref().map(span));
+    inputs.extend(m.as_ref().map(span));
+    inputs.extend([span(&hi), span(&lo), span(&alpha), span(&beta), span(&h)]);
+    disjoint(&[span(&out)], &inputs)?;
+    let dst = view_mut(&out, "out")?;
+    py.detach(|| {
+        crate::engine::guarded(|| {
+            crate::study::block_abnormal(&u, rows, max_blocks, dst);
+            Ok(())
+        })
+    })
+    .map_err(|e| to_pyerr(py, e))
+}
+
+fn add_study_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(study_check, m)?)?;
+    m.add_function(wrap_pyfunction!(study_spacing, m)?)?;
+    m.add_function(wrap_pyfunction!(study_series, m)?)?;
+    m.add_function(wrap_pyfunction!(study_cross_cum, m)?)?;
+    m.add_function(wrap_pyfunction!(study_blocks, m)?)?;
+    Ok(())
 }

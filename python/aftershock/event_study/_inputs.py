@@ -9,11 +9,13 @@ from typing import Any, Sequence
 import numpy as np
 import polars as pl
 
-from aftershock._checks import as_polars
+from aftershock import _engine
+from aftershock._checks import as_polars, utc_timestamps
 from aftershock.errors import BarsError, CalendarError, InputError
 from aftershock.event_study import models as _models
+from aftershock.event_study.returns import _f64, _ts_us
 from aftershock.event_study.windows import Window, parse_duration, parse_windows
-from aftershock.prices import validate_bars
+from aftershock.prices import BARS_SCHEMA, validate_bars
 from aftershock.prices._sessions import SESSIONS
 
 __all__ = ["Settings", "SymbolBars", "settings_from", "prepared_calendar", "path_grid", "us"]
@@ -211,12 +213,40 @@ class SymbolBars:
         if name in self._whole:
             return self._whole[name]
         a, n = self._slices[name]
-        part = self._frame.slice(a, n).with_columns(pl.lit(name, dtype=pl.String).alias("symbol"))
+        part = self._frame.slice(a, n)
         try:
-            return validate_bars(part).select(self._keep)
+            return _checked(part, name, self._keep)
         except BarsError as err:
             row = None if err.row is None else err.row + a
             raise BarsError(err.message, column=err.column, row=row) from None
+
+
+_CANONICAL = {k: v for k, v in BARS_SCHEMA.items() if k != "symbol"}
+
+
+def _checked(part: pl.DataFrame, name: str, keep: Sequence[str]) -> pl.DataFrame:
+    """One symbol's rows, checked by one pass in Rust (``rust/study``: increasing ``ts``,
+    finite positive prices inside ``[low, high]``, finite non-negative volume) and
+    returned with the canonical dtypes. Any problem is reported by
+    :func:`aftershock.prices.validate_bars` on the same rows, so the message and the
+    row it names are those of the full validation."""
+    cols = [c for c in _CANONICAL if c in part.columns]
+    frame = part.select(cols)
+    if any(frame.schema[c] != _CANONICAL[c] for c in cols):  # dtypes were checked on the whole frame
+        frame = frame.with_columns(utc_timestamps(frame, "ts", BarsError), *[pl.col(c).cast(pl.Float64) for c in cols[1:]])
+
+    def full_validation() -> None:
+        validate_bars(part.with_columns(pl.lit(name, dtype=pl.String).alias("symbol")))
+
+    if any(frame.null_count().row(0)):
+        full_validation()  # raises, naming the first bad row
+    arrays = {"ts": _ts_us(frame), **{c: _f64(frame, c) for c in cols[1:]}}
+    try:
+        _engine.study_check(arrays)
+    except BarsError:
+        full_validation()
+        raise
+    return frame.select(keep)
 
 
 def path_grid(windows: Sequence[Window], bar_us: int, path: Any) -> np.ndarray:

@@ -110,15 +110,20 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
     dof = r["n_est"].to_numpy().astype(np.float64) - k
     x = r["hawkish_z"].fill_null(np.nan).to_numpy()
     events = r["_event"].to_numpy()
-    bl, sbl = blocks[rows], sign_blocks[rows]
+    bl = blocks[rows]
+    sbl = bl if sign_blocks is blocks else sign_blocks[rows]
     corr_cache: dict = {}
     out = []
     for signed in (False, True):
         sgn = np.sign(x) if signed else np.ones(car.size)
         keep = np.isfinite(sgn) & (sgn != 0)
         sel = np.flatnonzero(keep)
-        stats = _group_statistics(car[sel] * sgn[sel], scar[sel] * sgn[sel], dof[sel], bl[sel] * sgn[sel, None],
-                                  sbl[sel] * sgn[sel, None], g[sel], n_groups)
+        if signed:
+            bls = bl[sel] * sgn[sel, None]
+            sbls = bls if sbl is bl else sbl[sel] * sgn[sel, None]
+        else:  # every sign is +1: the rows as they are, without copies
+            bls, sbls = bl, sbl
+        stats = _group_statistics(car[sel] * sgn[sel], scar[sel] * sgn[sel], dof[sel], bls, sbls, g[sel], n_groups)
         if rank_variance == "sample":
             stats["rank_z"] = np.array([
                 ts.corrado_rank_z(car[sel][gi] * sgn[sel][gi], bl[sel][gi] * sgn[sel][gi, None], "sample") if gi.size else math.nan

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aftershock import _engine
 from aftershock.event_study.returns import SymbolSeries
 
 __all__ = ["MODELS", "ModelFit", "excluded_ranges", "fit_models", "prepare"]
@@ -76,6 +77,20 @@ class PreparedSeries:
         for name in base:
             part = self._base(name, ex_b - 1) - self._base(name, ex_a - 1)
             self.ex_cum[name] = np.concatenate([np.zeros(1, dtype=part.dtype), np.cumsum(part)])
+
+    def usable_sums(self) -> dict:
+        """The arrays behind :meth:`cums_at`, for the Rust block pass: ``r``, ``ex_a``,
+        ``ex_b``, ``ex_n``, ``ex_r``, ``ex_m``, and ``n`` / ``m`` when explicit."""
+        out = {"r": np.ascontiguousarray(self.base["r"], dtype=np.float64),
+               "ex_a": np.ascontiguousarray(self.ex_a, dtype=np.int64), "ex_b": np.ascontiguousarray(self.ex_b, dtype=np.int64),
+               "ex_n": np.ascontiguousarray(self.ex_cum["n"], dtype=np.int64),
+               "ex_r": np.ascontiguousarray(self.ex_cum["r"], dtype=np.float64),
+               "ex_m": np.ascontiguousarray(self.ex_cum["m"], dtype=np.float64)}
+        if self.base["n"] is not None:
+            out["n"] = np.ascontiguousarray(self.base["n"], dtype=np.int64)
+        if self.base["m"].size > 1:
+            out["m"] = np.ascontiguousarray(self.base["m"], dtype=np.float64)
+        return out
 
     def _base(self, name: str, idx: np.ndarray) -> np.ndarray:
         b = self.base[name]
@@ -163,11 +178,14 @@ def prepare(series: SymbolSeries, benchmark: SymbolSeries | None, ex_a: np.ndarr
         zero = np.zeros(1)
         base.update(m=zero, mm=zero, rm=zero)
         return PreparedSeries(series, None, None, base, ex_a, ex_b)
-    if benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time):
+    built = series.cross_cum is not None and series.cross_of == benchmark.symbol  # same grid, checked then
+    if built or (benchmark.bar_us == series.bar_us and np.array_equal(benchmark.close_time, series.close_time)):
         # same bar grid (the usual case): the benchmark's own arrays line up, no search
-        rm = _diff0(series.log_close)
-        rm *= _diff0(benchmark.log_close)
-        np.cumsum(rm, out=rm)
+        if built:
+            rm = series.cross_cum
+        else:
+            rm = np.empty(series.n)
+            _engine.study_cross_cum(series.log_close, benchmark.log_close, rm)
         base.update(m=benchmark.log_close, mm=benchmark.sq_cum, rm=rm)
         return PreparedSeries(series, benchmark.log_close, None, base, ex_a, ex_b)
     # different grids: returns where the benchmark has no fresh price on both ends are
@@ -245,17 +263,14 @@ def fit_models(prep: PreparedSeries, model: str, lo: np.ndarray, hi: np.ndarray)
 def block_abnormal(prep: PreparedSeries, fit: ModelFit, e: np.ndarray, h: np.ndarray, max_blocks: int) -> np.ndarray:
     """Abnormal returns of non-overlapping ``h``-bar blocks of the estimation window,
     counting back from its end: shape ``(rows, max_blocks)``, NaN where a block would
-    leave the window or contains an unusable (excluded or gap) return."""
-    # the block boundaries hi, hi - h, hi - 2h, ...: neighbouring blocks share one
-    j = np.arange(max_blocks + 1)
-    hh = np.maximum(h, 1)[:, None]
-    bound = fit.hi[e][:, None] - j[None, :] * hh
-    ok = (bound >= fit.lo[e][:, None]) & (h[:, None] > 0)
-    cnt, sr, sm = prep.cums_at(("n", "r", "m"), np.where(ok, bound, 0))
-    inside = ok[:, 1:]
-    full = (cnt[:, :-1] - cnt[:, 1:]) == hh
-    ar = (sr[:, :-1] - sr[:, 1:]) - fit.alpha[e][:, None] * hh - fit.beta[e][:, None] * (sm[:, :-1] - sm[:, 1:])
-    return np.where(inside & full, ar, np.nan)
+    leave the window or contains an unusable (excluded or gap) return. One pass per
+    row in Rust (``rust/study/blocks.rs``) over the prefix sums of ``prep``."""
+    out = np.empty((e.size, max_blocks))
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    _engine.study_blocks(prep.usable_sums(), i64(fit.hi[e]), i64(fit.lo[e]), f64(fit.alpha[e]), f64(fit.beta[e]),
+                         i64(h), max_blocks, out)
+    return out
 
 
 def residual_matrix(prep: PreparedSeries, fit: ModelFit, bars: int) -> np.ndarray:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from aftershock import _engine
+
 __all__ = ["SymbolSeries", "REASONS"]
 
 # Why a reaction is null. Codes are stored as int8 in the arrays, strings in frames.
@@ -60,34 +62,61 @@ class SymbolSeries:
     sq_cum: np.ndarray  # sq_cum[i] = sum of r[1..i]**2
     gap_idx: np.ndarray  # sorted indices j of the gap returns
     session: str | None = None
+    # prefix sums of the products of this symbol's and the benchmark ``cross_of``'s
+    # one-bar returns, built with the arrays when the two share a bar grid
+    cross_cum: np.ndarray | None = None
+    cross_of: str | None = None
 
     @staticmethod
-    def spacing(frame: pl.DataFrame, bar_us: int | None) -> tuple[int, np.ndarray]:
-        """The bar length (``bar_us``, or the median spacing of open times: gaps only make
-        spacings longer, so the median is robust) and the indices of the gap returns."""
-        spacing = np.diff(frame["ts"].to_numpy().view(np.int64))
-        if bar_us is None:
-            bar_us = int(np.median(spacing)) if spacing.size else 60_000_000
-        return int(bar_us), np.flatnonzero(spacing > bar_us) + 1
+    def bar_length(frame: pl.DataFrame, bar_us: int | None) -> int:
+        """The bar length: ``bar_us``, or the median spacing of open times (gaps only make
+        spacings longer, so the median is robust; one minute for a single bar)."""
+        if bar_us is not None:
+            return int(bar_us)
+        spacing = _engine.study_spacing(_ts_us(frame))
+        return 60_000_000 if spacing is None else int(spacing)
 
     @classmethod
     def from_frame(cls, symbol: str, frame: pl.DataFrame, bar_us: int | None, session: str | None = None,
-                   gap_idx: np.ndarray | None = None) -> "SymbolSeries":
-        """``gap_idx`` (with ``bar_us``) as :meth:`spacing` gives them, when already known."""
-        ts = frame["ts"].to_numpy().view(np.int64)  # Datetime("us") → µs since the epoch
-        if gap_idx is None:
-            bar_us, gap_idx = cls.spacing(frame, bar_us)
-        close = frame["close"].to_numpy().astype(np.float64, copy=False)
-        log_close = np.log(close)
-        sq_cum = np.empty_like(log_close)
-        sq_cum[:1] = 0.0
-        np.subtract(log_close[1:], log_close[:-1], out=sq_cum[1:])
-        np.multiply(sq_cum, sq_cum, out=sq_cum)
-        np.cumsum(sq_cum, out=sq_cum)
-        volume_cum = np.cumsum(frame["volume"].to_numpy()) if "volume" in frame.columns else None
-        low = frame["low"].to_numpy() if "low" in frame.columns else close
-        high = frame["high"].to_numpy() if "high" in frame.columns else close
-        return cls(symbol, ts + bar_us, log_close, close, low, high, int(bar_us), volume_cum, sq_cum, gap_idx, session)
+                   spare: list | None = None, benchmark: "SymbolSeries | None" = None) -> "SymbolSeries":
+        """One symbol's checked bars (``ts``, ``close``; ``low``, ``high``, ``volume`` when
+        present) as arrays; the per-bar pass (logs, prefix sums, gap returns) runs in
+        Rust (``rust/study``) into arrays NumPy allocates, or into a finished symbol's
+        arrays of the same length taken from ``spare`` (see :meth:`release`; faulting in
+        fresh pages costs as much as the pass). The price columns are viewed without a
+        copy. With a ``benchmark`` on the same bar grid, the market model's cross
+        products are summed here too (``cross_cum``)."""
+        bar_us = cls.bar_length(frame, bar_us)
+        close = _f64(frame, "close")
+        volume = _f64(frame, "volume") if "volume" in frame.columns else None
+        n = close.size
+        names = ("close_time", "log_close", "sq_cum") + (("volume_cum",) if volume is not None else ())
+        fits = [i for i, b in enumerate(spare or ()) if all(k in b and b[k].size == n for k in names)]
+        if fits:
+            out = spare.pop(fits[0])
+        else:
+            out = {k: np.empty(n, dtype=np.int64 if k == "close_time" else np.float64) for k in names}
+        gap_idx = np.frombuffer(_engine.study_series(_ts_us(frame), close, volume, bar_us, out), dtype=np.int64)
+        cross = None
+        if (benchmark is not None and benchmark.bar_us == bar_us
+                and np.array_equal(benchmark.close_time, out["close_time"])):
+            cross = out.get("cross_cum")
+            cross = cross if cross is not None and cross.size == n else np.empty(n)
+            _engine.study_cross_cum(out["log_close"], benchmark.log_close, cross)
+        low = _f64(frame, "low") if "low" in frame.columns else close
+        high = _f64(frame, "high") if "high" in frame.columns else close
+        return cls(symbol, out["close_time"], out["log_close"], close, low, high, bar_us, out.get("volume_cum"),
+                   out["sq_cum"], gap_idx, session, cross, None if cross is None else benchmark.symbol)
+
+    def release(self, spare: list) -> None:
+        """Hand this series' own arrays to ``spare`` for the next :meth:`from_frame`; the
+        series must not be used afterwards."""
+        bufs = {"close_time": self.close_time, "log_close": self.log_close, "sq_cum": self.sq_cum}
+        if self.volume_cum is not None:
+            bufs["volume_cum"] = self.volume_cum
+        if self.cross_cum is not None:
+            bufs["cross_cum"] = self.cross_cum
+        spare.append(bufs)
 
     @property
     def n(self) -> int:
@@ -152,3 +181,12 @@ class SymbolSeries:
         reason[~fresh0 & (i0 == last)] = AFTER_DATA
         reason[i0 < 0] = BEFORE_DATA
         return i0, i1, reason
+
+
+def _ts_us(frame: pl.DataFrame) -> np.ndarray:
+    """``ts`` (``Datetime("us")``) as contiguous int64 microseconds; no copy for one chunk."""
+    return np.ascontiguousarray(frame["ts"].to_numpy().view(np.int64))
+
+
+def _f64(frame: pl.DataFrame, column: str) -> np.ndarray:
+    return np.ascontiguousarray(frame[column].to_numpy(), dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Iterable, Sequence
@@ -235,23 +236,37 @@ def study(
 
 def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
     """Reactions, the cross-event tests and the CAR paths, streaming the symbols one at
-    a time: only the benchmark's arrays stay loaded throughout."""
+    a time: only the benchmark's arrays stay loaded throughout, and the next symbol's."""
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the Rust passes release the GIL
+        return _stream_symbols(bars_in, cal, s, pool)
+
+
+def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: ThreadPoolExecutor):
     release = cal["release_ts"].dt.epoch("us").to_numpy()
     precision = cal["_precision_us"].to_numpy()
-    # every symbol is validated, used or not; the first bad row in bars order is reported
-    frames = {sym: bars_in.validated(sym) for sym in bars_in.names}
-    spacing = {sym: SymbolSeries.spacing(frames[sym], s.bar_length[sym]) for sym in s.needed}
-    bar_us = {sym: spacing[sym][0] for sym in s.needed}
+    # every symbol is validated, used or not; the first bad row in bars order is
+    # reported (map re-raises the first failure in symbol order)
+    frames = dict(zip(bars_in.names, pool.map(bars_in.validated, bars_in.names)))
+    bar_us = dict(zip(s.needed, pool.map(lambda sym: SymbolSeries.bar_length(frames[sym], s.bar_length[sym]), s.needed)))
     # the path grid is common to all symbols: never finer than the longest bar
     grid = path_grid(s.windows, max(bar_us[sym] for sym in s.symbols), s.path)
 
-    def series(sym: str) -> SymbolSeries:
-        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spacing[sym][1])
+    spare: list = []  # the arrays of finished symbols, refilled by the next ones
+
+    def series(sym: str, benchmark: SymbolSeries | None = None) -> SymbolSeries:
+        return SymbolSeries.from_frame(sym, frames[sym], bar_us[sym], s.sessions[sym], spare, benchmark)
 
     bench = series(s.benchmark) if s.model == "market" else None
+
+    def load(sym: str) -> SymbolSeries:
+        return bench if bench is not None and sym == s.benchmark else series(sym, bench)
+
     parts, blocks, sign_blocks, resid, k_by_symbol, paths = [], [], [], {}, {}, []
+    # the next symbol's per-bar pass runs on the other core while this one is studied
+    upcoming = pool.submit(load, s.symbols[0])
     for s_idx, sym in enumerate(s.symbols):
-        ser = bench if bench is not None and sym == s.benchmark else series(sym)
+        ser = upcoming.result()
+        upcoming = pool.submit(load, s.symbols[s_idx + 1]) if s_idx + 1 < len(s.symbols) else None
         clock = event_clock(release, precision, s.sessions[sym])
         res = symbol_reactions(ser, bench if sym != s.benchmark else None, clock, s, grid)
         res.columns["_symbol"] = np.full(res.columns["_event"].size, s_idx)
@@ -260,7 +275,11 @@ def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
         sign_blocks.append(res.sign_blocks)
         resid[sym], k_by_symbol[sym] = res.resid, res.k
         paths.append((s_idx, res.path))
+        if ser is not bench:
+            ser.release(spare)
         del ser, res
+    spare.clear()
+    bench = None  # the tables below need no bar arrays
 
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     _warn_short_estimation(data["_reason"], s)
