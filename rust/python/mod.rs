@@ -709,9 +709,9 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     add_signal_functions(m)?;
+    add_study_functions(m)?;
     // bars larger than memory: one backtest fed in stretches of time
     m.add_class::<BacktestStream>()?;
-    add_study_functions(m)?;
     Ok(())
 }
 
@@ -1000,6 +1000,8 @@ impl BacktestStream {
         };
         Ok((columns_to_dict(py, cols)?, figures))
     }
+}
+
 // ------------------------------------------------------------------ study
 // `aftershock.event_study`: one symbol's bars checked and turned into the per-bar
 // arrays of its window sums (`crate::study`), the GIL released meanwhile.
