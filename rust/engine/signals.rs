@@ -1671,11 +1671,21 @@ pub fn simulate_signals_many(
     configs: &[SignalConfig],
     threads: usize,
 ) -> Vec<EngineResult<Stats>> {
+    simulate_signals_many_counted(inp, configs, threads, None)
+}
+
+/// `simulate_signals_many`, adding one to `done` as each variant finishes.
+pub fn simulate_signals_many_counted(
+    inp: SignalInput<'_>,
+    configs: &[SignalConfig],
+    threads: usize,
+    done: Option<&std::sync::atomic::AtomicUsize>,
+) -> Vec<EngineResult<Stats>> {
     if let Err(e) = inp.validate_shape() {
         return configs.iter().map(|_| Err(e.clone())).collect();
     }
     let (bars, blocks) = (signal_bars(&inp), Blocks::new(&inp));
     let (bars, blocks) = (&bars[..], &blocks);
     let run = |cfg: &SignalConfig| super::guarded(|| stats_with(inp, cfg, bars, Some(blocks)));
-    super::run_parallel(configs, threads, run)
+    super::run_parallel(configs, threads, super::counted(done, run))
 }

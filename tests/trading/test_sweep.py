@@ -253,7 +253,7 @@ def test_prepared_bars_are_reused_without_a_rescan(monkeypatch):
     prepared = prepare_bars(bars)
     scans = []
     real = engine_module._engine.check_bars
-    monkeypatch.setattr(engine_module._engine, "check_bars", lambda a: scans.append(1) or real(a))
+    monkeypatch.setattr(engine_module._engine, "check_bars", lambda *a: scans.append(1) or real(*a))
     ash.Sweep(prepared, event_orders(), {"fees": [0.0, 0.001]}).run()
     assert scans == []
 

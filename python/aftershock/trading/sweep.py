@@ -38,6 +38,7 @@ from aftershock.trading.engine import (
     stats_frame,
 )
 from aftershock.errors import ConfigError
+from aftershock.trading._progress import with_progress
 from aftershock.trading.results import Result
 from aftershock.trading.strategy import Strategy, compile_orders
 
@@ -112,8 +113,8 @@ class Sweep:
             dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))
         ]
         self._frames: dict[tuple, pl.DataFrame] = {}
-        self._encoded: dict[tuple, tuple[pl.DataFrame, dict[str, np.ndarray]]] = {}
-        self._overridden: dict[tuple, dict[str, np.ndarray]] = {}
+        self._encoded: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
+        self._overridden: dict[tuple, pl.DataFrame] = {}
         self._configs: dict[tuple, dict[str, Any]] = {}
 
     def __len__(self) -> int:
@@ -129,7 +130,7 @@ class Sweep:
     def _key(values: Mapping[str, Any], names: Sequence[str]) -> tuple:
         return tuple((k, repr(values[k])) for k in names)
 
-    def _base(self, variant: Mapping[str, Any]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    def _base(self, variant: Mapping[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The variant's orders before column overrides: compiled once per distinct
         parameter set (by a fresh strategy instance) and encoded once."""
         key = self._key(variant, self._param_keys)
@@ -142,19 +143,18 @@ class Sweep:
             self._encoded[key] = encode_orders(frame, self.bars.symbols)
         return self._encoded[key]
 
-    def _arrays(self, variant: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Engine columns of the variant: the base encoding with overridden columns
-        swapped in (the other columns are shared, not copied)."""
-        frame, arrays = self._base(variant)
+    def _encoded_orders(self, variant: Mapping[str, Any]) -> pl.DataFrame:
+        """The encoded orders frame of the variant: the base encoding with overridden
+        columns swapped in (the other columns share the base's memory)."""
+        frame, encoded = self._base(variant)
         if not self._column_keys:
-            return arrays
+            return encoded
         key = self._key(variant, self._param_keys + self._column_keys)
         if key not in self._overridden:
-            new = dict(arrays)
             n = frame.height
-            for c in self._column_keys:
-                new[c] = _column_value(c, variant[c], n)
-            self._overridden[key] = new
+            self._overridden[key] = encoded.with_columns(
+                pl.Series(c, _column_value(c, variant[c], n)) for c in self._column_keys
+            )
         return self._overridden[key]
 
     def _config_of(self, variant: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,17 +183,25 @@ class Sweep:
 
     # -- running ------------------------------------------------------------------
 
-    def run(self, *, threads: int | None = None) -> pl.DataFrame:
+    def run(self, *, threads: int | None = None, progress: bool | None = None) -> pl.DataFrame:
         """Runs every variant in the engine (``threads``: default all cores; the
         result does not depend on it). Returns one row per variant, in the order of
-        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure."""
+        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure.
+
+        ``progress``: a bar on stderr that advances as variants finish (``None``, the
+        default: only when stderr is a terminal)."""
         n_threads = threads if threads is not None else (os.cpu_count() or 1)
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
             raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
-        orders = [self._arrays(v) for v in self.variants]
+        orders = [self._encoded_orders(v) for v in self.variants]
         configs = [self._config_of(v) for v in self.variants]
-        columns = _engine.simulate_many_stats(
-            self.bars.arrays, orders, configs, n_threads, True, _DAY_US, self.periods_per_year
+        columns = with_progress(
+            lambda counter: _engine.simulate_many_stats(
+                self.bars.columns, self.bars.offsets, orders, configs, n_threads, True, _DAY_US,
+                self.periods_per_year, counter,
+            ),
+            len(self.variants),
+            progress,
         )
         grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
         return pl.concat([grid, stats_frame(columns)], how="horizontal")
@@ -237,6 +245,7 @@ def sweep(
     calendar: Any = None,
     threads: int | None = None,
     periods_per_year: float = 365.0,
+    progress: bool | None = None,
     **config: Any,
 ) -> pl.DataFrame:
     """Backtest ``strategy`` (a Strategy class or an orders frame) for every
@@ -245,7 +254,8 @@ def sweep(
     Returns one row per combination (the last grid key varies fastest): the grid
     values, then every :meth:`Result.stats` figure, computed in the engine. For the
     full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
+    ``progress``: a bar on stderr per finished variant (default: only on a terminal).
     """
     return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
-        threads=threads
+        threads=threads, progress=progress
     )
