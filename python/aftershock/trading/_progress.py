@@ -61,4 +61,5 @@ def with_progress(run: Callable[[Any], T], total: int, progress: Any, desc: str 
         stop.set()
         watcher.join()
         advance()
+        bar.refresh()  # the final count is drawn even when the run beat tqdm's redraw interval
         bar.close()
