@@ -73,8 +73,8 @@ def simulate_many_stats(
     day: int,
     periods_per_year: float,
     progress: Progress | None = None,
-) -> dict[str, list[Any]]:
-    """Run many backtests; return every ``Result.stats()`` figure per job, as columns."""
+) -> ArrowTable:
+    """Run many backtests; return the engine's ``Result.stats()`` figures, one row per job."""
 
 def codes() -> dict[str, dict[str, int]]:
     """The engine's code tables, ``{column: {text: code}}``."""
@@ -97,5 +97,5 @@ def simulate_signals_many(
     variants: _ArrowStream,
     threads: int,
     progress: Progress | None = None,
-) -> dict[str, list[Any]]:
-    """A sweep of signal backtests; one list per stats figure, in variant order."""
+) -> ArrowTable:
+    """A sweep of signal backtests; one row of stats figures per variant, in order."""

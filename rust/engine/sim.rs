@@ -151,12 +151,19 @@ pub fn simulate_stats(
     let stream = EquityStream::new(cfg.init_cash, spec.day);
     let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
     let (start, end) = bars.time_span().unwrap_or((0, 0));
+    let closes: Vec<(f64, f64)> = bars
+        .offsets
+        .windows(2)
+        .filter(|w| w[1] > w[0])
+        .map(|w| (bars.close[w[0]], bars.close[w[1] - 1]))
+        .collect();
     Ok(metrics::stats(
         stream.unwrap_or_else(|| EquityStream::new(cfg.init_cash, spec.day)),
         &out,
         start,
         end,
         spec,
+        &closes,
     ))
 }
 

@@ -403,6 +403,8 @@ pub enum Kind {
     Int8,
     /// timestamp[us, UTC] over i64 values
     Timestamp,
+    /// duration[us] over i64 values
+    Duration,
 }
 
 impl Kind {
@@ -412,6 +414,7 @@ impl Kind {
             Kind::Float64 => c"g",
             Kind::Int8 => c"c",
             Kind::Timestamp => c"tsu:UTC",
+            Kind::Duration => c"tDu",
         }
     }
 }
@@ -446,6 +449,15 @@ fn validity_of(valid: impl Iterator<Item = bool>, n: usize) -> (Option<Vec<u8>>,
     } else {
         (Some(bits), nulls)
     }
+}
+
+/// Values with `fill` in the null slots, and which slots are valid.
+fn split_nulls<T: Copy>(values: Vec<Option<T>>, fill: T) -> (Vec<T>, Vec<bool>) {
+    let valid = values.iter().map(Option::is_some).collect();
+    (
+        values.into_iter().map(|x| x.unwrap_or(fill)).collect(),
+        valid,
+    )
 }
 
 impl TableBuilder {
@@ -487,9 +499,26 @@ impl TableBuilder {
     }
 
     pub fn opt_ts(&mut self, name: &str, values: Vec<Option<i64>>) -> &mut Self {
-        let valid = values.iter().map(Option::is_some).collect();
-        let v = values.into_iter().map(|x| x.unwrap_or(0)).collect();
+        let (v, valid) = split_nulls(values, 0);
         self.push(name, Kind::Timestamp, Values::I64(v), Some(valid));
+        self
+    }
+
+    pub fn opt_f64(&mut self, name: &str, values: Vec<Option<f64>>) -> &mut Self {
+        let (v, valid) = split_nulls(values, f64::NAN);
+        self.push(name, Kind::Float64, Values::F64(v), Some(valid));
+        self
+    }
+
+    pub fn opt_i64(&mut self, name: &str, values: Vec<Option<i64>>) -> &mut Self {
+        let (v, valid) = split_nulls(values, 0);
+        self.push(name, Kind::Int64, Values::I64(v), Some(valid));
+        self
+    }
+
+    pub fn duration(&mut self, name: &str, values: Vec<Option<i64>>) -> &mut Self {
+        let (v, valid) = split_nulls(values, 0);
+        self.push(name, Kind::Duration, Values::I64(v), Some(valid));
         self
     }
 
@@ -499,8 +528,7 @@ impl TableBuilder {
     }
 
     pub fn opt_i8(&mut self, name: &str, values: Vec<Option<i8>>) -> &mut Self {
-        let valid = values.iter().map(Option::is_some).collect();
-        let v = values.into_iter().map(|x| x.unwrap_or(0)).collect();
+        let (v, valid) = split_nulls(values, 0);
         self.push(name, Kind::Int8, Values::I8(v), Some(valid));
         self
     }

@@ -605,7 +605,7 @@ fn simulate_many_stats<'py>(
     day: i64,
     periods_per_year: f64,
     progress: Option<&Bound<'py, Progress>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Bound<'py, ArrowTable>> {
     if day <= 0 {
         return Err(PyValueError::new_err("day must be > 0"));
     }
@@ -621,33 +621,45 @@ fn simulate_many_stats<'py>(
     stats_columns(py, &stats)
 }
 
-/// Sweep figures as ``{name: [value per job]}``, in `Result.stats()` order.
-fn stats_columns<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    macro_rules! column {
-        ($name:ident) => {
-            d.set_item(
-                stringify!($name),
-                PyList::new(py, stats.iter().map(|s| s.$name))?,
-            )?
+/// Sweep figures as one Arrow table, a row per job, in `Result.stats()` order
+/// (``benchmark`` is the symbol's index; nulls as validity bits).
+fn stats_columns<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, ArrowTable>> {
+    macro_rules! col {
+        (|$s:ident| $e:expr) => {
+            stats.iter().map(|$s| $e).collect()
         };
     }
-    column!(start);
-    column!(end);
-    column!(init_cash);
-    column!(final_equity);
-    column!(total_return);
-    column!(max_drawdown);
-    column!(sharpe);
-    column!(trades);
-    column!(open_trades);
-    column!(win_rate);
-    column!(avg_trade_return);
-    column!(profit_factor);
-    column!(total_fees);
-    column!(exposure);
-    column!(bars_visited);
-    Ok(d)
+    let mut t = TableBuilder::new(stats.len());
+    t.ts("start", col!(|s| s.start))
+        .ts("end", col!(|s| s.end))
+        .f64("init_cash", col!(|s| s.init_cash))
+        .f64("final_equity", col!(|s| s.final_equity))
+        .f64("total_return", col!(|s| s.total_return))
+        .f64("max_drawdown", col!(|s| s.max_drawdown))
+        .opt_f64("sharpe", col!(|s| s.sharpe))
+        .i64("trades", col!(|s| s.trades as i64))
+        .i64("open_trades", col!(|s| s.open_trades as i64))
+        .opt_f64("win_rate", col!(|s| s.win_rate))
+        .opt_f64("avg_trade_return", col!(|s| s.avg_trade_return))
+        .opt_f64("profit_factor", col!(|s| s.profit_factor))
+        .f64("total_fees", col!(|s| s.total_fees))
+        .f64("exposure", col!(|s| s.exposure))
+        .i64("bars_visited", col!(|s| s.bars_visited as i64))
+        .duration("duration", col!(|s| Some(s.duration)))
+        .f64("equity_peak", col!(|s| s.equity_peak))
+        .opt_i64("benchmark", col!(|s| s.benchmark.map(|b| b as i64)))
+        .opt_f64("buy_hold_return", col!(|s| s.buy_hold_return))
+        .opt_f64("return_ann", col!(|s| s.return_ann))
+        .opt_f64("volatility_ann", col!(|s| s.volatility_ann))
+        .opt_f64("cagr", col!(|s| s.cagr))
+        .opt_f64("sortino", col!(|s| s.sortino))
+        .opt_f64("best_trade", col!(|s| s.best_trade))
+        .opt_f64("worst_trade", col!(|s| s.worst_trade))
+        .duration("max_trade_duration", col!(|s| s.max_trade_duration))
+        .duration("avg_trade_duration", col!(|s| s.avg_trade_duration))
+        .opt_f64("sqn", col!(|s| s.sqn))
+        .opt_f64("kelly", col!(|s| s.kelly));
+    Bound::new(py, ArrowTable::new(t.finish()))
 }
 
 /// The engine's code tables: ``{column: {text: code}}`` (``reject_reason`` maps ""
@@ -851,7 +863,7 @@ fn simulate_signals_many<'py>(
     variants: &Bound<'py, PyAny>,
     threads: usize,
     progress: Option<&Bound<'py, Progress>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Bound<'py, ArrowTable>> {
     let frames = SignalFrames::from_py(bars, signals)?;
     let base = signal_config_from_dict(config)?;
     let variant_frame = arrow::import(variants, "variants")?;

@@ -90,5 +90,6 @@ def test_simulate_many_stats_never_panics(case, threads, day):
         cols = _engine.simulate_many_stats(*bars, [orders, orders], [config, config], threads, trusted, day, 365.0)
     except ash.AftershockError:
         return
-    assert all(len(v) == 2 for v in cols.values())
-    assert cols["final_equity"][0] == cols["final_equity"][1]
+    frame = pl.DataFrame(cols)
+    assert frame.height == 2
+    assert frame["final_equity"][0] == frame["final_equity"][1] or frame["final_equity"].is_nan().all()

@@ -464,7 +464,7 @@ def backtest_many(
         columns = _engine.simulate_many_stats(
             prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
         )
-        return stats_frame(columns)
+        return stats_frame(columns, prepared.symbols, ppy)
     raws = _engine.simulate_many(prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True)
     return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
 
@@ -491,8 +491,17 @@ def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tupl
     return out
 
 
-def stats_frame(columns: Mapping[str, Sequence[Any]]) -> pl.DataFrame:
-    """The engine's figure columns as a frame with the dtypes of :meth:`Result.stats`."""
-    dtypes = {"start": pl.Int64, "end": pl.Int64, "trades": pl.Int64, "open_trades": pl.Int64, "bars_visited": pl.Int64}
-    frame = pl.DataFrame({k: pl.Series(k, columns[k], dtype=dtypes.get(k, pl.Float64)) for k in ENGINE_STATS})
-    return frame.with_columns(pl.col("start", "end").cast(pl.Datetime("us", "UTC")))
+def stats_frame(table: Any, symbols: Sequence[str], periods_per_year: float) -> pl.DataFrame:
+    """The engine's figures (an Arrow table, one row per run) as a frame with the keys
+    and dtypes of :meth:`Result.stats`: the benchmark's index named, the annualization
+    settings the engine used added."""
+    frame = pl.DataFrame(table)
+    frame = frame.with_columns(
+        benchmark=frame.get_column("benchmark").replace_strict(
+            dict(enumerate(symbols)), default=None, return_dtype=pl.String
+        ),
+        periods_per_year=pl.lit(float(periods_per_year)),
+        return_sampling=pl.lit("calendar"),
+        risk_free=pl.lit(0.0),
+    )
+    return frame.select(ENGINE_STATS)

@@ -15,7 +15,7 @@ from aftershock.errors import ConfigError
 if TYPE_CHECKING:
     from aftershock.trading.engine import PreparedBars
 
-__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "Stats"]
+__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "NOT_IN_SWEEP_ROWS", "Stats"]
 
 _REASONS = labels("reason")
 _STATUSES = labels("status")
@@ -67,11 +67,21 @@ STATS_DOC: dict[str, str] = {
 }
 
 
-#: The figures the engine computes for every sweep variant (rust/engine/metrics.rs);
-#: the others need the bars or the trade list and are computed by :meth:`Result.stats`.
+#: The figures the engine computes for every sweep variant (rust/engine/metrics.rs), in
+#: :meth:`Result.stats` order; a sweep row holds each, equal to ``stats()`` of that variant
+#: run alone (calendar-day returns, no risk-free rate: the defaults).
 ENGINE_STATS: tuple[str, ...] = (
     "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
     "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
+    "duration", "equity_peak", "return_ann", "volatility_ann", "cagr", "sortino", "buy_hold_return",
+    "best_trade", "worst_trade", "max_trade_duration", "avg_trade_duration", "sqn", "kelly",
+    "benchmark", "periods_per_year", "return_sampling", "risk_free",
+)
+
+#: :meth:`Result.stats` figures a sweep row does not hold yet (they need the drawdown
+#: episodes or the per-bar equity returns); ``Sweep.result(i).stats()`` has them.
+NOT_IN_SWEEP_ROWS: tuple[str, ...] = (
+    "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration", "calmar", "alpha", "beta",
 )
 
 

@@ -340,7 +340,7 @@ def from_signals(
         count,
         progress,
     )
-    stats = stats_frame(raw)
+    stats = stats_frame(raw, (symbol,), 365.0)
     frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})
     # a NaN optional setting is "none": shown as null
     frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)

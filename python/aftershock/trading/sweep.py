@@ -204,7 +204,7 @@ class Sweep:
             progress,
         )
         grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
-        return pl.concat([grid, stats_frame(columns)], how="horizontal")
+        return pl.concat([grid, stats_frame(columns, self.bars.symbols, self.periods_per_year)], how="horizontal")
 
     def result(self, i: int) -> Result:
         """The full :class:`Result` of variant ``i`` (row ``i`` of :meth:`run`),
