@@ -1,8 +1,8 @@
 """Type stubs for the compiled Rust engine (checked by mypy.stubtest in the tests).
 
 Frames cross through the Arrow C stream interface: arguments typed ``_ArrowStream``
-are Polars DataFrames or Series (anything with ``__arrow_c_stream__``), read in
-place; engine output tables are :class:`ArrowTable`, which ``pl.DataFrame(table)``
+are Polars DataFrames or Series (anything with ``__arrow_c_stream__``, or
+``__arrow_c_array__``), read in place; engine output tables are :class:`ArrowTable`, which ``pl.DataFrame(table)``
 imports without a copy.
 """
 
@@ -23,6 +23,7 @@ class ArrowTable:
     """An engine output table owning its Rust vectors; exported as one Arrow batch."""
 
     def __arrow_c_stream__(self, requested_schema: Any | None = None) -> Any: ...
+    def __arrow_c_array__(self, requested_schema: Any | None = None) -> tuple[Any, Any]: ...
     def __len__(self) -> int: ...
     @property
     def columns(self) -> list[str]: ...

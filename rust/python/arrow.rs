@@ -55,7 +55,6 @@ pub struct ArrowArrayStream {
     private_data: *mut c_void,
 }
 
-const STREAM_CAPSULE: &CStr = c"arrow_array_stream";
 const FLAG_NULLABLE: i64 = 2;
 
 impl ArrowSchema {
@@ -130,38 +129,47 @@ unsafe fn c_text(p: *const c_char) -> String {
     }
 }
 
-/// Reads every batch of `obj.__arrow_c_stream__()`; `what` names the frame in errors.
+/// Reads a Polars DataFrame or Series (`__arrow_c_stream__`, every batch) or any
+/// object exporting one array (`__arrow_c_array__`); `what` names it in errors.
 pub fn import(obj: &Bound<'_, PyAny>, what: &'static str) -> PyResult<Imported> {
-    let py = obj.py();
-    if !obj.hasattr("__arrow_c_stream__")? {
-        return Err(PyTypeError::new_err(format!(
-            "{what}: expected a Polars DataFrame or Series (an object with __arrow_c_stream__), got {}",
-            obj.get_type().name()?
-        )));
+    if obj.hasattr("__arrow_c_stream__")? {
+        let capsule = obj.call_method0("__arrow_c_stream__")?;
+        // SAFETY: `take` checks the capsule's name, so it holds a stream.
+        let mut stream: ArrowArrayStream = unsafe { take(&capsule)? };
+        let result = unsafe { read_stream(&mut stream, what) };
+        // SAFETY: the stream was moved out of the capsule and is released once here;
+        // the arrays it produced stay valid after its release (spec).
+        unsafe { ArrowArrayStream::release_in_place(&mut stream) };
+        return result;
     }
-    let capsule = obj.call_method0("__arrow_c_stream__")?;
-    // SAFETY: the capsule holds an ArrowArrayStream (its name is checked by
-    // PyCapsule_GetPointer). We move the struct out and mark the original released,
-    // as the PyCapsule protocol prescribes, so the capsule's destructor does nothing.
-    let mut stream = unsafe {
-        let p = ffi::PyCapsule_GetPointer(capsule.as_ptr(), STREAM_CAPSULE.as_ptr())
-            as *mut ArrowArrayStream;
-        if p.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let s = ptr::read(p);
-        (*p).release = None;
-        s
-    };
-    let result = unsafe { read_stream(&mut stream, what) };
-    // SAFETY: the stream was moved out above and is released exactly once here;
-    // arrays it produced stay valid after its release (spec).
-    unsafe {
-        if let Some(release) = stream.release {
-            release(&mut stream);
-        }
+    if obj.hasattr("__arrow_c_array__")? {
+        let (schema, array): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            obj.call_method0("__arrow_c_array__")?.extract()?;
+        // SAFETY: `take` checks each capsule's name.
+        let mut out = Imported::new(unsafe { take(&schema)? }, what);
+        out.batches.push(unsafe { take(&array)? });
+        unsafe { out.describe() };
+        return Ok(out);
     }
-    result
+    Err(PyTypeError::new_err(format!(
+        "{what}: expected a Polars DataFrame or Series (an Arrow PyCapsule exporter), got {}",
+        obj.get_type().name()?
+    )))
+}
+
+/// Moves the struct out of a PyCapsule and marks the capsule's copy released, as
+/// the PyCapsule protocol prescribes (its destructor then does nothing).
+///
+/// # Safety
+/// A capsule named `T::CAPSULE` must hold a `T`.
+unsafe fn take<T: Node>(capsule: &Bound<'_, PyAny>) -> PyResult<T> {
+    let p = ffi::PyCapsule_GetPointer(capsule.as_ptr(), T::CAPSULE.as_ptr()) as *mut T;
+    if p.is_null() {
+        return Err(PyErr::fetch(capsule.py()));
+    }
+    let value = ptr::read(p);
+    T::mark_released(p);
+    Ok(value)
 }
 
 unsafe fn stream_error(stream: *mut ArrowArrayStream, code: c_int, what: &str) -> PyErr {
@@ -242,6 +250,33 @@ impl Native for u8 {
 }
 
 impl Imported {
+    fn new(schema: ArrowSchema, what: &'static str) -> Self {
+        Imported {
+            schema,
+            batches: Vec::new(),
+            fields: Vec::new(),
+            is_struct: false,
+            what,
+        }
+    }
+
+    /// Reads the column names and formats from the schema.
+    ///
+    /// # Safety
+    /// `self.schema` is a valid, unreleased schema.
+    unsafe fn describe(&mut self) {
+        let format = c_text(self.schema.format);
+        self.is_struct = format == "+s";
+        if self.is_struct {
+            for k in 0..self.schema.n_children as usize {
+                let child = &**self.schema.children.add(k);
+                self.fields.push((c_text(child.name), c_text(child.format)));
+            }
+        } else {
+            self.fields.push((c_text(self.schema.name), format));
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.batches.iter().map(|b| b.length as usize).sum()
     }
@@ -573,7 +608,7 @@ impl ArrowTable {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = requested_schema; // the table has one schema; consumers cast if they must
-        let stream = Box::new(ArrowArrayStream {
+        let stream = ArrowArrayStream {
             get_schema: Some(stream_get_schema),
             get_next: Some(stream_get_next),
             get_last_error: Some(stream_last_error),
@@ -583,21 +618,22 @@ impl ArrowTable {
                 done: false,
             }))
             .cast(),
-        });
-        // SAFETY: the capsule takes ownership of the boxed stream; its destructor
-        // releases the stream unless a consumer moved it out, then frees the box.
-        unsafe {
-            let raw = Box::into_raw(stream);
-            let cap = ffi::PyCapsule_New(
-                raw.cast(),
-                STREAM_CAPSULE.as_ptr(),
-                Some(drop_stream_capsule),
-            );
-            if cap.is_null() {
-                drop_stream(raw);
-            }
-            Bound::from_owned_ptr_or_err(py, cap)
-        }
+        };
+        capsule(py, stream)
+    }
+
+    /// Exports the table as one struct array: ``(schema capsule, array capsule)``.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let _ = requested_schema;
+        Ok((
+            capsule(py, table_schema(&self.table))?,
+            capsule(py, table_array(&self.table))?,
+        ))
     }
 
     fn __len__(&self) -> usize {
@@ -628,22 +664,6 @@ impl ArrowTable {
 struct StreamPrivate {
     table: Arc<OutTable>,
     done: bool,
-}
-
-unsafe fn drop_stream(raw: *mut ArrowArrayStream) {
-    if let Some(release) = (*raw).release {
-        release(raw);
-    }
-    drop(Box::from_raw(raw));
-}
-
-unsafe extern "C" fn drop_stream_capsule(capsule: *mut ffi::PyObject) {
-    let raw = ffi::PyCapsule_GetPointer(capsule, STREAM_CAPSULE.as_ptr()) as *mut ArrowArrayStream;
-    if raw.is_null() {
-        ffi::PyErr_Clear();
-        return;
-    }
-    drop_stream(raw);
 }
 
 unsafe extern "C" fn stream_get_schema(s: *mut ArrowArrayStream, out: *mut ArrowSchema) -> c_int {
@@ -678,26 +698,60 @@ unsafe extern "C" fn stream_release(s: *mut ArrowArrayStream) {
 
 /// The schema and array structs both carry a release callback and own their
 /// children the same way.
-trait Node {
+trait Node: Sized {
+    /// The PyCapsule name of this struct.
+    const CAPSULE: &'static CStr;
     /// # Safety
     /// `p` points at a valid node.
     unsafe fn release_in_place(p: *mut Self);
+    /// # Safety
+    /// `p` points at a valid node whose contents were moved out.
+    unsafe fn mark_released(p: *mut Self);
 }
 
-impl Node for ArrowSchema {
-    unsafe fn release_in_place(p: *mut Self) {
-        if let Some(release) = (*p).release {
-            release(p);
+macro_rules! node {
+    ($ty:ty, $name:literal) => {
+        impl Node for $ty {
+            const CAPSULE: &'static CStr = $name;
+            unsafe fn release_in_place(p: *mut Self) {
+                if let Some(release) = (*p).release {
+                    release(p);
+                }
+            }
+            unsafe fn mark_released(p: *mut Self) {
+                (*p).release = None;
+            }
         }
+    };
+}
+
+node!(ArrowSchema, c"arrow_schema");
+node!(ArrowArray, c"arrow_array");
+node!(ArrowArrayStream, c"arrow_array_stream");
+
+/// A capsule owning `value` (PyCapsule protocol): its destructor releases the
+/// struct unless a consumer moved it out, then frees it.
+fn capsule<'py, T: Node>(py: Python<'py>, value: T) -> PyResult<Bound<'py, PyAny>> {
+    let raw = Box::into_raw(Box::new(value));
+    // SAFETY: the capsule takes ownership of the box; `drop_capsule::<T>` frees it.
+    unsafe {
+        let cap = ffi::PyCapsule_New(raw.cast(), T::CAPSULE.as_ptr(), Some(drop_capsule::<T>));
+        if cap.is_null() {
+            T::release_in_place(raw);
+            drop(Box::from_raw(raw));
+        }
+        Bound::from_owned_ptr_or_err(py, cap)
     }
 }
 
-impl Node for ArrowArray {
-    unsafe fn release_in_place(p: *mut Self) {
-        if let Some(release) = (*p).release {
-            release(p);
-        }
+unsafe extern "C" fn drop_capsule<T: Node>(cap: *mut ffi::PyObject) {
+    let raw = ffi::PyCapsule_GetPointer(cap, T::CAPSULE.as_ptr()) as *mut T;
+    if raw.is_null() {
+        ffi::PyErr_Clear();
+        return;
     }
+    T::release_in_place(raw);
+    drop(Box::from_raw(raw));
 }
 
 /// Releases each child not already moved out by a consumer (who marks it

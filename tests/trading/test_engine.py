@@ -395,3 +395,26 @@ def test_output_nulls_cross_as_arrow_validity():
     raw_trades = pl.DataFrame(r._raw["trades"])
     assert raw_trades["exit_reason"].is_null().to_list() == [True]
     assert r.trades["status"].to_list() == ["open"]
+
+
+class _OnlyArray:
+    """An exporter of one Arrow array (``__arrow_c_array__``), as pyarrow's are."""
+
+    def __init__(self, source):
+        self._source = source
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return self._source.__arrow_c_array__(requested_schema)
+
+
+def test_tables_also_cross_as_single_arrow_arrays():
+    pa = pytest.importorskip("pyarrow")
+    r = ash.backtest(_walk_frame(), orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"]))
+    table = r._raw["equity"]
+    # out through __arrow_c_array__ and back in: the engine reads its own vectors
+    seen = _engine.column_addresses(_OnlyArray(table))
+    assert seen == {name: table.buffer_address(name) for name in table.columns}
+    # an independent consumer reads the same values
+    batch = pa.record_batch(_OnlyArray(table))
+    assert batch.column("equity").to_pylist() == pl.DataFrame(table)["equity"].to_list()
+    assert str(batch.schema.field("ts").type) == "timestamp[us, tz=UTC]"
