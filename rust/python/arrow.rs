@@ -186,27 +186,12 @@ unsafe fn read_stream(stream: &mut ArrowArrayStream, what: &'static str) -> PyRe
             "{what}: released Arrow stream"
         )));
     };
-    let mut out = Imported {
-        schema: ArrowSchema::empty(),
-        batches: Vec::new(),
-        fields: Vec::new(),
-        is_struct: false,
-        what,
-    };
+    let mut out = Imported::new(ArrowSchema::empty(), what);
     let rc = get_schema(stream, &mut out.schema);
     if rc != 0 {
         return Err(stream_error(stream, rc, what));
     }
-    let format = c_text(out.schema.format);
-    out.is_struct = format == "+s";
-    if out.is_struct {
-        for k in 0..out.schema.n_children as usize {
-            let child = &**out.schema.children.add(k);
-            out.fields.push((c_text(child.name), c_text(child.format)));
-        }
-    } else {
-        out.fields.push((c_text(out.schema.name), format));
-    }
+    out.describe();
     loop {
         let mut batch = ArrowArray::empty();
         let rc = get_next(stream, &mut batch);
