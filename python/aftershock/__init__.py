@@ -24,7 +24,7 @@ from aftershock.errors import (
     PersistenceError,
     VerificationError,
 )
-from aftershock._store import load, save
+from aftershock.persistence import load, save
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
 from aftershock.trading import Result, Strategy, Sweep, backtest, backtest_many, from_signals, orders, sweep

@@ -1,50 +1,85 @@
-"""Type stubs for the compiled Rust engine (checked by mypy.stubtest in the tests)."""
+"""Type stubs for the compiled Rust engine (checked by mypy.stubtest in the tests).
 
-from typing import Any, Mapping, Sequence, final
+Frames cross through the Arrow C stream interface: arguments typed ``_ArrowStream``
+are Polars DataFrames or Series (anything with ``__arrow_c_stream__``, or
+``__arrow_c_array__``), read in place; engine output tables are :class:`ArrowTable`, which ``pl.DataFrame(table)``
+imports without a copy.
+"""
+
+from typing import Any, Mapping, Protocol, Sequence, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
-    "simulate_signals", "simulate_signals_many", "BacktestStream",
+    "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
     "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks",
 ]
 
 __version__: str
 
+class _ArrowStream(Protocol):
+    def __arrow_c_stream__(self, requested_schema: Any = ..., /) -> Any: ...
+
+@final
+class ArrowTable:
+    """An engine output table owning its Rust vectors; exported as one Arrow batch."""
+
+    def __arrow_c_stream__(self, requested_schema: Any | None = None) -> Any: ...
+    def __arrow_c_array__(self, requested_schema: Any | None = None) -> tuple[Any, Any]: ...
+    def __len__(self) -> int: ...
+    @property
+    def columns(self) -> list[str]: ...
+    def buffer_address(self, name: str) -> int: ...
+
+@final
+class Progress:
+    """Variants finished so far, counted by the engine's workers."""
+
+    def __init__(self) -> None: ...
+    @property
+    def done(self) -> int: ...
+
 def simulate(
-    bars: Mapping[str, npt.NDArray[Any]],
-    orders: Mapping[str, npt.NDArray[Any]],
+    bars: _ArrowStream,
+    offsets: _ArrowStream,
+    orders: _ArrowStream,
     config: Mapping[str, Any],
     trusted: bool,
 ) -> dict[str, Any]:
-    """Run one backtest over engine-ready column arrays; returns raw output columns."""
+    """Run one backtest; returns ``{"fills", "trades", "equity", "orders": ArrowTable, "bars_visited": int}``."""
 
 def simulate_many(
-    bars: Mapping[str, npt.NDArray[Any]],
-    orders: Sequence[Mapping[str, npt.NDArray[Any]]],
+    bars: _ArrowStream,
+    offsets: _ArrowStream,
+    orders: Sequence[_ArrowStream],
     configs: Sequence[Mapping[str, Any]],
     threads: int,
     trusted: bool,
 ) -> list[dict[str, Any]]:
     """Run many backtests over the same bars on ``threads`` threads."""
 
-def check_bars(bars: Mapping[str, npt.NDArray[np.generic]]) -> None:
-    """Validate ordering and prices of engine-ready bar arrays; raises BarsError."""
+def check_bars(bars: _ArrowStream, offsets: _ArrowStream) -> None:
+    """Validate ordering and prices of engine-ready bars; raises BarsError."""
+
+def column_addresses(frame: _ArrowStream) -> dict[str, int | None]:
+    """Where the engine reads each column in memory (``None``: gathered, a copy)."""
 
 # --- sweeps scored in the engine ---------------------------------------------
 
 def simulate_many_stats(
-    bars: Mapping[str, npt.NDArray[Any]],
-    orders: Sequence[Mapping[str, npt.NDArray[Any]]],
+    bars: _ArrowStream,
+    offsets: _ArrowStream,
+    orders: Sequence[_ArrowStream],
     configs: Sequence[Mapping[str, Any]],
     threads: int,
     trusted: bool,
     day: int,
     periods_per_year: float,
-) -> dict[str, list[Any]]:
-    """Run many backtests; return every ``Result.stats()`` figure per job, as columns."""
+    progress: Progress | None = None,
+) -> ArrowTable:
+    """Run many backtests; return the engine's ``Result.stats()`` figures, one row per job."""
 
 def codes() -> dict[str, dict[str, int]]:
     """The engine's code tables, ``{column: {text: code}}``."""
@@ -52,22 +87,24 @@ def codes() -> dict[str, dict[str, int]]:
 # --- signals simulated in the engine ----------------------------------------
 
 def simulate_signals(
-    bars: Mapping[str, npt.NDArray[Any]],
-    signals: Mapping[str, npt.NDArray[np.uint8]],
+    bars: _ArrowStream,
+    signals: _ArrowStream,
     config: Mapping[str, Any],
     keep_equity: bool,
 ) -> dict[str, Any]:
-    """One signal backtest over one symbol's validated bars; returns raw output columns
-    (the equity ones empty unless ``keep_equity``)."""
+    """One signal backtest over one symbol's validated bars; returns the engine's tables
+    (the equity one empty unless ``keep_equity``)."""
 
 def simulate_signals_many(
-    bars: Mapping[str, npt.NDArray[Any]],
-    signals: Mapping[str, npt.NDArray[np.uint8]],
+    bars: _ArrowStream,
+    signals: _ArrowStream,
     config: Mapping[str, Any],
-    variants: Mapping[str, npt.NDArray[np.float64]],
+    variants: _ArrowStream,
     threads: int,
-) -> dict[str, list[Any]]:
-    """A sweep of signal backtests; one list per stats figure, in variant order."""
+    progress: Progress | None = None,
+) -> ArrowTable:
+    """A sweep of signal backtests; one row of stats figures per variant, in order."""
+
 
 @final
 class BacktestStream:
@@ -75,16 +112,17 @@ class BacktestStream:
 
     def __new__(
         cls,
-        orders: Mapping[str, npt.NDArray[Any]],
+        orders: _ArrowStream,
         config: Mapping[str, Any],
         n_symbols: int,
         day: int,
         periods_per_year: float,
         keep_equity: bool,
     ) -> "BacktestStream": ...
-    def feed(self, bars: Mapping[str, npt.NDArray[Any]], ends: npt.NDArray[np.int64]) -> None: ...
-    def take_equity(self) -> dict[str, Any]: ...
-    def finish(self) -> tuple[dict[str, Any], dict[str, Any]]: ...
+    def feed(self, bars: _ArrowStream, offsets: _ArrowStream, ends: Sequence[bool]) -> None: ...
+    def take_equity(self) -> ArrowTable: ...
+    def finish(self) -> tuple[dict[str, Any], ArrowTable | None]: ...
+
 # --- event study: one symbol's per-bar pass -----------------------------------
 
 def study_check(bars: Mapping[str, npt.NDArray[Any]]) -> None:

@@ -11,7 +11,6 @@ import argparse
 import importlib
 import importlib.util
 import json
-import math
 import shutil
 import sys
 import time
@@ -53,6 +52,7 @@ class _Progress:
         from tqdm import tqdm
 
         self._steps = list(steps)
+        self.enabled = enabled
         self._bar = tqdm(total=len(self._steps), disable=not enabled, file=sys.stderr, leave=False,
                          bar_format="{desc:<28} {bar} {n_fmt}/{total_fmt} [{elapsed}]", dynamic_ncols=True)
 
@@ -263,7 +263,6 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # commands
 
-_SWEEP_CHUNK = 64  # runs per engine call when a sweep reports progress
 _SENS_KEY = ("indicator", "symbol", "window", "n", "slope", "t_hc3", "p", "ci_low", "ci_high", "r2", "se_hc3", "t_hc1")
 _SWEEP_KEY = ("total_return", "sharpe", "max_drawdown", "trades", "open_trades", "win_rate", "total_fees", "final_equity")
 _PCT = ("slope", "ci_low", "ci_high", "total_return", "max_drawdown", "win_rate", "exposure", "avg_trade_return",
@@ -334,19 +333,10 @@ def cmd_sweep(args: argparse.Namespace, progress: _Progress) -> int:
         runs *= len(v)
     with progress.step("reading data"):
         bars, calendar = _data(args)
-    # The grid runs in chunks of its first key's values (each chunk in parallel in Rust),
-    # so the bar moves; the runs are those of one whole sweep.
-    first, values = next(iter(grid.items()))
-    per_value = runs // len(values)
-    group = max(1, math.ceil(_SWEEP_CHUNK / per_value))
-    chunks = [values[i : i + group] for i in range(0, len(values), group)]
-    progress.resize(1 + len(chunks))
-    parts = []
-    for k, chunk in enumerate(chunks, start=1):
-        with progress.step(f"sweep: {runs} runs ({k}/{len(chunks)})"):
-            parts.append(ash.sweep(bars, cls, {**grid, first: chunk}, calendar=calendar, threads=args.threads, **_config(args)))
-    table = pl.concat(parts, how="diagonal_relaxed")
     progress.close()
+    # one engine call for the whole grid; its own bar advances per finished run
+    table = ash.sweep(bars, cls, grid, calendar=calendar, threads=args.threads, progress=progress.enabled,
+                      **_config(args))
     if args.sort not in table.columns:
         raise UsageError(f"--sort {args.sort!r} is not a column; choose one of {', '.join(table.columns)}")
     table = table.sort(args.sort, descending=not args.ascending, nulls_last=True)

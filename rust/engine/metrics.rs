@@ -124,6 +124,7 @@ impl EquityStream {
         }
         EquityFigures {
             final_equity: self.final_equity,
+            peak: self.peak,
             max_drawdown: self.max_drawdown,
             daily_returns: self.daily_returns,
             exposed_time: self.exposed_time,
@@ -134,6 +135,7 @@ impl EquityStream {
 
 struct EquityFigures {
     final_equity: f64,
+    peak: f64,
     max_drawdown: f64,
     daily_returns: Vec<f64>,
     exposed_time: i64,
@@ -141,7 +143,7 @@ struct EquityFigures {
 }
 
 /// Every figure of `Result.stats()`. `None` where `stats()` gives null.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stats {
     pub start: i64,
     pub end: i64,
@@ -158,6 +160,24 @@ pub struct Stats {
     pub total_fees: f64,
     pub exposure: f64,
     pub bars_visited: u64,
+    // The figures added for backtesting.py users (STATS_DOC in results.py).
+    /// `end - start`, in timestamp units.
+    pub duration: i64,
+    pub equity_peak: f64,
+    /// Index of the benchmark symbol: the one with the most fills (the first of
+    /// those tied), else the first symbol.
+    pub benchmark: Option<u64>,
+    pub buy_hold_return: Option<f64>,
+    pub return_ann: Option<f64>,
+    pub volatility_ann: Option<f64>,
+    pub cagr: Option<f64>,
+    pub sortino: Option<f64>,
+    pub best_trade: Option<f64>,
+    pub worst_trade: Option<f64>,
+    pub max_trade_duration: Option<i64>,
+    pub avg_trade_duration: Option<i64>,
+    pub sqn: Option<f64>,
+    pub kelly: Option<f64>,
 }
 
 /// What the figures depend on besides the run itself.
@@ -177,8 +197,16 @@ impl StatsSpec {
 }
 
 /// The figures of a finished run. `out.equity` is not read: the equity rows came
-/// through `stream`. `start`/`end` are the first and last bar timestamps.
-pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: StatsSpec) -> Stats {
+/// through `stream`. `start`/`end` are the first and last bar timestamps;
+/// `closes` the first and last close of each symbol (for buy and hold).
+pub fn stats(
+    stream: EquityStream,
+    out: &Output,
+    start: i64,
+    end: i64,
+    spec: StatsSpec,
+    closes: &[(f64, f64)],
+) -> Stats {
     let init = stream.init_cash;
     let eq = stream.finish(end);
     let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
@@ -188,6 +216,7 @@ pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: Sta
         end,
         init_cash: init,
         final_equity,
+        equity_peak: eq.peak,
         max_drawdown: eq.max_drawdown,
         daily_returns: &eq.daily_returns,
         periods_per_year: spec.periods_per_year,
@@ -195,6 +224,7 @@ pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: Sta
         fills: &out.fills,
         trades: &out.trades,
         bars_visited: out.bars_visited,
+        closes,
     })
 }
 
@@ -205,6 +235,8 @@ pub struct Parts<'a> {
     pub end: i64,
     pub init_cash: f64,
     pub final_equity: f64,
+    /// Highest equity, init_cash included.
+    pub equity_peak: f64,
     pub max_drawdown: f64,
     pub daily_returns: &'a [f64],
     pub periods_per_year: f64,
@@ -212,6 +244,8 @@ pub struct Parts<'a> {
     pub fills: &'a [Fill],
     pub trades: &'a [Trade],
     pub bars_visited: u64,
+    /// First and last close of each symbol, in symbol order.
+    pub closes: &'a [(f64, f64)],
 }
 
 /// Every `Result.stats()` figure from its parts, summed in NumPy's order.
@@ -273,6 +307,107 @@ pub fn figures(p: Parts<'_>) -> Stats {
         total_fees: pairwise_sum(&fees),
         exposure,
         bars_visited: p.bars_visited,
+        duration: span,
+        equity_peak: p.equity_peak,
+        ..extra_figures(&p, &closed)
+    }
+}
+
+/// `base ** exponent - 1`, `None` when it is not finite (a short span annualized).
+fn power_minus_one(base: f64, exponent: f64) -> Option<f64> {
+    let v = base.powf(exponent) - 1.0;
+    v.is_finite().then_some(v)
+}
+
+/// Mean and sample standard deviation (ddof=1) as NumPy computes them.
+fn mean_std(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = pairwise_sum(x) / n;
+    let squares: Vec<f64> = x.iter().map(|v| (v - mean) * (v - mean)).collect();
+    (mean, (pairwise_sum(&squares) / (n - 1.0)).sqrt())
+}
+
+fn mean(x: &[f64]) -> f64 {
+    pairwise_sum(x) / x.len() as f64
+}
+
+/// The figures `extra_figures` in python/aftershock/trading/stats.py adds, for the
+/// default `stats()` (calendar-day returns, no risk-free rate). The drawdown
+/// episodes, calmar, alpha and beta are not computed here.
+fn extra_figures(p: &Parts<'_>, closed: &[&Trade]) -> Stats {
+    let rets = p.daily_returns;
+    let n = rets.len();
+    let ppy = p.periods_per_year;
+    let growth = rets.iter().fold(1.0, |acc, r| acc * (1.0 + r));
+    let return_ann = if n > 0 && growth > 0.0 {
+        power_minus_one(growth, ppy / n as f64)
+    } else {
+        None
+    };
+    let volatility_ann = (n >= 2).then(|| mean_std(rets).1 * ppy.sqrt());
+    let years = (p.end - p.start) as f64 / (365.0 * 86_400e6);
+    let cagr = if years > 0.0 && p.final_equity > 0.0 && p.init_cash > 0.0 {
+        power_minus_one(p.final_equity / p.init_cash, 1.0 / years)
+    } else {
+        None
+    };
+    let sortino = if n >= 2 {
+        let down: Vec<f64> = rets.iter().map(|r| r.min(0.0) * r.min(0.0)).collect();
+        let downside = mean(&down).sqrt();
+        (downside > 0.0).then(|| mean(rets) / downside * ppy.sqrt())
+    } else {
+        None
+    };
+
+    let mut fills_per_symbol = vec![0u64; p.closes.len()];
+    for f in p.fills {
+        if let Some(c) = fills_per_symbol.get_mut(f.symbol) {
+            *c += 1;
+        }
+    }
+    let busiest = fills_per_symbol.iter().copied().max().unwrap_or(0);
+    let benchmark = if p.closes.is_empty() {
+        None
+    } else if busiest > 0 {
+        fills_per_symbol.iter().position(|&c| c == busiest)
+    } else {
+        Some(0)
+    };
+    let buy_hold_return = benchmark.map(|b| p.closes[b].1 / p.closes[b].0 - 1.0);
+
+    let k = closed.len();
+    let rets_t: Vec<f64> = closed.iter().map(|t| t.ret).collect();
+    let pnl: Vec<f64> = closed.iter().map(|t| t.pnl).collect();
+    let held: Vec<i64> = closed.iter().map(|t| t.exit_ts - t.entry_ts).collect();
+    let held_f: Vec<f64> = held.iter().map(|&h| h as f64).collect();
+    let fmax = |x: &[f64]| x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let fmin = |x: &[f64]| x.iter().copied().fold(f64::INFINITY, f64::min);
+    let sqn = if k >= 2 {
+        let (m, sd) = mean_std(&pnl);
+        (sd > 0.0).then(|| (k as f64).sqrt() * m / sd)
+    } else {
+        None
+    };
+    let wins: Vec<f64> = pnl.iter().copied().filter(|&x| x > 0.0).collect();
+    let losses: Vec<f64> = pnl.iter().copied().filter(|&x| x < 0.0).collect();
+    let kelly = (!wins.is_empty() && !losses.is_empty()).then(|| {
+        let w = wins.len() as f64 / k as f64;
+        w - (1.0 - w) / (mean(&wins) / -mean(&losses))
+    });
+    Stats {
+        benchmark: benchmark.map(|b| b as u64),
+        buy_hold_return,
+        return_ann,
+        volatility_ann,
+        cagr,
+        sortino,
+        best_trade: (k > 0).then(|| fmax(&rets_t)),
+        worst_trade: (k > 0).then(|| fmin(&rets_t)),
+        max_trade_duration: held.iter().copied().max(),
+        avg_trade_duration: (k > 0).then(|| mean(&held_f).round_ties_even() as i64),
+        sqn,
+        kelly,
+        ..Stats::default()
     }
 }
 

@@ -224,8 +224,8 @@ fn a_row_at_the_same_timestamp_replaces_the_previous_one() {
         day: 10,
         periods_per_year: 1.0,
     };
-    let a = metrics::stats(replaced, &out, 0, 30, spec);
-    let b = metrics::stats(clean, &out, 0, 30, spec);
+    let a = metrics::stats(replaced, &out, 0, 30, spec, &[]);
+    let b = metrics::stats(clean, &out, 0, 30, spec, &[]);
     assert_eq!(a, b);
     assert_eq!(a.max_drawdown, 110.0 / 120.0 - 1.0); // the overwritten 50 left no trace
     assert_eq!(a.exposure, 0.0);

@@ -19,12 +19,14 @@ mod stepper_tests;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{
-    signal_stats, simulate_signals, simulate_signals_many, Accumulate, ConflictMode,
-    DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize,
-    StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
+    signal_stats, simulate_signals, simulate_signals_many, simulate_signals_many_counted,
+    Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput,
+    SignalPrice, SignalSize, StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
 pub use sim::{floor_div, round_to_lot, simulate, simulate_stats, simulate_validated, Stepper};
 pub use types::*;
@@ -80,12 +82,39 @@ pub fn run_checked<J: Sync, T: Send>(
     check: BarCheck,
     run: impl Fn(&J) -> EngineResult<T> + Sync,
 ) -> Vec<EngineResult<T>> {
+    run_checked_counted(bars, jobs, threads, check, None, run)
+}
+
+/// `run_checked`, adding one to `done` as each job finishes (a progress counter
+/// another thread may read while this runs).
+pub fn run_checked_counted<J: Sync, T: Send>(
+    bars: Bars<'_>,
+    jobs: &[J],
+    threads: usize,
+    check: BarCheck,
+    done: Option<&AtomicUsize>,
+    run: impl Fn(&J) -> EngineResult<T> + Sync,
+) -> Vec<EngineResult<T>> {
     if check == BarCheck::Full {
         if let Err(e) = bars.validate() {
             return vec![Err(e)];
         }
     }
-    run_parallel(jobs, threads, |job| guarded(|| run(job)))
+    run_parallel(jobs, threads, counted(done, |job| guarded(|| run(job))))
+}
+
+/// `run`, adding one to `done` (when given) after each call.
+pub fn counted<'d, J, T>(
+    done: Option<&'d AtomicUsize>,
+    run: impl Fn(&J) -> T + Sync + 'd,
+) -> impl Fn(&J) -> T + Sync + 'd {
+    move |job| {
+        let out = run(job);
+        if let Some(d) = done {
+            d.fetch_add(1, Ordering::Relaxed);
+        }
+        out
+    }
 }
 
 /// Applies `run` to every job on up to `threads` scoped threads. Workers take the

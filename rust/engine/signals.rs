@@ -1610,6 +1610,7 @@ fn finish_stats(
     start: i64,
     end: i64,
     bars: u64,
+    closes: &[(f64, f64)],
 ) -> Stats {
     let init = sink.init;
     let mut daily = sink.daily;
@@ -1631,6 +1632,7 @@ fn finish_stats(
         end,
         init_cash: init,
         final_equity: sink.last.map(|r| r.equity).unwrap_or(init),
+        equity_peak: sink.peak,
         max_drawdown: sink.drawdown,
         daily_returns: &rets,
         periods_per_year: 365.0,
@@ -1638,6 +1640,7 @@ fn finish_stats(
         fills,
         trades,
         bars_visited: bars,
+        closes,
     })
 }
 
@@ -1654,7 +1657,16 @@ fn stats_with(
         (Some(&a), Some(&b)) => (a, b),
         _ => (0, 0),
     };
-    Ok(finish_stats(sink, &fills, &trades, start, end, n as u64))
+    let closes: Vec<(f64, f64)> = inp
+        .close
+        .first()
+        .zip(inp.close.last())
+        .map(|(&a, &b)| (a, b))
+        .into_iter()
+        .collect();
+    Ok(finish_stats(
+        sink, &fills, &trades, start, end, n as u64, &closes,
+    ))
 }
 
 /// One signal backtest reduced to its stats, without keeping the equity rows.
@@ -1671,11 +1683,21 @@ pub fn simulate_signals_many(
     configs: &[SignalConfig],
     threads: usize,
 ) -> Vec<EngineResult<Stats>> {
+    simulate_signals_many_counted(inp, configs, threads, None)
+}
+
+/// `simulate_signals_many`, adding one to `done` as each variant finishes.
+pub fn simulate_signals_many_counted(
+    inp: SignalInput<'_>,
+    configs: &[SignalConfig],
+    threads: usize,
+    done: Option<&std::sync::atomic::AtomicUsize>,
+) -> Vec<EngineResult<Stats>> {
     if let Err(e) = inp.validate_shape() {
         return configs.iter().map(|_| Err(e.clone())).collect();
     }
     let (bars, blocks) = (signal_bars(&inp), Blocks::new(&inp));
     let (bars, blocks) = (&bars[..], &blocks);
     let run = |cfg: &SignalConfig| super::guarded(|| stats_with(inp, cfg, bars, Some(blocks)));
-    super::run_parallel(configs, threads, run)
+    super::run_parallel(configs, threads, super::counted(done, run))
 }

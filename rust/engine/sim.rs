@@ -175,12 +175,19 @@ pub fn simulate_stats(
     let stream = EquityStream::new(cfg.init_cash, spec.day);
     let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
     let (start, end) = bars.time_span().unwrap_or((0, 0));
+    let closes: Vec<(f64, f64)> = bars
+        .offsets
+        .windows(2)
+        .filter(|w| w[1] > w[0])
+        .map(|w| (bars.close[w[0]], bars.close[w[1] - 1]))
+        .collect();
     Ok(metrics::stats(
         stream.unwrap_or_else(|| EquityStream::new(cfg.init_cash, spec.day)),
         &out,
         start,
         end,
         spec,
+        &closes,
     ))
 }
 
@@ -289,6 +296,8 @@ pub struct Stepper {
     cfg: Config,
     state: State,
     spec: Option<StatsSpec>,
+    /// Each symbol's first and last close seen so far (buy and hold in the figures).
+    closes: Vec<Option<(f64, f64)>>,
 }
 
 impl Stepper {
@@ -309,6 +318,7 @@ impl Stepper {
             cfg,
             state,
             spec,
+            closes: vec![None; n_symbols],
         })
     }
 
@@ -333,6 +343,13 @@ impl Stepper {
                     bars.offsets[s],
                     "a stretch of bars must start after the previous one ends",
                 ));
+            }
+        }
+        for (s, seen) in self.closes.iter_mut().enumerate() {
+            let r = bars.range(s);
+            if !r.is_empty() {
+                let first = seen.map_or(bars.close[r.start], |(f, _)| f);
+                *seen = Some((first, bars.close[r.end - 1]));
             }
         }
         let (orders, cfg) = (&self.orders, &self.cfg);
@@ -363,10 +380,16 @@ impl Stepper {
         })?;
         let start = self.state.carry.first_ts.unwrap_or(0);
         let end = self.state.carry.seen_last.unwrap_or(0);
+        let closes: Vec<(f64, f64)> = self.closes.iter().flatten().copied().collect();
         let stats = match (self.state.stream.take(), self.spec) {
-            (Some(stream), Some(spec)) => {
-                Some(metrics::stats(stream, &self.state.out, start, end, spec))
-            }
+            (Some(stream), Some(spec)) => Some(metrics::stats(
+                stream,
+                &self.state.out,
+                start,
+                end,
+                spec,
+                &closes,
+            )),
             _ => None,
         };
         Ok((self.state.out, stats))

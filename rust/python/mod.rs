@@ -1,11 +1,23 @@
-//! The one binding module: NumPy buffers in (zero-copy for the bar columns),
-//! column buffers out (the engine's own vectors, no copy), the GIL released while
-//! the engine runs, and every `EngineError` mapped to one Python exception class in
+//! The one binding module: Polars frames in and engine tables out through the
+//! Arrow C data interface (`arrow.rs`: the caller's columns are read in place, the
+//! engine's vectors are handed over without a copy), the GIL released while the
+//! engine runs, and every `EngineError` mapped to one Python exception class in
 //! `aftershock.errors`.
 
-use pyo3::buffer::{Element, PyBuffer};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+
+mod arrow;
+mod buffers;
+
+use arrow::{ArrowTable, Imported, OutTable, TableBuilder};
+use buffers::{get, view, Column, ColumnData};
+use pyo3::buffer::{Element, PyBuffer};
 
 use crate::engine::{
     self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Stats, StatsSpec,
@@ -51,64 +63,65 @@ fn to_pyerr(py: Python<'_>, err: EngineError) -> PyErr {
     result.unwrap_or_else(|e| e)
 }
 
-/// Borrows a C-contiguous buffer as a slice for as long as `buf` lives.
-fn view<'a, T: Element>(buf: &'a PyBuffer<T>, name: &str) -> PyResult<&'a [T]> {
-    if !buf.is_c_contiguous() {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "{name}: buffer must be C-contiguous"
-        )));
-    }
-    // SAFETY: the buffer is contiguous with items of type T (checked by PyBuffer::get),
-    // and `buf` keeps the exporting object alive and its memory pinned while the
-    // slice is borrowed. The engine only reads it.
-    Ok(unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const T, buf.item_count()) })
+fn engine_err(py: Python<'_>) -> impl Fn(EngineError) -> PyErr + '_ {
+    move |e| to_pyerr(py, e)
 }
 
-fn get<'py, T: Element>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<PyBuffer<T>> {
-    let obj = d
-        .get_item(key)?
-        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))?;
-    PyBuffer::<T>::get(&obj)
-}
-
-struct BarBuffers {
-    ts: PyBuffer<i64>,
-    open: PyBuffer<f64>,
-    high: PyBuffer<f64>,
-    low: PyBuffer<f64>,
-    close: PyBuffer<f64>,
+/// The bar columns the engine reads, viewed in the caller's Arrow memory:
+/// `frame` holds ts (timestamp[us]), open, high, low, close; `offsets` the
+/// boundaries of each symbol's block of rows.
+struct BarFrame {
+    frame: Imported,
     offsets: Vec<usize>,
 }
 
-impl BarBuffers {
-    fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let offsets_buf: PyBuffer<i64> = get(d, "offsets")?;
-        let offsets = view(&offsets_buf, "offsets")?
+struct BarViews<'a> {
+    ts: Cow<'a, [i64]>,
+    open: Cow<'a, [f64]>,
+    high: Cow<'a, [f64]>,
+    low: Cow<'a, [f64]>,
+    close: Cow<'a, [f64]>,
+    offsets: &'a [usize],
+}
+
+impl BarFrame {
+    fn from_py(frame: &Bound<'_, PyAny>, offsets: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let raw = arrow::import(offsets, "offsets")?;
+        let name = raw.first_name();
+        let offsets = raw
+            .column::<i64>(&name)?
             .iter()
-            .map(|&v| {
-                usize::try_from(v)
-                    .map_err(|_| pyo3::exceptions::PyValueError::new_err("negative offset"))
-            })
+            .map(|&v| usize::try_from(v).map_err(|_| PyValueError::new_err("negative offset")))
             .collect::<PyResult<Vec<_>>>()?;
-        Ok(BarBuffers {
-            ts: get(d, "ts")?,
-            open: get(d, "open")?,
-            high: get(d, "high")?,
-            low: get(d, "low")?,
-            close: get(d, "close")?,
+        Ok(BarFrame {
+            frame: arrow::import(frame, "bars")?,
             offsets,
         })
     }
 
-    fn bars(&self) -> PyResult<Bars<'_>> {
-        Ok(Bars {
-            ts: view(&self.ts, "ts")?,
-            open: view(&self.open, "open")?,
-            high: view(&self.high, "high")?,
-            low: view(&self.low, "low")?,
-            close: view(&self.close, "close")?,
+    fn views(&self) -> PyResult<BarViews<'_>> {
+        let f = &self.frame;
+        Ok(BarViews {
+            ts: f.column("ts")?,
+            open: f.column("open")?,
+            high: f.column("high")?,
+            low: f.column("low")?,
+            close: f.column("close")?,
             offsets: &self.offsets,
         })
+    }
+}
+
+impl BarViews<'_> {
+    fn bars(&self) -> Bars<'_> {
+        Bars {
+            ts: &self.ts,
+            open: &self.open,
+            high: &self.high,
+            low: &self.low,
+            close: &self.close,
+            offsets: self.offsets,
+        }
     }
 }
 
@@ -126,19 +139,6 @@ fn opt_i64(v: i64) -> Option<i64> {
     } else {
         Some(v)
     }
-}
-
-/// Orders arrive as columns of codes: NaN marks a missing float, i64::MIN a missing integer.
-fn orders_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Vec<Order>> {
-    let buffers = OrderBuffers::from_dict(d)?;
-    buffers.columns()?.decode().map_err(|e| to_pyerr(d.py(), e))
-}
-
-/// The buffers of one encoded orders frame, held (with the GIL) while the engine
-/// reads them.
-struct OrderBuffers {
-    ints: [PyBuffer<i64>; 9],
-    floats: [PyBuffer<f64>; 6],
 }
 
 const ORDER_INTS: [&str; 9] = [
@@ -161,69 +161,52 @@ const ORDER_FLOATS: [&str; 6] = [
     "trailing_stop",
 ];
 
-impl OrderBuffers {
-    fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let mut ints = Vec::with_capacity(ORDER_INTS.len());
-        for name in ORDER_INTS {
-            ints.push(get::<i64>(d, name)?);
-        }
-        let mut floats = Vec::with_capacity(ORDER_FLOATS.len());
-        for name in ORDER_FLOATS {
-            floats.push(get::<f64>(d, name)?);
-        }
-        let buffers = OrderBuffers {
-            ints: ints.try_into().map_err(|_| internal("order columns"))?,
-            floats: floats.try_into().map_err(|_| internal("order columns"))?,
-        };
-        let n = view(&buffers.ints[0], "submit_ts")?.len();
-        let lengths = ORDER_INTS
+/// The encoded orders columns of one frame, viewed in the caller's Arrow memory:
+/// codes as int64 (i64::MIN: missing), floats as float64 (NaN: missing).
+struct OrderViews<'a> {
+    ints: Vec<Cow<'a, [i64]>>,
+    floats: Vec<Cow<'a, [f64]>>,
+}
+
+fn order_views(frame: &Imported) -> PyResult<OrderViews<'_>> {
+    Ok(OrderViews {
+        ints: ORDER_INTS
             .iter()
-            .zip(&buffers.ints)
-            .map(|(name, b)| (view(b, name).map(<[i64]>::len), *name))
-            .chain(
-                ORDER_FLOATS
-                    .iter()
-                    .zip(&buffers.floats)
-                    .map(|(name, b)| (view(b, name).map(<[f64]>::len), *name)),
-            );
-        for (len, name) in lengths {
-            if len? != n {
-                let msg = format!("column has a different length than submit_ts ({n})");
-                return Err(to_pyerr(d.py(), EngineError::orders(name, 0, msg)));
-            }
+            .map(|n| frame.column::<i64>(n))
+            .collect::<PyResult<_>>()?,
+        floats: ORDER_FLOATS
+            .iter()
+            .map(|n| frame.column::<f64>(n))
+            .collect::<PyResult<_>>()?,
+    })
+}
+
+impl OrderViews<'_> {
+    fn columns(&self) -> OrderColumns<'_> {
+        let i = |k: usize| &self.ints[k][..];
+        let f = |k: usize| &self.floats[k][..];
+        OrderColumns {
+            submit: i(0),
+            symbol: i(1),
+            side: i(2),
+            size_type: i(3),
+            order_type: i(4),
+            tif: i(5),
+            expire: i(6),
+            reduce: i(7),
+            exit_after: i(8),
+            qty: f(0),
+            limit: f(1),
+            stop: f(2),
+            sl: f(3),
+            tp: f(4),
+            tr: f(5),
         }
-        Ok(buffers)
-    }
-
-    fn columns(&self) -> PyResult<OrderColumns<'_>> {
-        let i = |k: usize| view(&self.ints[k], ORDER_INTS[k]);
-        let f = |k: usize| view(&self.floats[k], ORDER_FLOATS[k]);
-        Ok(OrderColumns {
-            submit: i(0)?,
-            symbol: i(1)?,
-            side: i(2)?,
-            size_type: i(3)?,
-            order_type: i(4)?,
-            tif: i(5)?,
-            expire: i(6)?,
-            reduce: i(7)?,
-            exit_after: i(8)?,
-            qty: f(0)?,
-            limit: f(1)?,
-            stop: f(2)?,
-            sl: f(3)?,
-            tp: f(4)?,
-            tr: f(5)?,
-        })
     }
 }
 
-fn internal(what: &str) -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err(format!("internal: {what}"))
-}
-
-/// Borrowed order columns of equal length (checked by `OrderBuffers::from_dict`);
-/// plain slices, so a worker thread can decode them without the GIL.
+/// Borrowed order columns of equal length (a struct batch guarantees it); plain
+/// slices, so a worker thread can decode them without the GIL.
 #[derive(Clone, Copy)]
 struct OrderColumns<'a> {
     submit: &'a [i64],
@@ -321,141 +304,87 @@ fn config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Config> {
     Ok(cfg)
 }
 
-/// An output column handed to Python without a copy: it owns the engine's vector
-/// and exports it read-only through the buffer protocol (`np.frombuffer` views it;
-/// the views keep it alive). Immutable (`frozen`), so the exported memory never moves.
-#[pyclass(frozen, module = "aftershock._engine")]
-struct Column {
-    data: ColumnData,
-}
-
-enum ColumnData {
-    Int(Vec<i64>),
-    Float(Vec<f64>),
-}
-
-#[pymethods]
-impl Column {
-    /// # Safety
-    /// Called by Python's buffer protocol with a valid `view`.
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut pyo3::ffi::Py_buffer,
-        flags: std::ffi::c_int,
-    ) -> PyResult<()> {
-        if flags & pyo3::ffi::PyBUF_WRITABLE == pyo3::ffi::PyBUF_WRITABLE {
-            return Err(pyo3::exceptions::PyBufferError::new_err(
-                "engine output columns are read-only",
-            ));
-        }
-        let (ptr, bytes) = match &slf.get().data {
-            ColumnData::Int(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
-            ColumnData::Float(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
-        };
-        // SAFETY: `ptr` points at `bytes` initialized bytes owned by this frozen
-        // object, which the view keeps alive (FillInfo takes a reference to it);
-        // the buffer is exported read-only.
-        let rc = unsafe {
-            pyo3::ffi::PyBuffer_FillInfo(
-                view,
-                slf.as_ptr(),
-                ptr.cast_mut(),
-                bytes as pyo3::ffi::Py_ssize_t,
-                1,
-                flags,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(PyErr::fetch(slf.py()))
-        }
-    }
-}
-
-/// One run's output as the columns `aftershock.results` reads. Built on the worker
-/// thread that ran the simulation, so with the GIL held only the finished buffers
-/// are handed over.
-struct OutputColumns {
-    ints: Vec<(&'static str, Vec<i64>)>,
-    floats: Vec<(&'static str, Vec<f64>)>,
+/// One run's output as Arrow tables (fills, trades, equity, orders), built on the
+/// worker thread that ran the simulation; with the GIL held only the finished
+/// tables are wrapped. Codes stay codes (int8); `aftershock.trading.results`
+/// names them with the tables of `codes()`.
+struct OutputTables {
+    fills: OutTable,
+    trades: OutTable,
+    equity: OutTable,
+    orders: OutTable,
     bars_visited: u64,
 }
 
-fn output_columns(out: &Output) -> OutputColumns {
-    let mut ints: Vec<(&'static str, Vec<i64>)> = Vec::with_capacity(18);
-    let mut floats: Vec<(&'static str, Vec<f64>)> = Vec::with_capacity(16);
-    macro_rules! int {
-        ($name:literal, $rows:expr, |$r:ident| $e:expr) => {
-            ints.push(($name, $rows.iter().map(|$r| $e).collect()))
-        };
-    }
-    macro_rules! float {
-        ($name:literal, $rows:expr, |$r:ident| $e:expr) => {
-            floats.push(($name, $rows.iter().map(|$r| $e).collect()))
+fn output_tables(out: &Output) -> OutputTables {
+    macro_rules! col {
+        ($rows:expr, |$r:ident| $e:expr) => {
+            $rows.iter().map(|$r| $e).collect()
         };
     }
     let f = &out.fills;
-    int!("fills.order_id", f, |r| r.order_id);
-    int!("fills.ts", f, |r| r.ts);
-    int!("fills.symbol", f, |r| r.symbol as i64);
-    int!("fills.side", f, |r| r.side as u8 as i64);
-    float!("fills.qty", f, |r| r.qty);
-    float!("fills.price", f, |r| r.price);
-    float!("fills.fee", f, |r| r.fee);
-    int!("fills.reason", f, |r| r.reason as u8 as i64);
+    let mut fills = TableBuilder::new(f.len());
+    fills
+        .i64("order_id", col!(f, |r| r.order_id))
+        .ts("ts", col!(f, |r| r.ts))
+        .i64("symbol", col!(f, |r| r.symbol as i64))
+        .i8("side", col!(f, |r| r.side as u8 as i8))
+        .f64("qty", col!(f, |r| r.qty))
+        .f64("price", col!(f, |r| r.price))
+        .f64("fee", col!(f, |r| r.fee))
+        .i8("reason", col!(f, |r| r.reason as u8 as i8));
     let t = &out.trades;
-    int!("trades.symbol", t, |r| r.symbol as i64);
-    int!("trades.direction", t, |r| r.direction as i64);
-    int!("trades.entry_order_id", t, |r| r.entry_order_id);
-    int!("trades.entry_ts", t, |r| r.entry_ts);
-    float!("trades.entry_price", t, |r| r.entry_price);
-    int!("trades.exit_ts", t, |r| r.exit_ts);
-    float!("trades.exit_price", t, |r| r.exit_price);
-    float!("trades.qty", t, |r| r.qty);
-    float!("trades.pnl", t, |r| r.pnl);
-    float!("trades.return", t, |r| r.ret);
-    float!("trades.fees", t, |r| r.fees);
-    int!("trades.exit_reason", t, |r| r
-        .exit_reason
-        .map(|x| x as u8 as i64)
-        .unwrap_or(-1));
-    float!("trades.mae", t, |r| r.mae);
-    float!("trades.mfe", t, |r| r.mfe);
+    let mut trades = TableBuilder::new(t.len());
+    trades
+        .i64("symbol", col!(t, |r| r.symbol as i64))
+        .i8("direction", col!(t, |r| r.direction))
+        .i64("entry_order_id", col!(t, |r| r.entry_order_id))
+        .ts("entry_ts", col!(t, |r| r.entry_ts))
+        .f64("entry_price", col!(t, |r| r.entry_price))
+        .ts("exit_ts", col!(t, |r| r.exit_ts))
+        .f64("exit_price", col!(t, |r| r.exit_price))
+        .f64("qty", col!(t, |r| r.qty))
+        .f64("pnl", col!(t, |r| r.pnl))
+        .f64("return", col!(t, |r| r.ret))
+        .f64("fees", col!(t, |r| r.fees))
+        .opt_i8(
+            "exit_reason",
+            col!(t, |r| r.exit_reason.map(|x| x as u8 as i8)),
+        )
+        .f64("mae", col!(t, |r| r.mae))
+        .f64("mfe", col!(t, |r| r.mfe));
     let e = &out.equity;
-    int!("equity.ts", e, |r| r.ts);
-    float!("equity.cash", e, |r| r.cash);
-    float!("equity.equity", e, |r| r.equity);
-    float!("equity.gross_exposure", e, |r| r.gross_exposure);
+    let mut equity = TableBuilder::new(e.len());
+    equity
+        .ts("ts", col!(e, |r| r.ts))
+        .f64("cash", col!(e, |r| r.cash))
+        .f64("equity", col!(e, |r| r.equity))
+        .f64("gross_exposure", col!(e, |r| r.gross_exposure));
     let o = &out.orders;
-    int!("orders.status", o, |r| r.status as u8 as i64);
-    int!("orders.status_ts", o, |r| r.status_ts.unwrap_or(i64::MIN));
-    float!("orders.filled_qty", o, |r| r.filled_qty);
-    int!("orders.reason", o, |r| r.reason as u8 as i64);
-    OutputColumns {
-        ints,
-        floats,
+    let mut orders = TableBuilder::new(o.len());
+    orders
+        .i8("status", col!(o, |r| r.status as u8 as i8))
+        .opt_ts("status_ts", col!(o, |r| r.status_ts))
+        .f64("filled_qty", col!(o, |r| r.filled_qty))
+        .i8("reject_reason", col!(o, |r| r.reason as u8 as i8));
+    OutputTables {
+        fills: fills.finish(),
+        trades: trades.finish(),
+        equity: equity.finish(),
+        orders: orders.finish(),
         bars_visited: out.bars_visited,
     }
 }
 
-/// Output columns as buffers (native-endian i64 / f64) that `aftershock.results`
-/// views with NumPy; the vectors move into Python objects, no bytes are copied.
-fn columns_to_dict(py: Python<'_>, cols: OutputColumns) -> PyResult<Bound<'_, PyDict>> {
+/// ``{"fills", "trades", "equity", "orders"}`` as `ArrowTable`s (each imported by
+/// ``pl.DataFrame(table)`` without a copy) and ``"bars_visited"``.
+fn tables_to_dict(py: Python<'_>, out: OutputTables) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
-    for (name, v) in cols.ints {
-        let column = Column {
-            data: ColumnData::Int(v),
-        };
-        d.set_item(name, Bound::new(py, column)?)?;
-    }
-    for (name, v) in cols.floats {
-        let column = Column {
-            data: ColumnData::Float(v),
-        };
-        d.set_item(name, Bound::new(py, column)?)?;
-    }
-    d.set_item("bars_visited", cols.bars_visited)?;
+    d.set_item("fills", ArrowTable::new(out.fills))?;
+    d.set_item("trades", ArrowTable::new(out.trades))?;
+    d.set_item("equity", ArrowTable::new(out.equity))?;
+    d.set_item("orders", ArrowTable::new(out.orders))?;
+    d.set_item("bars_visited", out.bars_visited)?;
     Ok(d)
 }
 
@@ -467,21 +396,29 @@ fn bar_check(trusted: bool) -> BarCheck {
     }
 }
 
-/// Runs one backtest. `bars` and `orders` are dicts of NumPy arrays prepared by
-/// `aftershock.engine`; the GIL is released for the whole simulation. `trusted`
-/// skips the engine's own O(bars) scan for bars `prepare_bars` already validated.
+/// Runs one backtest. `bars` is a frame of ts/open/high/low/close grouped by
+/// symbol (`offsets` bounds each symbol's rows), `orders` the encoded orders frame
+/// (`aftershock.trading.engine.encode_orders`); both are read in place through the
+/// Arrow C stream interface. The GIL is released for the whole simulation.
+/// `trusted` skips the engine's own O(bars) scan for bars `prepare_bars` validated.
 #[pyfunction]
 fn simulate<'py>(
     py: Python<'py>,
-    bars: &Bound<'py, PyDict>,
-    orders: &Bound<'py, PyDict>,
+    bars: &Bound<'py, PyAny>,
+    offsets: &Bound<'py, PyAny>,
+    orders: &Bound<'py, PyAny>,
     config: &Bound<'py, PyDict>,
     trusted: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let buffers = BarBuffers::from_dict(bars)?;
-    let orders = orders_from_dict(orders)?;
+    let frame = BarFrame::from_py(bars, offsets)?;
+    let order_frame = arrow::import(orders, "orders")?;
+    let orders = order_views(&order_frame)?
+        .columns()
+        .decode()
+        .map_err(engine_err(py))?;
     let config = config_from_dict(config)?;
-    let bars = buffers.bars()?;
+    let views = frame.views()?;
+    let bars = views.bars();
     let check = bar_check(trusted);
     let result = py.detach(|| {
         engine::run_guarded(
@@ -492,9 +429,9 @@ fn simulate<'py>(
             },
             check,
         )
-        .map(|out| output_columns(&out))
+        .map(|out| output_tables(&out))
     });
-    columns_to_dict(py, result.map_err(|e| to_pyerr(py, e))?)
+    tables_to_dict(py, result.map_err(engine_err(py))?)
 }
 
 /// Runs many backtests over the same bars on `threads` threads with the GIL
@@ -502,98 +439,116 @@ fn simulate<'py>(
 #[pyfunction]
 fn simulate_many<'py>(
     py: Python<'py>,
-    bars: &Bound<'py, PyDict>,
+    bars: &Bound<'py, PyAny>,
+    offsets: &Bound<'py, PyAny>,
     orders: &Bound<'py, PyList>,
     configs: &Bound<'py, PyList>,
     threads: usize,
     trusted: bool,
 ) -> PyResult<Bound<'py, PyList>> {
-    let outputs = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
-        engine::simulate_validated(bars, o, c).map(|out| output_columns(&out))
+    let batch = Batch::new(bars, offsets, orders, configs)?;
+    let outputs = batch.run(py, threads, trusted, None, |bars, o, c| {
+        engine::simulate_validated(bars, o, c).map(|out| output_tables(&out))
     })?;
     let list = PyList::empty(py);
-    for cols in outputs {
-        list.append(columns_to_dict(py, cols)?)?;
+    for out in outputs {
+        list.append(tables_to_dict(py, out)?)?;
     }
     Ok(list)
 }
 
 /// The engine's O(bars) check of ordering and prices (GIL released); raises
-/// `BarsError` naming the column and the row of the laid-out arrays.
+/// `BarsError` naming the column and the row of the laid-out frame.
 #[pyfunction]
-fn check_bars(py: Python<'_>, bars: &Bound<'_, PyDict>) -> PyResult<()> {
-    let buffers = BarBuffers::from_dict(bars)?;
-    let bars = buffers.bars()?;
-    py.detach(|| bars.validate()).map_err(|e| to_pyerr(py, e))
+fn check_bars(py: Python<'_>, bars: &Bound<'_, PyAny>, offsets: &Bound<'_, PyAny>) -> PyResult<()> {
+    let frame = BarFrame::from_py(bars, offsets)?;
+    let views = frame.views()?;
+    let bars = views.bars();
+    py.detach(|| bars.validate()).map_err(engine_err(py))
+}
+
+/// Where the engine reads each column of an Arrow frame: ``{name: address}``, or
+/// ``None`` for a column it had to gather from several chunks (a copy). Lets a
+/// test check that frames cross without a copy.
+#[pyfunction]
+fn column_addresses<'py>(
+    py: Python<'py>,
+    frame: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let imported = arrow::import(frame, "frame")?;
+    let d = PyDict::new(py);
+    for name in imported.names() {
+        d.set_item(&name, imported.address(&name)?)?;
+    }
+    Ok(d)
+}
+
+/// Variants finished so far in a sweep: the engine's workers count them while the
+/// GIL is released, and a Python thread reads ``done`` to draw a progress bar.
+#[pyclass(frozen, module = "aftershock._engine")]
+struct Progress {
+    done: AtomicUsize,
+}
+
+#[pymethods]
+impl Progress {
+    #[new]
+    fn new() -> Self {
+        Progress {
+            done: AtomicUsize::new(0),
+        }
+    }
+
+    #[getter]
+    fn done(&self) -> usize {
+        self.done.load(Ordering::Relaxed)
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Sweeps scored in the engine: one row of `Result.stats()` figures per job.
 // ---------------------------------------------------------------------------
 
-/// The distinct orders dicts of a list (jobs that pass the same dict object share
-/// its buffers) and, per job, the index of its dict.
-struct SharedOrders {
-    frames: Vec<OrderBuffers>,
-    index: Vec<usize>,
-}
-
-fn shared_orders(list: &Bound<'_, PyList>) -> PyResult<SharedOrders> {
-    let mut seen: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    let mut frames = Vec::new();
-    let mut index = Vec::with_capacity(list.len());
-    for item in list.iter() {
-        let key = item.as_ptr() as usize;
-        let k = match seen.get(&key) {
-            Some(&k) => k,
-            None => {
-                frames.push(OrderBuffers::from_dict(item.cast::<PyDict>()?)?);
-                seen.insert(key, frames.len() - 1);
-                frames.len() - 1
-            }
-        };
-        index.push(k);
-    }
-    Ok(SharedOrders { frames, index })
-}
-
-impl SharedOrders {
-    fn jobs<'a>(&'a self, configs: &'a [Config]) -> PyResult<Vec<(OrderColumns<'a>, &'a Config)>> {
-        let columns: Vec<OrderColumns<'a>> = self
-            .frames
-            .iter()
-            .map(|f| f.columns())
-            .collect::<PyResult<_>>()?;
-        Ok(self
-            .index
-            .iter()
-            .map(|&k| columns[k])
-            .zip(configs)
-            .collect())
-    }
-}
-
 /// The arguments of a batch of backtests, held while the engine reads them.
+/// Jobs that pass the same orders frame object share one import.
 struct Batch {
-    bars: BarBuffers,
-    orders: SharedOrders,
+    bars: BarFrame,
+    frames: Vec<Imported>,
+    index: Vec<usize>,
     configs: Vec<Config>,
 }
 
 impl Batch {
     fn new(
-        bars: &Bound<'_, PyDict>,
+        bars: &Bound<'_, PyAny>,
+        offsets: &Bound<'_, PyAny>,
         orders: &Bound<'_, PyList>,
         configs: &Bound<'_, PyList>,
     ) -> PyResult<Self> {
         if orders.len() != configs.len() {
-            return Err(pyo3::exceptions::PyValueError::new_err(
+            return Err(PyValueError::new_err(
                 "orders and configs must have the same length",
             ));
         }
+        let mut seen: HashMap<usize, usize> = HashMap::new();
+        let mut frames = Vec::new();
+        let mut index = Vec::with_capacity(orders.len());
+        for item in orders.iter() {
+            let key = item.as_ptr() as usize;
+            let k = match seen.get(&key) {
+                Some(&k) => k,
+                None => {
+                    frames.push(arrow::import(&item, "orders")?);
+                    seen.insert(key, frames.len() - 1);
+                    frames.len() - 1
+                }
+            };
+            index.push(k);
+        }
         Ok(Batch {
-            bars: BarBuffers::from_dict(bars)?,
-            orders: shared_orders(orders)?,
+            bars: BarFrame::from_py(bars, offsets)?,
+            frames,
+            index,
             configs: configs
                 .iter()
                 .map(|c| config_from_dict(c.cast::<PyDict>()?))
@@ -604,25 +559,39 @@ impl Batch {
     /// Applies `run` to every job on the engine's worker threads with the GIL
     /// released; the first error (in job order) is raised. Each worker decodes its
     /// job's orders itself, so memory holds one decoded frame per thread, not one
-    /// per variant.
+    /// per variant. `progress` counts finished jobs.
     fn run<T: Send>(
         &self,
         py: Python<'_>,
         threads: usize,
         trusted: bool,
+        progress: Option<&Progress>,
         run: impl Fn(Bars<'_>, &[Order], &Config) -> Result<T, EngineError> + Sync,
     ) -> PyResult<Vec<T>> {
-        let bars = self.bars.bars()?;
-        let jobs = self.orders.jobs(&self.configs)?;
+        let views = self.bars.views()?;
+        let bars = views.bars();
+        let order_views: Vec<OrderViews<'_>> = self
+            .frames
+            .iter()
+            .map(order_views)
+            .collect::<PyResult<_>>()?;
+        let columns: Vec<OrderColumns<'_>> = order_views.iter().map(OrderViews::columns).collect();
+        let jobs: Vec<(OrderColumns<'_>, &Config)> = self
+            .index
+            .iter()
+            .map(|&k| columns[k])
+            .zip(&self.configs)
+            .collect();
         let check = bar_check(trusted);
+        let done = progress.map(|p| &p.done);
         let results = py.detach(|| {
-            engine::run_checked(bars, &jobs, threads, check, |(columns, config)| {
+            engine::run_checked_counted(bars, &jobs, threads, check, done, |(columns, config)| {
                 run(bars, &columns.decode()?, config)
             })
         });
         results
             .into_iter()
-            .map(|r| r.map_err(|e| to_pyerr(py, e)))
+            .map(|r| r.map_err(engine_err(py)))
             .collect()
     }
 }
@@ -631,57 +600,74 @@ impl Batch {
 /// dict of columns (lists, `None` for a null figure) in job order. The figures are
 /// computed inside the parallel loop; no equity path is built.
 #[pyfunction]
+#[pyo3(signature = (bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_many_stats<'py>(
     py: Python<'py>,
-    bars: &Bound<'py, PyDict>,
+    bars: &Bound<'py, PyAny>,
+    offsets: &Bound<'py, PyAny>,
     orders: &Bound<'py, PyList>,
     configs: &Bound<'py, PyList>,
     threads: usize,
     trusted: bool,
     day: i64,
     periods_per_year: f64,
-) -> PyResult<Bound<'py, PyDict>> {
+    progress: Option<&Bound<'py, Progress>>,
+) -> PyResult<Bound<'py, ArrowTable>> {
     if day <= 0 {
-        return Err(pyo3::exceptions::PyValueError::new_err("day must be > 0"));
+        return Err(PyValueError::new_err("day must be > 0"));
     }
     let spec = StatsSpec {
         day,
         periods_per_year,
     };
-    let stats = Batch::new(bars, orders, configs)?.run(py, threads, trusted, |bars, o, c| {
+    let batch = Batch::new(bars, offsets, orders, configs)?;
+    let progress = progress.map(|p| p.get());
+    let stats = batch.run(py, threads, trusted, progress, |bars, o, c| {
         engine::simulate_stats(bars, o, c, spec)
     })?;
     stats_columns(py, &stats)
 }
 
-/// Sweep figures as ``{name: [value per job]}``, in `Result.stats()` order.
-fn stats_columns<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    macro_rules! column {
-        ($name:ident) => {
-            d.set_item(
-                stringify!($name),
-                PyList::new(py, stats.iter().map(|s| s.$name))?,
-            )?
+/// Sweep figures as one Arrow table, a row per job, in `Result.stats()` order
+/// (``benchmark`` is the symbol's index; nulls as validity bits).
+fn stats_columns<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, ArrowTable>> {
+    macro_rules! col {
+        (|$s:ident| $e:expr) => {
+            stats.iter().map(|$s| $e).collect()
         };
     }
-    column!(start);
-    column!(end);
-    column!(init_cash);
-    column!(final_equity);
-    column!(total_return);
-    column!(max_drawdown);
-    column!(sharpe);
-    column!(trades);
-    column!(open_trades);
-    column!(win_rate);
-    column!(avg_trade_return);
-    column!(profit_factor);
-    column!(total_fees);
-    column!(exposure);
-    column!(bars_visited);
-    Ok(d)
+    let mut t = TableBuilder::new(stats.len());
+    t.ts("start", col!(|s| s.start))
+        .ts("end", col!(|s| s.end))
+        .f64("init_cash", col!(|s| s.init_cash))
+        .f64("final_equity", col!(|s| s.final_equity))
+        .f64("total_return", col!(|s| s.total_return))
+        .f64("max_drawdown", col!(|s| s.max_drawdown))
+        .opt_f64("sharpe", col!(|s| s.sharpe))
+        .i64("trades", col!(|s| s.trades as i64))
+        .i64("open_trades", col!(|s| s.open_trades as i64))
+        .opt_f64("win_rate", col!(|s| s.win_rate))
+        .opt_f64("avg_trade_return", col!(|s| s.avg_trade_return))
+        .opt_f64("profit_factor", col!(|s| s.profit_factor))
+        .f64("total_fees", col!(|s| s.total_fees))
+        .f64("exposure", col!(|s| s.exposure))
+        .i64("bars_visited", col!(|s| s.bars_visited as i64))
+        .duration("duration", col!(|s| Some(s.duration)))
+        .f64("equity_peak", col!(|s| s.equity_peak))
+        .opt_i64("benchmark", col!(|s| s.benchmark.map(|b| b as i64)))
+        .opt_f64("buy_hold_return", col!(|s| s.buy_hold_return))
+        .opt_f64("return_ann", col!(|s| s.return_ann))
+        .opt_f64("volatility_ann", col!(|s| s.volatility_ann))
+        .opt_f64("cagr", col!(|s| s.cagr))
+        .opt_f64("sortino", col!(|s| s.sortino))
+        .opt_f64("best_trade", col!(|s| s.best_trade))
+        .opt_f64("worst_trade", col!(|s| s.worst_trade))
+        .duration("max_trade_duration", col!(|s| s.max_trade_duration))
+        .duration("avg_trade_duration", col!(|s| s.avg_trade_duration))
+        .opt_f64("sqn", col!(|s| s.sqn))
+        .opt_f64("kelly", col!(|s| s.kelly));
+    Bound::new(py, ArrowTable::new(t.finish()))
 }
 
 /// The engine's code tables: ``{column: {text: code}}`` (``reject_reason`` maps ""
@@ -708,6 +694,9 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
+    m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
+    m.add_class::<ArrowTable>()?;
+    m.add_class::<Progress>()?;
     add_signal_functions(m)?;
     add_study_functions(m)?;
     // bars larger than memory: one backtest fed in stretches of time
@@ -792,97 +781,113 @@ fn signal_config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<SignalConfig> {
     Ok(cfg)
 }
 
-struct SignalBuffers {
-    ts: PyBuffer<i64>,
-    prices: [PyBuffer<f64>; 4],
-    masks: [PyBuffer<u8>; 4],
+/// One symbol's bars (ts/open/high/low/close) and its four 0/1 signal columns
+/// (uint8 or boolean), read in place.
+struct SignalFrames {
+    bars: Imported,
+    signals: Imported,
 }
 
-impl SignalBuffers {
-    fn from_dicts(bars: &Bound<'_, PyDict>, signals: &Bound<'_, PyDict>) -> PyResult<Self> {
-        Ok(SignalBuffers {
-            ts: get(bars, "ts")?,
-            prices: [
-                get(bars, "open")?,
-                get(bars, "high")?,
-                get(bars, "low")?,
-                get(bars, "close")?,
-            ],
-            masks: [
-                get(signals, "long_entries")?,
-                get(signals, "long_exits")?,
-                get(signals, "short_entries")?,
-                get(signals, "short_exits")?,
-            ],
+struct SignalViews<'a> {
+    ts: Cow<'a, [i64]>,
+    prices: [Cow<'a, [f64]>; 4],
+    masks: [Cow<'a, [u8]>; 4],
+}
+
+impl SignalFrames {
+    fn from_py(bars: &Bound<'_, PyAny>, signals: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(SignalFrames {
+            bars: arrow::import(bars, "bars")?,
+            signals: arrow::import(signals, "signals")?,
         })
     }
 
-    fn input(&self) -> PyResult<SignalInput<'_>> {
+    fn views(&self) -> PyResult<SignalViews<'_>> {
+        let (b, s) = (&self.bars, &self.signals);
+        Ok(SignalViews {
+            ts: b.column("ts")?,
+            prices: [
+                b.column("open")?,
+                b.column("high")?,
+                b.column("low")?,
+                b.column("close")?,
+            ],
+            masks: [
+                s.mask("long_entries")?,
+                s.mask("long_exits")?,
+                s.mask("short_entries")?,
+                s.mask("short_exits")?,
+            ],
+        })
+    }
+}
+
+impl SignalViews<'_> {
+    fn input(&self) -> SignalInput<'_> {
         let [o, h, l, c] = &self.prices;
         let [le, lx, se, sx] = &self.masks;
-        Ok(SignalInput {
-            ts: view(&self.ts, "ts")?,
-            open: view(o, "open")?,
-            high: view(h, "high")?,
-            low: view(l, "low")?,
-            close: view(c, "close")?,
-            long_entries: view(le, "long_entries")?,
-            long_exits: view(lx, "long_exits")?,
-            short_entries: view(se, "short_entries")?,
-            short_exits: view(sx, "short_exits")?,
-        })
+        SignalInput {
+            ts: &self.ts,
+            open: o,
+            high: h,
+            low: l,
+            close: c,
+            long_entries: le,
+            long_exits: lx,
+            short_entries: se,
+            short_exits: sx,
+        }
     }
 }
 
 /// One signal backtest over one symbol's validated bars (GIL released); returns
-/// the same raw columns as `simulate` (equity columns empty unless `keep_equity`).
+/// the same tables as `simulate` (the equity one empty unless `keep_equity`).
 #[pyfunction]
 fn simulate_signals<'py>(
     py: Python<'py>,
-    bars: &Bound<'py, PyDict>,
-    signals: &Bound<'py, PyDict>,
+    bars: &Bound<'py, PyAny>,
+    signals: &Bound<'py, PyAny>,
     config: &Bound<'py, PyDict>,
     keep_equity: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let buffers = SignalBuffers::from_dicts(bars, signals)?;
+    let frames = SignalFrames::from_py(bars, signals)?;
     let config = signal_config_from_dict(config)?;
-    let input = buffers.input()?;
-    let result =
-        py.detach(|| engine::guarded(|| engine::simulate_signals(input, &config, keep_equity)));
-    let out = result.map_err(|e| to_pyerr(py, e))?;
-    columns_to_dict(py, output_columns(&out))
+    let views = frames.views()?;
+    let input = views.input();
+    let result = py.detach(|| {
+        engine::guarded(|| engine::simulate_signals(input, &config, keep_equity))
+            .map(|out| output_tables(&out))
+    });
+    tables_to_dict(py, result.map_err(engine_err(py))?)
 }
 
-/// A sweep: `config` with each key of `variants` (equal-length float arrays, one
+/// A sweep: `config` with each key of `variants` (equal-length float columns, one
 /// value per variant) overridden; runs on `threads` threads with the GIL released
 /// and returns one list per stats figure, in variant order.
 #[pyfunction]
+#[pyo3(signature = (bars, signals, config, variants, threads, progress=None))]
 fn simulate_signals_many<'py>(
     py: Python<'py>,
-    bars: &Bound<'py, PyDict>,
-    signals: &Bound<'py, PyDict>,
+    bars: &Bound<'py, PyAny>,
+    signals: &Bound<'py, PyAny>,
     config: &Bound<'py, PyDict>,
-    variants: &Bound<'py, PyDict>,
+    variants: &Bound<'py, PyAny>,
     threads: usize,
-) -> PyResult<Bound<'py, PyDict>> {
-    let buffers = SignalBuffers::from_dicts(bars, signals)?;
+    progress: Option<&Bound<'py, Progress>>,
+) -> PyResult<Bound<'py, ArrowTable>> {
+    let frames = SignalFrames::from_py(bars, signals)?;
     let base = signal_config_from_dict(config)?;
-    let mut columns: Vec<(String, PyBuffer<f64>)> = Vec::new();
-    for (key, value) in variants.iter() {
-        columns.push((key.extract()?, PyBuffer::get(&value)?));
-    }
-    let n = match columns.first() {
-        Some((name, buf)) => view(buf, name)?.len(),
-        None => 1,
+    let variant_frame = arrow::import(variants, "variants")?;
+    let names = variant_frame.names();
+    let n = if names.is_empty() {
+        1
+    } else {
+        variant_frame.len()
     };
     let mut configs = vec![base; n];
-    for (name, buf) in &columns {
-        let values = view(buf, name)?;
-        if values.len() != n {
-            let msg = format!("has {} values, the first variant column {n}", values.len());
-            return Err(to_pyerr(py, EngineError::config("variants", msg)));
-        }
-        for (cfg, &v) in configs.iter_mut().zip(values) {
+    for name in &names {
+        let values = variant_frame.column::<f64>(name)?;
+        for (cfg, &v) in configs.iter_mut().zip(values.iter()) {
             let slot = signal_number(cfg, name).ok_or_else(|| {
                 to_pyerr(
                     py,
@@ -892,12 +897,15 @@ fn simulate_signals_many<'py>(
             *slot = v;
         }
     }
-    let input = buffers.input()?;
-    let results = py.detach(|| engine::simulate_signals_many(input, &configs, threads));
+    let views = frames.views()?;
+    let input = views.input();
+    let done = progress.map(|p| &p.get().done);
+    let results =
+        py.detach(|| engine::simulate_signals_many_counted(input, &configs, threads, done));
     let stats: Vec<Stats> = results
         .into_iter()
         .collect::<Result<_, _>>()
-        .map_err(|e| to_pyerr(py, e))?;
+        .map_err(engine_err(py))?;
     stats_columns(py, &stats)
 }
 
@@ -931,7 +939,7 @@ impl BacktestStream {
     /// as the run goes; `keep_equity`: the equity rows are kept for `take_equity`.
     #[new]
     fn new(
-        orders: &Bound<'_, PyDict>,
+        orders: &Bound<'_, PyAny>,
         config: &Bound<'_, PyDict>,
         n_symbols: usize,
         day: i64,
@@ -939,7 +947,11 @@ impl BacktestStream {
         keep_equity: bool,
     ) -> PyResult<Self> {
         let py = orders.py();
-        let orders = orders_from_dict(orders)?;
+        let order_frame = arrow::import(orders, "orders")?;
+        let orders = order_views(&order_frame)?
+            .columns()
+            .decode()
+            .map_err(engine_err(py))?;
         let config = config_from_dict(config)?;
         let spec = (day > 0).then_some(StatsSpec {
             day,
@@ -950,55 +962,53 @@ impl BacktestStream {
         Ok(BacktestStream { inner: Some(inner) })
     }
 
-    /// Simulates the next stretch of bars (checked by the caller, laid out as for
-    /// `simulate`); `ends[s]` is 1 when it holds symbol `s`'s last bar.
+    /// Simulates the next stretch of bars (checked by the caller; a frame with
+    /// offsets, as for `simulate`); `ends[s]` is true when it holds symbol `s`'s
+    /// last bar.
     fn feed(
         &mut self,
         py: Python<'_>,
-        bars: &Bound<'_, PyDict>,
-        ends: &Bound<'_, PyAny>,
+        bars: &Bound<'_, PyAny>,
+        offsets: &Bound<'_, PyAny>,
+        ends: Vec<bool>,
     ) -> PyResult<()> {
-        let buffers = BarBuffers::from_dict(bars)?;
-        let ends_buf: PyBuffer<i64> = PyBuffer::get(ends)?;
-        let ends: Vec<bool> = view(&ends_buf, "ends")?.iter().map(|&v| v != 0).collect();
-        let bars = buffers.bars()?;
+        let frame = BarFrame::from_py(bars, offsets)?;
+        let views = frame.views()?;
+        let bars = views.bars();
         let stepper = self.stepper()?;
         py.detach(|| engine::guarded(|| stepper.feed(bars, &ends)))
             .map_err(|e| to_pyerr(py, e))
     }
 
-    /// The equity rows recorded since the last call, as `equity.*` columns.
-    fn take_equity<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// The equity rows recorded since the last call, as an engine table.
+    fn take_equity<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, ArrowTable>> {
         let rows = self.stepper()?.take_equity();
         let out = Output {
             equity: rows,
             ..Output::default()
         };
-        let mut cols = output_columns(&out);
-        cols.ints.retain(|(k, _)| k.starts_with("equity."));
-        cols.floats.retain(|(k, _)| k.starts_with("equity."));
-        columns_to_dict(py, cols)
+        Bound::new(py, ArrowTable::new(output_tables(&out).equity))
     }
 
-    /// Ends the run: the output columns (as `simulate` returns them; `equity.*`
-    /// holds the rows not taken yet) and the figures (an empty dict without them).
+    /// Ends the run: the output tables (as `simulate` returns them; `equity` holds
+    /// the rows not taken yet) and the figures (None without them).
     fn finish<'py>(
         &mut self,
         py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, ArrowTable>>)> {
         let stepper = self
             .inner
             .take()
             .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the stream is finished"))?;
         let result = py.detach(|| {
-            engine::guarded(|| stepper.finish()).map(|(out, stats)| (output_columns(&out), stats))
+            engine::guarded(|| stepper.finish()).map(|(out, stats)| (output_tables(&out), stats))
         });
-        let (cols, stats) = result.map_err(|e| to_pyerr(py, e))?;
+        let (tables, stats) = result.map_err(|e| to_pyerr(py, e))?;
         let figures = match stats {
-            Some(s) => stats_columns(py, &[s])?,
-            None => PyDict::new(py),
+            Some(s) => Some(stats_columns(py, &[s])?),
+            None => None,
         };
-        Ok((columns_to_dict(py, cols)?, figures))
+        Ok((tables_to_dict(py, tables)?, figures))
     }
 }
 

@@ -3,7 +3,7 @@ hand-computed expectations (rust/engine/tests.rs covers the core scenarios)."""
 
 from __future__ import annotations
 
-import ctypes
+import gc
 import datetime as dt
 from pathlib import Path
 
@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 import aftershock as ash
-from aftershock.trading.engine import prepare_bars
+from aftershock import _engine
+from aftershock.trading.engine import ENGINE_ORDER_COLUMNS, encode_orders, prepare_bars
 from aftershock.trading.results import STATS_DOC
 
 UTC = dt.timezone.utc
@@ -112,13 +113,33 @@ def test_interleaved_symbols_are_grouped_without_touching_input():
     assert bars["symbol"].to_list() == ["A", "B", "A", "B"]
 
 
+def _address(series: pl.Series) -> int:
+    """Where a (null-free, numeric) Polars column's values live: NumPy views them in place."""
+    return series.to_physical().to_numpy().__array_interface__["data"][0]
+
+
 def test_grouped_bars_cross_without_copy():
     bars = make_bars(FLAT)
     prepared = prepare_bars(bars)
-    close = bars["close"].to_numpy()
-    # the engine reads the same memory polars holds (no copy on the way in)
-    assert np.shares_memory(prepared.arrays["close"], prepared.frame["close"].to_numpy())
-    assert close.dtype == np.float64
+    # the engine reads the caller's own column memory through the Arrow C stream
+    # interface: the address it borrows is the address of the frame's values
+    seen = _engine.column_addresses(prepared.columns)
+    for name in ("ts", "open", "high", "low", "close"):
+        assert seen[name] == _address(bars[name]), name
+    assert np.shares_memory(prepared.arrays["close"], bars["close"].to_numpy())
+
+
+def test_orders_frame_crosses_without_copy():
+    bars = make_bars(FLAT)
+    o = pl.DataFrame({"submit_ts": [before(0)], "symbol": ["BTC"], "side": ["buy"], "qty": [1.0]})
+    _, encoded = encode_orders(o, ("BTC",))
+    seen = _engine.column_addresses(encoded)
+    assert set(seen) == set(ENGINE_ORDER_COLUMNS)
+    for name in ENGINE_ORDER_COLUMNS:
+        assert seen[name] == _address(encoded[name]), name
+    # an orders frame in several chunks still runs (gathered once on the way in)
+    r = ash.backtest(bars, pl.concat([o, o], rechunk=False), init_cash=10_000)
+    assert r.fills.height == 2
 
 
 def test_numeric_side_and_percent_equity():
@@ -288,7 +309,7 @@ def test_bars_frame_is_validated_once_across_runs(monkeypatch):
 
     scans = []
     real = engine_module._engine.check_bars
-    monkeypatch.setattr(engine_module._engine, "check_bars", lambda a: scans.append(1) or real(a))
+    monkeypatch.setattr(engine_module._engine, "check_bars", lambda *a: scans.append(1) or real(*a))
     bars = _walk_frame()
     o = orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"])
     first = ash.backtest(bars, o)
@@ -340,14 +361,60 @@ def test_code_tables_come_from_the_engine_and_are_documented():
                 assert f"`{text}`" in docs or f'"{text}"' in docs, (column, text)
 
 
-def test_output_columns_cross_without_copy():
+def test_output_tables_cross_without_copy():
     bars = _walk_frame()
     o = orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"])
     r = ash.backtest(bars, o)
-    equity = np.frombuffer(r._raw["equity.equity"], dtype=np.float64)
-    # a view of the engine's own vector, owned by the object the engine returned
-    assert equity.base is r._raw["equity.equity"] and not equity.flags.writeable
-    assert equity[-1] == r.final_equity
-    assert memoryview(r._raw["equity.equity"]).readonly
-    with pytest.raises((BufferError, TypeError)):  # a writable view is refused
-        ctypes.c_char.from_buffer(r._raw["equity.equity"])
+    table = r._raw["equity"]
+    assert table.columns == ["ts", "cash", "equity", "gross_exposure"]
+    frame = pl.DataFrame(table)
+    # Polars imports the engine's own vectors: same addresses, no copy
+    for name in table.columns:
+        assert _address(frame[name]) == table.buffer_address(name), name
+    assert frame["ts"].dtype == pl.Datetime("us", "UTC")
+    want = frame["equity"].to_list()
+    assert want[-1] == r.final_equity
+    # the frame keeps the Rust memory alive after every other reference is gone
+    del r, table
+    gc.collect()
+    assert frame["equity"].to_list() == want
+
+
+def test_output_nulls_cross_as_arrow_validity():
+    bars = _walk_frame()
+    # a limit far below the market never fills: no status time, no exit reason yet
+    o = orders(
+        submit_ts=[minutes(3) + dt.timedelta(seconds=5)] * 2,
+        order_type=["market", "limit"], limit_price=[None, 1.0],
+    )
+    r = ash.backtest(bars, o)
+    raw_orders = pl.DataFrame(r._raw["orders"])
+    assert raw_orders["status_ts"].dtype == pl.Datetime("us", "UTC")
+    assert raw_orders["status_ts"].is_null().to_list() == [False, True]
+    assert r.orders["status"].to_list() == ["filled", "open"]
+    raw_trades = pl.DataFrame(r._raw["trades"])
+    assert raw_trades["exit_reason"].is_null().to_list() == [True]
+    assert r.trades["status"].to_list() == ["open"]
+
+
+class _OnlyArray:
+    """An exporter of one Arrow array (``__arrow_c_array__``), as pyarrow's are."""
+
+    def __init__(self, source):
+        self._source = source
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return self._source.__arrow_c_array__(requested_schema)
+
+
+def test_tables_also_cross_as_single_arrow_arrays():
+    pa = pytest.importorskip("pyarrow")
+    r = ash.backtest(_walk_frame(), orders(submit_ts=[minutes(3) + dt.timedelta(seconds=5)], exit_after=["1h"]))
+    table = r._raw["equity"]
+    # out through __arrow_c_array__ and back in: the engine reads its own vectors
+    seen = _engine.column_addresses(_OnlyArray(table))
+    assert seen == {name: table.buffer_address(name) for name in table.columns}
+    # an independent consumer reads the same values
+    batch = pa.record_batch(_OnlyArray(table))
+    assert batch.column("equity").to_pylist() == pl.DataFrame(table)["equity"].to_list()
+    assert str(batch.schema.field("ts").type) == "timestamp[us, tz=UTC]"

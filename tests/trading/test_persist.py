@@ -306,7 +306,7 @@ def engine_counter(monkeypatch, name: str) -> list[int]:
     real = getattr(engine_ext, name)
 
     def counting(*args):
-        seen.append(len(args[1]) if name == "simulate_many_stats" else len(next(iter(args[3].values()))))
+        seen.append(len(args[2]) if name == "simulate_many_stats" else args[3].height)
         return real(*args)
 
     monkeypatch.setattr(engine_ext, name, counting)

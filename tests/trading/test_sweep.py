@@ -22,6 +22,7 @@ import aftershock as ash
 import aftershock.trading.engine as engine_module
 from aftershock.trading.engine import prepare_bars
 from aftershock.trading.results import ENGINE_STATS as STATS_DOC  # the figures every sweep row holds
+from aftershock.trading.results import NOT_IN_SWEEP_ROWS
 
 sweep_module = importlib.import_module("aftershock.trading.sweep")  # the package's `sweep` is the function
 
@@ -105,6 +106,15 @@ def test_orders_frame_sweep_rows_equal_stats_of_each_backtest_run_alone():
         assert sw.result(i).fills.equals(result.fills)
 
 
+def test_sweep_rows_hold_every_stats_figure_but_the_listed_ones():
+    bars = walk_bars(days=2)
+    stats = ash.backtest(bars, event_orders()).stats()
+    assert set(STATS_DOC) | set(NOT_IN_SWEEP_ROWS) == set(stats)
+    assert not set(STATS_DOC) & set(NOT_IN_SWEEP_ROWS)
+    # in stats() order
+    assert [k for k in stats if k in STATS_DOC] == list(STATS_DOC)
+
+
 def test_sweep_rows_do_not_depend_on_the_thread_count():
     bars = walk_bars()
     sw = ash.Sweep(bars, event_orders(), GRID, init_cash=10_000)
@@ -123,7 +133,8 @@ def test_stats_only_backtest_many_equals_stats_of_full_results():
         assert table.columns == list(STATS_DOC)
         assert table.schema["start"] == pl.Datetime("us", "UTC")
         for row, result in zip(table.iter_rows(named=True), full):
-            assert_row_matches(row, result.stats(periods_per_year=ppy))
+            # the engine samples calendar-day returns, annualized by periods_per_year
+            assert_row_matches(row, result.stats(periods_per_year=ppy, returns="calendar"))
 
 
 def test_stats_of_a_run_without_orders_and_of_several_symbols():
@@ -253,7 +264,7 @@ def test_prepared_bars_are_reused_without_a_rescan(monkeypatch):
     prepared = prepare_bars(bars)
     scans = []
     real = engine_module._engine.check_bars
-    monkeypatch.setattr(engine_module._engine, "check_bars", lambda a: scans.append(1) or real(a))
+    monkeypatch.setattr(engine_module._engine, "check_bars", lambda *a: scans.append(1) or real(*a))
     ash.Sweep(prepared, event_orders(), {"fees": [0.0, 0.001]}).run()
     assert scans == []
 

@@ -14,7 +14,6 @@ import polars as pl
 from aftershock.event_study import _tables
 from aftershock.event_study._inputs import Settings, SymbolBars, path_grid, prepared_calendar, settings_from
 from aftershock.event_study._reactions import event_clock, symbol_reactions
-from aftershock.event_study.persist import bars_record
 from aftershock._checks import as_polars
 from aftershock.errors import BarsError
 from aftershock.event_study.returns import SHORT_ESTIMATION, SymbolSeries
@@ -229,6 +228,8 @@ def study(
         "rank_blocks": rank_blocks, "kp_bars": kp_bars, "rank_variance": rank_variance, "sign_p": sign_p,
         "symbols": None if symbols is None else list(symbols),
     }
+    from aftershock.event_study.persist import bars_record
+
     bars_hash = bars_record(as_polars(bars, BarsError, "bars"))
     object.__setattr__(out, "_inputs", {"bars": bars_hash, "calendar": calendar, "args": args})
     return out

@@ -7,6 +7,7 @@ engine; docs/engine.md states its semantics in full.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
 from aftershock.trading.results import ENGINE_STATS, Result
 
-__all__ = ["backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS"]
+__all__ = [
+    "backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS",
+    "ENGINE_ORDER_COLUMNS",
+]
 
 SIDES = CODES["side"]
 SIZE_TYPES = CODES["size_type"]
@@ -68,16 +72,28 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class PreparedBars:
-    """Validated bars, grouped by symbol (in order of first appearance), as the
-    NumPy columns the engine reads. Reuse one across many backtests."""
+    """Validated bars, grouped by symbol (in order of first appearance). Reuse one
+    across many backtests.
+
+    ``columns`` is the frame the engine reads in place through the Arrow C stream
+    interface (ts, open, high, low, close, one chunk); ``offsets`` bounds each
+    symbol's rows in it. ``arrays`` views the same memory as NumPy arrays."""
 
     frame: pl.DataFrame
     symbols: tuple[str, ...]
-    arrays: dict[str, np.ndarray]
+    columns: pl.DataFrame
+    offsets: pl.Series
 
     @property
     def symbol_index(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.symbols)}
+
+    @functools.cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """ts (epoch microseconds), open, high, low, close and offsets as NumPy views."""
+        out = {c: self.columns.get_column(c).to_physical().to_numpy() for c in self.columns.columns}
+        out["offsets"] = self.offsets.to_numpy()
+        return out
 
 
 #: Frames ``prepare_bars`` validated lately: id -> (the frame, a clone holding its
@@ -153,24 +169,17 @@ def _prepare(bars: Any) -> PreparedBars:
         df = df[pl.Series(order)]
         counts = np.bincount(codes, minlength=len(symbols))
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    arrays = {
-        "ts": df.get_column("ts").dt.epoch("us").to_numpy(),
-        "open": df.get_column("open").to_numpy(),
-        "high": df.get_column("high").to_numpy(),
-        "low": df.get_column("low").to_numpy(),
-        "close": df.get_column("close").to_numpy(),
-        "offsets": offsets,
-    }
-    for k, v in arrays.items():
-        arrays[k] = np.ascontiguousarray(v)
+    # one chunk, so the engine borrows every column in place
+    columns = df.select(pl.col("ts").dt.convert_time_zone("UTC"), *PRICE_COLUMNS).rechunk()
+    offsets_series = pl.Series("offsets", offsets, dtype=pl.Int64)
     try:
-        _engine.check_bars(arrays)
+        _engine.check_bars(columns, offsets_series)
     except BarsError as exc:
         row = exc.row if exc.row is not None else 0
         user_row = int(order[row]) if order is not None else row
         symbol = df.get_column("symbol")[row]
         raise BarsError(f"{exc.message} (symbol {symbol!r})", column=exc.column, row=user_row) from None
-    return PreparedBars(frame=df, symbols=symbols, arrays=arrays)
+    return PreparedBars(frame=df, symbols=symbols, columns=columns, offsets=offsets_series)
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -178,6 +187,9 @@ def _first_row(mask: np.ndarray) -> int:
 
 
 _FLOAT_COLUMNS = ("qty", "limit_price", "stop_price", "stop_loss", "take_profit", "trailing_stop")
+#: The encoded orders columns the engine reads (rust/python/mod.rs: ORDER_INTS, ORDER_FLOATS).
+ENGINE_ORDER_COLUMNS = ("submit_ts", "symbol", "side", "qty", "size_type", "order_type", "limit_price", "stop_price",
+                        "tif", "expire_ts", "reduce_only", "stop_loss", "take_profit", "trailing_stop", "exit_after")
 _ENUMS: dict[str, Mapping[str, int]] = {"size_type": SIZE_TYPES, "order_type": ORDER_TYPES, "tif": TIFS}
 
 
@@ -228,11 +240,12 @@ def _raise_first(bad: np.ndarray, column: str, message: str, values: pl.Series |
         raise OrdersError(f"{message}{shown}", column=column, row=row)
 
 
-def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate an orders frame and encode it as engine columns.
 
     Returns the frame with every optional column filled in with its default, and
-    the arrays. Row positions are order ids. Field combinations (a limit without a
+    the encoded frame the engine reads in place (:data:`ENGINE_ORDER_COLUMNS`:
+    codes as Int64 with ``NULL_I64`` for "not set", floats as Float64 with NaN). Row positions are order ids. Field combinations (a limit without a
     price, a gtd without expiry...) are checked by the engine, which names the row.
     """
     if not isinstance(orders, pl.DataFrame):
@@ -305,12 +318,10 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
         "'qty' must be finite and > 0 (>= 0 for target_percent)",
         orders.get_column("qty"),
     )
-    engine_arrays = {
-        k: np.ascontiguousarray(arrays[k], dtype=np.float64 if k in _FLOAT_COLUMNS else np.int64)
-        for k in ("submit_ts", "symbol", "side", "qty", "size_type", "order_type", "limit_price", "stop_price", "tif",
-                  "expire_ts", "reduce_only", "stop_loss", "take_profit", "trailing_stop", "exit_after")
-    }
-    return orders, engine_arrays
+    engine_frame = encoded.select(
+        *(pl.col(c).cast(pl.Float64 if c in _FLOAT_COLUMNS else pl.Int64) for c in ENGINE_ORDER_COLUMNS)
+    )
+    return orders, engine_frame
 
 
 def _config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,9 +428,9 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, equity_path: str |
     prepared = prepare_bars(bars)
     source = orders
     orders = _resolve_orders(orders, calendar, prepared)
-    frame, arrays = encode_orders(orders, prepared.symbols)
+    frame, encoded = encode_orders(orders, prepared.symbols)
     cfg = _config(config)
-    raw = _engine.simulate(prepared.arrays, arrays, cfg, True)
+    raw = _engine.simulate(prepared.columns, prepared.offsets, encoded, cfg, True)
     result = Result(raw, prepared, frame, cfg)
     result._inputs = _provenance(source, calendar)
     return result
@@ -427,24 +438,23 @@ def backtest(bars: Any, orders: Any, *, calendar: Any = None, equity_path: str |
 
 def _provenance(source: Any, calendar: Any) -> dict[str, Any]:
     """What ``Result.save`` records to run a backtest again: the strategy class and a
-    copy of its parameters (the instance may change later), the calendar."""
-    from aftershock.trading.strategy import Strategy
-
-    if isinstance(source, Strategy):
+    copy of its parameters (the instance may change later), the calendar. A strategy
+    is known by the hook it compiles itself with (no import of the strategy module)."""
+    if hasattr(source, "__aftershock_orders__") and hasattr(type(source), "params"):
         params = {k: copy.deepcopy(getattr(source, k)) for k in type(source).params}
         return {"strategy": type(source), "params": params, "calendar": calendar}
     return {"calendar": calendar}
 
 
 def _resolve_orders(orders: Any, calendar: Any, bars: PreparedBars) -> Any:
-    from aftershock.trading.strategy import Strategy, compile_orders
-
-    if isinstance(orders, type) and issubclass(orders, Strategy):
+    """The orders frame to run. Anything that compiles to orders (a Strategy) says so
+    with ``__aftershock_orders__(calendar, bars)``: the engine front runs frames and
+    knows nothing about strategies (it imports nothing above it)."""
+    if isinstance(orders, type) and hasattr(orders, "__aftershock_orders__"):
         raise ConfigError(f"pass an instance, e.g. {orders.__name__}(), not the class", column="orders")
-    if isinstance(orders, Strategy):
-        if calendar is None:
-            raise ConfigError("a Strategy needs calendar=...", column="calendar")
-        return compile_orders(orders, calendar, bars)
+    compile_to_orders = getattr(orders, "__aftershock_orders__", None)
+    if compile_to_orders is not None:
+        return compile_to_orders(calendar, bars)
     return orders
 
 
@@ -484,10 +494,10 @@ def backtest_many(
     if stats_only:
         ppy = _periods_per_year(periods_per_year)
         columns = _engine.simulate_many_stats(
-            prepared.arrays, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
+            prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
         )
-        return stats_frame(columns)
-    raws = _engine.simulate_many(prepared.arrays, [a for _, a in encoded], cfgs, n_threads, True)
+        return stats_frame(columns, prepared.symbols, ppy)
+    raws = _engine.simulate_many(prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True)
     return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
 
 
@@ -500,10 +510,10 @@ def _periods_per_year(value: Any) -> float:
     return float(value)
 
 
-def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tuple[pl.DataFrame, dict[str, np.ndarray]]]:
+def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
     """``encode_orders`` once per distinct orders object; repeats share the encoding
-    (the same dict object, which the engine then decodes once too)."""
-    cache: dict[int, tuple[pl.DataFrame, dict[str, np.ndarray]]] = {}
+    (the same frame object, which the engine then imports once too)."""
+    cache: dict[int, tuple[pl.DataFrame, pl.DataFrame]] = {}
     out = []
     for o in orders:
         key = id(o)
@@ -513,8 +523,17 @@ def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tupl
     return out
 
 
-def stats_frame(columns: Mapping[str, Sequence[Any]]) -> pl.DataFrame:
-    """The engine's figure columns as a frame with the dtypes of :meth:`Result.stats`."""
-    dtypes = {"start": pl.Int64, "end": pl.Int64, "trades": pl.Int64, "open_trades": pl.Int64, "bars_visited": pl.Int64}
-    frame = pl.DataFrame({k: pl.Series(k, columns[k], dtype=dtypes.get(k, pl.Float64)) for k in ENGINE_STATS})
-    return frame.with_columns(pl.col("start", "end").cast(pl.Datetime("us", "UTC")))
+def stats_frame(table: Any, symbols: Sequence[str], periods_per_year: float) -> pl.DataFrame:
+    """The engine's figures (an Arrow table, one row per run) as a frame with the keys
+    and dtypes of :meth:`Result.stats`: the benchmark's index named, the annualization
+    settings the engine used added."""
+    frame = pl.DataFrame(table)
+    frame = frame.with_columns(
+        benchmark=frame.get_column("benchmark").replace_strict(
+            dict(enumerate(symbols)), default=None, return_dtype=pl.String
+        ),
+        periods_per_year=pl.lit(float(periods_per_year)),
+        return_sampling=pl.lit("calendar"),
+        risk_free=pl.lit(0.0),
+    )
+    return frame.select(ENGINE_STATS)

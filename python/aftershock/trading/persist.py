@@ -228,9 +228,8 @@ def rerun_result(result: Result, bars: Any = None, calendar: Any = None, strateg
         raise VerificationError("this result was saved without its bars: pass bars=")
     if signals is not None:
         symbol = config.pop("symbol", None)
-        arrays = {c: prepared.arrays[c] for c in ("ts", "open", "high", "low", "close")}
         masks = {k: np.ascontiguousarray(signals[k], dtype=np.uint8) for k in _SIGNALS}
-        raw = _engine.simulate_signals(arrays, masks, config, True)
+        raw = _engine.simulate_signals(prepared.columns, pl.DataFrame(masks), config, True)
         fresh = Result(raw, prepared, result._orders_in, dict(config, symbol=symbol))
         fresh._inputs = {"signals": masks}
         return fresh
@@ -253,8 +252,8 @@ def rerun_result(result: Result, bars: Any = None, calendar: Any = None, strateg
         diff = _store.first_difference(result._orders_in, orders)
         if diff is not None:
             raise VerificationError(f"the strategy now compiles other orders than the saved ones: {diff}")
-    frame, arrays = encode_orders(orders, prepared.symbols)
-    raw = _engine.simulate(prepared.arrays, arrays, config, True)
+    frame, encoded = encode_orders(orders, prepared.symbols)
+    raw = _engine.simulate(prepared.columns, prepared.offsets, encoded, config, True)
     fresh = Result(raw, prepared, frame, config)
     fresh._inputs = dict(inputs)
     return fresh

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import polars as pl
@@ -23,14 +23,13 @@ from aftershock.errors import ConfigError
 if TYPE_CHECKING:
     from aftershock.trading.engine import PreparedBars
 
-__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "Stats"]
+__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "NOT_IN_SWEEP_ROWS", "Stats"]
 
 _REASONS = labels("reason")
 _STATUSES = labels("status")
 _STATUS_REASONS = labels("reject_reason")
 _SIDES = labels("side")
 _UTC = pl.Datetime("us", "UTC")
-_NULL_I64 = np.iinfo(np.int64).min
 
 #: Every key of :meth:`Result.stats`, documented (a test checks they match).
 STATS_DOC: dict[str, str] = {
@@ -78,35 +77,37 @@ STATS_DOC: dict[str, str] = {
 }
 
 
-#: The figures the engine computes for every sweep variant (rust/engine/metrics.rs);
-#: the others need the bars or the trade list and are computed by :meth:`Result.stats`.
+#: The figures the engine computes for every sweep variant (rust/engine/metrics.rs), in
+#: :meth:`Result.stats` order; a sweep row holds each, equal to ``stats()`` of that variant
+#: run alone (calendar-day returns, no risk-free rate: the defaults).
 ENGINE_STATS: tuple[str, ...] = (
     "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
     "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
+    "duration", "equity_peak", "return_ann", "volatility_ann", "cagr", "sortino", "buy_hold_return",
+    "best_trade", "worst_trade", "max_trade_duration", "avg_trade_duration", "sqn", "kelly",
+    "benchmark", "periods_per_year", "return_sampling", "risk_free",
+)
+
+#: :meth:`Result.stats` figures a sweep row does not hold yet (they need the drawdown
+#: episodes or the per-bar equity returns; ``expectancy`` and ``conventions`` came with
+#: the stats conventions and are not in the engine's rows yet); ``Sweep.result(i).stats()``
+#: has them.
+NOT_IN_SWEEP_ROWS: tuple[str, ...] = (
+    "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration", "calmar", "alpha", "beta",
+    "expectancy", "conventions",
 )
 
 
-def _col(raw: dict[str, Any], key: str, dtype: type) -> np.ndarray:
-    return np.frombuffer(raw[key], dtype=dtype)
-
-
-def _decode(codes: np.ndarray, names: list[Any]) -> pl.Series:
-    """Engine codes to their names; codes outside ``names`` (the -1 of "none") give null."""
+def _decode(codes: pl.Series, names: list[Any]) -> pl.Series:
+    """Engine codes to their names; null codes, and codes outside ``names``, give null."""
     mapping = {k: v for k, v in enumerate(names) if v is not None}
-    return pl.Series(codes.astype(np.int64), dtype=pl.Int64).replace_strict(mapping, default=None, return_dtype=pl.String)
-
-
-def _ts(values: np.ndarray) -> pl.Series:
-    s = pl.Series(values.astype(np.int64), dtype=pl.Int64)
-    if (values == _NULL_I64).any():
-        s = pl.select(pl.when(s != _NULL_I64).then(s)).to_series()
-    return s.cast(_UTC)
+    return codes.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
 class Result:
     """The outcome of one backtest. Frames are built once, on first access."""
 
-    def __init__(self, raw: dict[str, Any], bars: "PreparedBars", orders: pl.DataFrame, config: dict[str, Any]):
+    def __init__(self, raw: Mapping[str, Any], bars: "PreparedBars", orders: pl.DataFrame, config: dict[str, Any]):
         self._raw = raw
         self._bars = bars
         self._orders_in = orders
@@ -123,11 +124,20 @@ class Result:
     def __repr__(self) -> str:
         return f"<aftershock.Result fills={self.fills.height} trades={self.trades.height} final_equity={self.final_equity:.2f}>"
 
-    def _symbols(self, codes: np.ndarray) -> pl.Series:
+    def _table(self, name: str) -> pl.DataFrame:
+        """One of the engine's tables (fills, trades, equity, orders) as it came out of
+        Rust: imported through the Arrow C stream interface, the values not copied."""
+        key = "raw:" + name
+        if key not in self._cache:
+            self._cache[key] = pl.DataFrame(self._raw[name])
+        return self._cache[key]
+
+    def _symbols(self, codes: pl.Series) -> pl.Series:
         return _decode(codes, list(self._bars.symbols))
 
-    def _tags(self, ids: np.ndarray) -> pl.Series:
+    def _tags(self, order_ids: pl.Series) -> pl.Series:
         """The tag of each order id; null for -1 (liquidations, end-of-data closes)."""
+        ids = order_ids.to_numpy()
         tags = self._orders_in.get_column("tag")
         valid = ids >= 0
         if tags.len() == 0 or not valid.any():
@@ -139,20 +149,12 @@ class Result:
     def fills(self) -> pl.DataFrame:
         """One row per fill: order_id, ts, symbol, side, qty, price, fee, reason, tag."""
         if "fills" not in self._cache:
-            r = self._raw
-            order_id = _col(r, "fills.order_id", np.int64)
-            self._cache["fills"] = pl.DataFrame(
-                {
-                    "order_id": order_id,
-                    "ts": _ts(_col(r, "fills.ts", np.int64)),
-                    "symbol": self._symbols(_col(r, "fills.symbol", np.int64)),
-                    "side": _decode(_col(r, "fills.side", np.int64), _SIDES),
-                    "qty": _col(r, "fills.qty", np.float64),
-                    "price": _col(r, "fills.price", np.float64),
-                    "fee": _col(r, "fills.fee", np.float64),
-                    "reason": _decode(_col(r, "fills.reason", np.int64), _REASONS),
-                    "tag": self._tags(order_id),
-                }
+            f = self._table("fills")
+            self._cache["fills"] = f.with_columns(
+                symbol=self._symbols(f.get_column("symbol")),
+                side=_decode(f.get_column("side"), _SIDES),
+                reason=_decode(f.get_column("reason"), _REASONS),
+                tag=self._tags(f.get_column("order_id")),
             )
         return self._cache["fills"]
 
@@ -160,28 +162,14 @@ class Result:
     def trades(self) -> pl.DataFrame:
         """One row per position reduction (exit trades), plus open positions (status 'open')."""
         if "trades" not in self._cache:
-            r = self._raw
-            reason = _col(r, "trades.exit_reason", np.int64)
-            entry_id = _col(r, "trades.entry_order_id", np.int64)
-            self._cache["trades"] = pl.DataFrame(
-                {
-                    "symbol": self._symbols(_col(r, "trades.symbol", np.int64)),
-                    "direction": _decode(_col(r, "trades.direction", np.int64) > 0, ["short", "long"]),
-                    "entry_order_id": entry_id,
-                    "entry_ts": _ts(_col(r, "trades.entry_ts", np.int64)),
-                    "entry_price": _col(r, "trades.entry_price", np.float64),
-                    "exit_ts": _ts(_col(r, "trades.exit_ts", np.int64)),
-                    "exit_price": _col(r, "trades.exit_price", np.float64),
-                    "qty": _col(r, "trades.qty", np.float64),
-                    "pnl": _col(r, "trades.pnl", np.float64),
-                    "return": _col(r, "trades.return", np.float64),
-                    "fees": _col(r, "trades.fees", np.float64),
-                    "exit_reason": _decode(reason, _REASONS),
-                    "mae": _col(r, "trades.mae", np.float64),
-                    "mfe": _col(r, "trades.mfe", np.float64),
-                    "tag": self._tags(entry_id),
-                    "status": _decode(reason >= 0, ["open", "closed"]),
-                }
+            t = self._table("trades")
+            reason = t.get_column("exit_reason")
+            self._cache["trades"] = t.with_columns(
+                symbol=self._symbols(t.get_column("symbol")),
+                direction=pl.when(pl.col("direction") > 0).then(pl.lit("long")).otherwise(pl.lit("short")),
+                exit_reason=_decode(reason, _REASONS),
+                tag=self._tags(t.get_column("entry_order_id")),
+                status=pl.when(pl.col("exit_reason").is_null()).then(pl.lit("open")).otherwise(pl.lit("closed")),
             )
         return self._cache["trades"]
 
@@ -190,34 +178,26 @@ class Result:
         """ts, cash, equity, gross_exposure at the first bar and at every timestamp the
         engine touched; flat in between (forward fill is exact)."""
         if "equity" not in self._cache:
-            r = self._raw
-            self._cache["equity"] = pl.DataFrame(
-                {
-                    "ts": _ts(_col(r, "equity.ts", np.int64)),
-                    "cash": _col(r, "equity.cash", np.float64),
-                    "equity": _col(r, "equity.equity", np.float64),
-                    "gross_exposure": _col(r, "equity.gross_exposure", np.float64),
-                }
-            )
+            self._cache["equity"] = self._table("equity")
         return self._cache["equity"]
 
     @property
     def orders(self) -> pl.DataFrame:
         """The input orders (defaults filled in) with status, status_ts, filled_qty, reject_reason."""
         if "orders" not in self._cache:
-            r = self._raw
+            o = self._table("orders")
             self._cache["orders"] = self._orders_in.with_columns(
                 order_id=pl.int_range(pl.len(), dtype=pl.Int64),
-                status=_decode(_col(r, "orders.status", np.int64), _STATUSES),
-                status_ts=_ts(_col(r, "orders.status_ts", np.int64)),
-                filled_qty=pl.Series(_col(r, "orders.filled_qty", np.float64)),
-                reject_reason=_decode(_col(r, "orders.reason", np.int64), _STATUS_REASONS),
+                status=_decode(o.get_column("status"), _STATUSES),
+                status_ts=o.get_column("status_ts"),
+                filled_qty=o.get_column("filled_qty"),
+                reject_reason=_decode(o.get_column("reject_reason"), _STATUS_REASONS),
             )
         return self._cache["orders"]
 
     @property
     def final_equity(self) -> float:
-        eq = _col(self._raw, "equity.equity", np.float64)
+        eq = self.equity.get_column("equity")
         return float(eq[-1]) if len(eq) else float(self.config["init_cash"])
 
     def equity_curve(self, every: str = "1d") -> pl.DataFrame:
@@ -293,8 +273,8 @@ class Result:
         closed = trades.filter(pl.col("status") == "closed")
         pnl = closed.get_column("pnl").to_numpy()
         loss = -pnl[pnl < 0].sum()
-        ets = _col(self._raw, "equity.ts", np.int64)
-        gross = _col(self._raw, "equity.gross_exposure", np.float64)
+        ets = eq.get_column("ts").to_physical().to_numpy()
+        gross = eq.get_column("gross_exposure").to_numpy()
         span = end_us - start_us
         exposed = 0
         if len(ets) and span > 0:
@@ -314,7 +294,7 @@ class Result:
             # NumPy's pairwise sum: the Rust sweep reproduces it bit for bit
             "avg_trade_return": float(np.mean(closed.get_column("return").to_numpy())) if len(pnl) else None,
             "profit_factor": float(pnl[pnl > 0].sum() / loss) if loss > 0 else None,
-            "total_fees": float(_col(self._raw, "fills.fee", np.float64).sum()),
+            "total_fees": float(self.fills.get_column("fee").to_numpy().sum()),
             "exposure": exposed / span if span > 0 else 0.0,
             "bars_visited": self.bars_visited,
         }

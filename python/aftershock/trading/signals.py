@@ -31,6 +31,7 @@ import polars as pl
 from aftershock import _engine
 from aftershock.trading.engine import PreparedBars, prepare_bars, stats_frame
 from aftershock.errors import ConfigError, InputError
+from aftershock.trading._progress import with_progress
 from aftershock.trading.results import Result
 
 __all__ = ["from_signals", "SWEEPABLE"]
@@ -130,10 +131,11 @@ def _one_symbol(bars: Any, symbol: str | None) -> tuple[PreparedBars, str]:
     if len(symbols) == 1:
         return prepared, symbol
     k = prepared.symbols.index(symbol)
-    lo, hi = (int(x) for x in prepared.arrays["offsets"][k:k + 2])
-    arrays = {c: prepared.arrays[c][lo:hi] for c in ("ts", "open", "high", "low", "close")}
-    arrays["offsets"] = np.array([0, hi - lo], dtype=np.int64)
-    return PreparedBars(frame=prepared.frame.slice(lo, hi - lo), symbols=(symbol,), arrays=arrays), symbol
+    lo, hi = (int(x) for x in prepared.offsets[k:k + 2])
+    one = PreparedBars(frame=prepared.frame.slice(lo, hi - lo), symbols=(symbol,),
+                       columns=prepared.columns.slice(lo, hi - lo),
+                       offsets=pl.Series("offsets", [0, hi - lo], dtype=pl.Int64))
+    return one, symbol
 
 
 def from_signals(
@@ -172,6 +174,7 @@ def from_signals(
     variant: int | None = None,
     checkpoint: Any = None,
     chunk_size: int | None = None,
+    progress: bool | None = None,
 ) -> Any:
     """Backtest boolean entry/exit signals of one symbol, simulated in Rust in one pass.
 
@@ -223,6 +226,9 @@ def from_signals(
         With list settings: a directory where each chunk of ``chunk_size`` variants
         (default 256) is written when done; a rerun with the same directory resumes
         without recomputing them (see :meth:`aftershock.Sweep.run`).
+    progress:
+        With list settings, a bar on stderr that advances as variants finish
+        (``None``, the default: only when stderr is a terminal).
 
     Returns
     -------
@@ -302,7 +308,7 @@ def from_signals(
             raise ConfigError("size=inf (all cash) only goes with size_type='amount'", column="size")
 
     prepared, symbol = _one_symbol(bars, symbol)
-    n = len(prepared.arrays["ts"])
+    n = prepared.columns.height
     one = prepared.frame
     a, b = _mask(entries, one, n, "entries"), _mask(exits, one, n, "exits")
     none = np.zeros(n, dtype=np.uint8)
@@ -314,8 +320,8 @@ def from_signals(
         masks = (none, none, a, b)
     else:
         masks = (a, none, b, none)
-    signals = dict(zip(("long_entries", "long_exits", "short_entries", "short_exits"), masks))
-    arrays = {c: prepared.arrays[c] for c in ("ts", "open", "high", "low", "close")}
+    signals = pl.DataFrame(dict(zip(("long_entries", "long_exits", "short_entries", "short_exits"), masks)))
+    arrays = prepared.columns
 
     if not swept:
         if variant is not None:
@@ -332,19 +338,25 @@ def from_signals(
         one_config = dict(config, **{k: float(columns[k][variant]) for k in names})
         _fold_trailing(one_config)
         return _run(prepared, arrays, signals, one_config, symbol)
-    engine_columns = {("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()}
+    engine_columns = pl.DataFrame({("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()})
     n_threads = threads or os.cpu_count() or 1
-    if checkpoint is None:
-        stats = stats_frame(_engine.simulate_signals_many(arrays, signals, config, engine_columns, n_threads))
-    else:
+
+    def run(counter: Any) -> pl.DataFrame:
+        if checkpoint is None:
+            return stats_frame(_engine.simulate_signals_many(arrays, signals, config, engine_columns, n_threads, counter),
+                               (symbol,), 365.0)
         from aftershock.trading.persist import run_chunks, signals_identity
 
         def chunk(lo: int, hi: int) -> pl.DataFrame:
-            part = {k: np.ascontiguousarray(v[lo:hi]) for k, v in engine_columns.items()}
-            return stats_frame(_engine.simulate_signals_many(arrays, signals, config, part, n_threads))
+            part = engine_columns.slice(lo, hi - lo)
+            return stats_frame(_engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter),
+                               (symbol,), 365.0)
 
-        identity = signals_identity(prepared, signals, config, engine_columns)
-        stats = run_chunks(checkpoint, identity, count, chunk_size, chunk)
+        identity = signals_identity(prepared, {k: signals.get_column(k).to_numpy() for k in signals.columns}, config,
+                                    {k: engine_columns.get_column(k).to_numpy() for k in engine_columns.columns})
+        return run_chunks(checkpoint, identity, count, chunk_size, chunk)
+
+    stats = with_progress(run, count, progress)
     frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})
     # a NaN optional setting is "none": shown as null
     frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
@@ -360,27 +372,27 @@ def _fold_trailing(config: dict[str, Any]) -> None:
 
 
 class _Raw(dict):  # type: ignore[type-arg]
-    """The engine's raw columns, with the equity rows (one per bar held: the bulk of
-    the output) simulated again on first access. The simulation is deterministic, so
+    """The engine's tables, with the equity rows (one per bar held: the bulk of the
+    output) simulated again on first access. The simulation is deterministic, so
     the second pass gives the first pass's rows, bit for bit."""
 
     def __init__(self, raw: dict[str, Any], rerun: Any):
-        super().__init__((k, v) for k, v in raw.items() if not k.startswith("equity."))
+        super().__init__((k, v) for k, v in raw.items() if k != "equity")
         self._rerun = rerun
 
     def __missing__(self, key: str) -> Any:
-        if key.startswith("equity.") and self._rerun is not None:
-            full = self._rerun()
+        if key == "equity" and self._rerun is not None:
+            self["equity"] = self._rerun()["equity"]
             self._rerun = None
-            self.update((k, v) for k, v in full.items() if k.startswith("equity."))
-            return self[key]
+            return self["equity"]
         raise KeyError(key)
 
 
-def _run(prepared: PreparedBars, arrays: dict[str, np.ndarray], signals: dict[str, np.ndarray],
+def _run(prepared: PreparedBars, arrays: pl.DataFrame, signals: pl.DataFrame,
          config: dict[str, Any], symbol: str) -> Result:
     raw = _engine.simulate_signals(arrays, signals, config, False)
     lazy = _Raw(raw, lambda: _engine.simulate_signals(arrays, signals, config, True))
     result = Result(lazy, prepared, _NO_ORDERS, dict(config, symbol=symbol))
-    result._inputs = {"signals": signals}  # what Result.save records to run it again
+    # what Result.save records to run it again: the masks as NumPy arrays
+    result._inputs = {"signals": {k: signals.get_column(k).to_numpy() for k in signals.columns}}
     return result

@@ -30,6 +30,7 @@ from aftershock._checks import utc_timestamps
 from aftershock._time import duration_us
 from aftershock.calendar._pit import column_classes, with_publication
 from aftershock.errors import ConfigError, LookAheadError, OrdersError
+from aftershock.trading.engine import prepare_bars
 
 __all__ = ["Strategy", "AsOf", "compile_orders"]
 
@@ -135,6 +136,14 @@ class Strategy:
         """Orders decided ``decide_after`` after the events in ``events`` were
         published (outcomes and surprises visible)."""
         return None
+
+    def __aftershock_orders__(self, calendar: Any, bars: Any) -> pl.DataFrame:
+        """The orders frame ``backtest(bars, strategy, calendar=...)`` runs: the
+        strategy compiled over ``calendar`` (the engine front calls this, so it need
+        not know about strategies)."""
+        if calendar is None:
+            raise ConfigError("a Strategy needs calendar=...", column="calendar")
+        return compile_orders(self, calendar, bars)
 
 
 class _BarIndex:
@@ -283,8 +292,6 @@ def compile_orders(
     published = _CalendarIndex(cal, schedule_columns)
     index = None
     if bars is not None:
-        from aftershock.trading.engine import prepare_bars
-
         index = _BarIndex(prepare_bars(bars))
 
     # (decision instant, hook order, publication instant, hook, events)

@@ -22,7 +22,6 @@ from aftershock.trading.results import Result, Stats
 
 __all__ = ["StreamedResult", "backtest_stream"]
 
-_EQUITY = ("equity.ts", "equity.cash", "equity.equity", "equity.gross_exposure")
 
 
 class _Symbols:
@@ -73,14 +72,7 @@ class StreamedResult(Result):
 
     @staticmethod
     def _equity_frame(raw: dict[str, Any]) -> pl.DataFrame:
-        return pl.DataFrame(
-            {
-                "ts": pl.Series(np.frombuffer(raw["equity.ts"], dtype=np.int64)).cast(pl.Datetime("us", "UTC")),
-                "cash": np.frombuffer(raw["equity.cash"], dtype=np.float64),
-                "equity": np.frombuffer(raw["equity.equity"], dtype=np.float64),
-                "gross_exposure": np.frombuffer(raw["equity.gross_exposure"], dtype=np.float64),
-            }
-        )
+        return pl.DataFrame(raw["equity"])
 
     @property
     def final_equity(self) -> float:
@@ -105,10 +97,10 @@ class StreamedResult(Result):
         raise ConfigError("plots need the bars in memory: run backtest on a frame (read_bars) to get one", column="bars")
 
 
-def _stretch_arrays(stretch: Stretch, symbols: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """One stretch as the engine's arrays (symbols in run order), each symbol's rows
-    checked (nulls here, prices and order by the engine's scan)."""
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "open", "high", "low", "close")}
+def _stretch_frame(stretch: Stretch, symbols: tuple[str, ...]) -> tuple[pl.DataFrame, pl.Series]:
+    """One stretch as the engine's bars frame and offsets (symbols in run order),
+    each symbol's rows checked (nulls here, prices and order by the engine's scan)."""
+    pieces: list[pl.DataFrame] = []
     counts = []
     for s in symbols:
         df = stretch.frames[s]
@@ -127,22 +119,19 @@ def _stretch_arrays(stretch: Stretch, symbols: tuple[str, ...]) -> dict[str, np.
                 row = stretch.first_row[s] + int(np.flatnonzero(bad)[0])
                 raise BarsError(f"volume is NaN, infinite or negative (symbol {s!r}, row {row} of its bars)",
                                 column="volume", row=row)
-        arrays = {"ts": df.get_column("ts").dt.epoch("us").to_numpy()}
-        for name in ("open", "high", "low", "close"):
-            arrays[name] = df.get_column(name).to_numpy()
-        one = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-        one["offsets"] = np.array([0, df.height], dtype=np.int64)
+        one = df.select(pl.col("ts").dt.convert_time_zone("UTC"), *(pl.col(c).cast(pl.Float64) for c in
+                                                                     ("open", "high", "low", "close"))).rechunk()
         try:
-            _engine.check_bars(one)
+            _engine.check_bars(one, pl.Series("offsets", [0, df.height], dtype=pl.Int64))
         except BarsError as exc:
             row = stretch.first_row[s] + (exc.row or 0)
             raise BarsError(f"{exc.message} (symbol {s!r}, row {row} of its bars)", column=exc.column, row=row) from None
-        for k in columns:
-            columns[k].append(one[k])
-    out = {k: np.ascontiguousarray(np.concatenate(v)) if v else np.zeros(0, dtype=np.int64 if k == "ts" else np.float64)
-           for k, v in columns.items()}
-    out["offsets"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return out
+        pieces.append(one)
+    frame = pl.concat(pieces).rechunk() if pieces else pl.DataFrame(
+        schema={"ts": pl.Datetime("us", "UTC"), "open": pl.Float64, "high": pl.Float64, "low": pl.Float64,
+                "close": pl.Float64})
+    offsets = pl.Series("offsets", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), dtype=pl.Int64)
+    return frame, offsets
 
 
 def backtest_stream(scan: BarsScan, orders: Any, *, equity_path: str | os.PathLike | None = None,
@@ -157,7 +146,7 @@ def backtest_stream(scan: BarsScan, orders: Any, *, equity_path: str | os.PathLi
             column="orders",
         )
     symbols = scan.symbols
-    frame, arrays = encode_orders(orders, symbols)
+    frame, encoded = encode_orders(orders, symbols)
     cfg = _config(config)
     out_dir = None
     if equity_path is not None:
@@ -167,37 +156,36 @@ def backtest_stream(scan: BarsScan, orders: Any, *, equity_path: str | os.PathLi
         if stale:
             raise ConfigError(f"equity_path {out_dir} already holds equity parts; pass an empty folder",
                               column="equity_path")
-    engine = _engine.BacktestStream(arrays, cfg, len(symbols), _DAY_US, 365.0, True)
-    kept: list[dict[str, Any]] = []
+    engine = _engine.BacktestStream(encoded, cfg, len(symbols), _DAY_US, 365.0, True)
+    kept: list[pl.DataFrame] = []
     parts = 0
 
-    def spill(rows: dict[str, Any]) -> None:
+    def spill(table: Any) -> None:
         """Equity rows out of the engine: kept, or written as the next Parquet part."""
         nonlocal parts
-        if np.frombuffer(rows["equity.ts"], dtype=np.int64).size == 0:
+        rows = pl.DataFrame(table)
+        if rows.height == 0:
             return
         if out_dir is None:
             kept.append(rows)
             return
         tmp = out_dir / f".part-{parts:06d}.parquet.tmp"
-        StreamedResult._equity_frame(rows).write_parquet(tmp)
+        rows.write_parquet(tmp)
         os.replace(tmp, out_dir / f"part-{parts:06d}.parquet")
         parts += 1
 
     any_rows = False
     for stretch in scan.stretches():
-        bars = _stretch_arrays(stretch, symbols)
-        any_rows |= bars["ts"].size > 0
-        engine.feed(bars, np.array([stretch.ends[s] for s in symbols], dtype=np.int64))
+        bars, offsets = _stretch_frame(stretch, symbols)
+        any_rows |= bars.height > 0
+        engine.feed(bars, offsets, [bool(stretch.ends[s]) for s in symbols])
         spill(engine.take_equity())
     if not any_rows:
         raise BarsError("bars frame is empty", column="ts")
-    raw, figures = engine.finish()
-    spill({k: raw[k] for k in _EQUITY})
-    raw = dict(raw)
+    tables, figures = engine.finish()
+    raw = dict(tables)
+    last = pl.DataFrame(raw["equity"])
+    spill(last)
     if out_dir is None:
-        for k in _EQUITY:
-            dtype = np.int64 if k == "equity.ts" else np.float64
-            pieces = [np.frombuffer(r[k], dtype=dtype) for r in kept]
-            raw[k] = np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
-    return StreamedResult(raw, symbols, frame, cfg, stats_frame(figures), out_dir)
+        raw["equity"] = pl.concat([*kept, last]) if kept else last
+    return StreamedResult(raw, symbols, frame, cfg, stats_frame(figures, symbols, 365.0), out_dir)

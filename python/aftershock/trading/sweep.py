@@ -38,6 +38,7 @@ from aftershock.trading.engine import (
     stats_frame,
 )
 from aftershock.errors import ConfigError
+from aftershock.trading._progress import with_progress
 from aftershock.trading.results import Result
 from aftershock.trading.strategy import Strategy, compile_orders
 
@@ -117,8 +118,8 @@ class Sweep:
             dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))
         ]
         self._frames: dict[tuple, pl.DataFrame] = {}
-        self._encoded: dict[tuple, tuple[pl.DataFrame, dict[str, np.ndarray]]] = {}
-        self._overridden: dict[tuple, dict[str, np.ndarray]] = {}
+        self._encoded: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
+        self._overridden: dict[tuple, pl.DataFrame] = {}
         self._configs: dict[tuple, dict[str, Any]] = {}
 
     def __len__(self) -> int:
@@ -134,7 +135,7 @@ class Sweep:
     def _key(values: Mapping[str, Any], names: Sequence[str]) -> tuple:
         return tuple((k, repr(values[k])) for k in names)
 
-    def _base(self, variant: Mapping[str, Any]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    def _base(self, variant: Mapping[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The variant's orders before column overrides: compiled once per distinct
         parameter set (by a fresh strategy instance) and encoded once."""
         key = self._key(variant, self._param_keys)
@@ -147,19 +148,18 @@ class Sweep:
             self._encoded[key] = encode_orders(frame, self.bars.symbols)
         return self._encoded[key]
 
-    def _arrays(self, variant: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Engine columns of the variant: the base encoding with overridden columns
-        swapped in (the other columns are shared, not copied)."""
-        frame, arrays = self._base(variant)
+    def _encoded_orders(self, variant: Mapping[str, Any]) -> pl.DataFrame:
+        """The encoded orders frame of the variant: the base encoding with overridden
+        columns swapped in (the other columns share the base's memory)."""
+        frame, encoded = self._base(variant)
         if not self._column_keys:
-            return arrays
+            return encoded
         key = self._key(variant, self._param_keys + self._column_keys)
         if key not in self._overridden:
-            new = dict(arrays)
             n = frame.height
-            for c in self._column_keys:
-                new[c] = _column_value(c, variant[c], n)
-            self._overridden[key] = new
+            self._overridden[key] = encoded.with_columns(
+                pl.Series(c, _column_value(c, variant[c], n)) for c in self._column_keys
+            )
         return self._overridden[key]
 
     def _config_of(self, variant: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,38 +188,47 @@ class Sweep:
 
     # -- running ------------------------------------------------------------------
 
-    def run(self, *, threads: int | None = None, checkpoint: Any = None, chunk_size: int | None = None) -> pl.DataFrame:
+    def run(self, *, threads: int | None = None, progress: bool | None = None, checkpoint: Any = None,
+            chunk_size: int | None = None) -> pl.DataFrame:
         """Runs every variant in the engine (``threads``: default all cores; the
         result does not depend on it). Returns one row per variant, in the order of
         :attr:`variants`: the grid values, then every :meth:`Result.stats` figure.
 
+        ``progress``: a bar on stderr that advances as variants finish (``None``, the
+        default: only when stderr is a terminal).
+
         ``checkpoint``: a directory where each chunk of ``chunk_size`` variants
         (default 256) is written as soon as it is done; running again with the same
-        directory resumes, reading the finished chunks instead of computing them. It
-        refuses a directory written for other bars, calendar, orders, strategy, grid
-        or settings (docs/persistence.md)."""
+        directory resumes, reading the finished chunks instead of computing them (the
+        bar then counts only the variants computed). It refuses a directory written
+        for other bars, calendar, orders, strategy, grid or settings
+        (docs/persistence.md)."""
         n_threads = threads if threads is not None else (os.cpu_count() or 1)
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
             raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
-        if checkpoint is None:
-            stats = self._stats(self.variants, n_threads)
-        else:
+
+        def run(counter: Any) -> pl.DataFrame:
+            if checkpoint is None:
+                return self._stats(self.variants, n_threads, counter)
             from aftershock.trading.persist import run_chunks, sweep_identity
 
-            stats = run_chunks(checkpoint, sweep_identity(self), len(self), chunk_size,
-                               lambda lo, hi: self._stats(self.variants[lo:hi], n_threads))
+            return run_chunks(checkpoint, sweep_identity(self), len(self), chunk_size,
+                              lambda lo, hi: self._stats(self.variants[lo:hi], n_threads, counter))
+
+        stats = with_progress(run, len(self.variants), progress)
         grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
         self.table = pl.concat([grid, stats], how="horizontal")
         return self.table
 
-    def _stats(self, variants: Sequence[Mapping[str, Any]], n_threads: int) -> pl.DataFrame:
+    def _stats(self, variants: Sequence[Mapping[str, Any]], n_threads: int, counter: Any = None) -> pl.DataFrame:
         """The engine's figures of ``variants``, one row each."""
-        orders = [self._arrays(v) for v in variants]
+        orders = [self._encoded_orders(v) for v in variants]
         configs = [self._config_of(v) for v in variants]
         columns = _engine.simulate_many_stats(
-            self.bars.arrays, orders, configs, n_threads, True, _DAY_US, self.periods_per_year
+            self.bars.columns, self.bars.offsets, orders, configs, n_threads, True, _DAY_US,
+            self.periods_per_year, counter,
         )
-        return stats_frame(columns)
+        return stats_frame(columns, self.bars.symbols, self.periods_per_year)
 
     def save(self, path: Any, *, overwrite: bool = False) -> Any:
         """Write the sweep (its table — run first if it has not been —, bars, orders or
@@ -279,6 +288,7 @@ def sweep(
     periods_per_year: float = 365.0,
     checkpoint: Any = None,
     chunk_size: int | None = None,
+    progress: bool | None = None,
     **config: Any,
 ) -> pl.DataFrame:
     """Backtest ``strategy`` (a Strategy class or an orders frame) for every
@@ -287,8 +297,9 @@ def sweep(
     Returns one row per combination (the last grid key varies fastest): the grid
     values, then every :meth:`Result.stats` figure, computed in the engine. For the
     full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
-    ``checkpoint``/``chunk_size``: see :meth:`Sweep.run`.
+    ``checkpoint``/``chunk_size``: see :meth:`Sweep.run`. ``progress``: a bar on stderr
+    per finished variant (default: only on a terminal).
     """
     return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
-        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size
+        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress
     )
