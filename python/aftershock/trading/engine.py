@@ -215,7 +215,7 @@ def _exit_after_expr(orders: pl.DataFrame) -> pl.Expr:
         try:
             mapping[v] = duration_us(v, name="exit_after")
         except ValueError as exc:
-            raise OrdersError(str(exc), column="exit_after", row=_first_row((col == v).fill_null(False).to_numpy())) from None
+            raise OrdersError(getattr(exc, "message", str(exc)), column="exit_after", row=_first_row((col == v).fill_null(False).to_numpy())) from None
     return pl.col("exit_after").replace_strict(mapping, default=None, return_dtype=pl.Int64)
 
 
@@ -233,6 +233,8 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
     the arrays. Row positions are order ids. Field combinations (a limit without a
     price, a gtd without expiry...) are checked by the engine, which names the row.
     """
+    if orders is None:  # pl.DataFrame(None) would be "no orders"
+        raise ConfigError("orders is None: pass an orders frame or a Strategy instance", column="orders")
     if not isinstance(orders, pl.DataFrame):
         try:
             orders = pl.from_pandas(orders) if type(orders).__module__.startswith("pandas") else pl.DataFrame(orders)
@@ -264,7 +266,7 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
             {s: i for i, s in enumerate(symbols)}, default=-1, return_dtype=pl.Int64
         ).fill_null(-1),
         side=(
-            pl.when(side > 0).then(1).when(side < 0).then(2).otherwise(-1)
+            pl.when(side.is_nan()).then(-1).when(side > 0).then(1).when(side < 0).then(2).otherwise(-1)
             if side_numeric
             else pl.col("side").cast(pl.String).str.to_lowercase().replace_strict(SIDES, default=-1, return_dtype=pl.Int64)
         ).fill_null(-1).cast(pl.Int64),
@@ -288,7 +290,7 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
     _raise_first(arrays["submit_ts"] == NULL_I64, "submit_ts", "'submit_ts' is required")
     _raise_first(arrays["symbol"] < 0, "symbol", f"unknown symbol (bars have {list(symbols)})", orders.get_column("symbol"))
     _raise_first(
-        arrays["side"] < 0, "side", "'side' must be 'buy', 'sell' or a non-zero signed number", orders.get_column("side")
+        arrays["side"] < 0, "side", "'side' must be 'buy', 'sell' or a non-zero signed number (not NaN)", orders.get_column("side")
     )
     for c, mapping in _ENUMS.items():
         _raise_first(arrays[c] < 0, c, f"{c!r} must be one of {sorted(mapping)}", orders.get_column(c))
@@ -324,15 +326,19 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 out[key] = duration_us(value, name="latency")
             except (TypeError, ValueError) as exc:
-                raise ConfigError(str(exc), column="latency") from None
+                raise ConfigError(getattr(exc, "message", str(exc)), column="latency") from None
         elif key == "intrabar":
             if value not in INTRABAR:
                 raise ConfigError(f"intrabar must be one of {INTRABAR}, got {value!r}", column="intrabar")
             out[key] = value
         elif key == "close_at_end":
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"close_at_end must be True or False, got {value!r}", column=key)
             out[key] = bool(value)
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            # NumPy scalars are numbers too (np.float32(2)); bools are not
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(value):
                 raise ConfigError(f"{key} must be a finite number, got {value!r}", column=key)
             out[key] = float(value)
     return out

@@ -10,7 +10,8 @@ import polars as pl
 
 from aftershock.trading._codes import labels
 from aftershock.trading.stats import Stats, extra_figures, resolve_sampling
-from aftershock.errors import ConfigError
+from aftershock._time import polars_every
+from aftershock.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from aftershock.trading.engine import PreparedBars
@@ -206,7 +207,13 @@ class Result:
 
     def equity_curve(self, every: str = "1d") -> pl.DataFrame:
         """Equity sampled at the end of each ``every`` period (exact: equity is flat
-        between the engine's rows)."""
+        between the engine's rows). ``every``: a positive duration (``"1h"``,
+        ``"1d"``, ``"90m"``, a ``timedelta``) or a calendar period (``"1w"`` from
+        Mondays, ``"1mo"``, ``"1q"``, ``"1y"``)."""
+        try:
+            every = polars_every(every, calendar=True)
+        except InputError as exc:
+            raise ConfigError(exc.message, column="every") from None
         eq = self.equity
         return (
             eq.sort("ts")
