@@ -211,8 +211,10 @@ CASES = [
      ("argument", "symbols")),
     ("study symbols not in bars", lambda p: ash.study(_study_bars(), _cal(), symbols=["XYZ"]), ash.InputError,
      ("argument", "symbols")),
-    ("from_signals sl_stop=5", lambda p: from_signals(_bars(), [True] + [False] * 5, sl_stop=5), ash.ConfigError,
-     ("argument", "sl_stop")),
+    ("from_signals sl_stop=-0.5", lambda p: from_signals(_bars(), [True] + [False] * 5, sl_stop=-0.5),
+     ash.ConfigError, ("argument", "sl_stop")),
+    ("from_signals sl_stop list with a string", lambda p: from_signals(_bars(), [True] + [False] * 5, sl_stop=[0.1, "x"]),
+     ash.ConfigError, ("argument", "sl_stop")),
     ("from_signals tp_stop=-1", lambda p: from_signals(_bars(), [True] + [False] * 5, tp_stop=-1), ash.ConfigError,
      ("argument", "tp_stop")),
     ("latency that does not parse", lambda p: ash.backtest(_bars(), _orders(), latency="soon"), ash.ConfigError,
@@ -314,6 +316,16 @@ def test_numpy_scalars_are_valid_settings(value):
     want = ash.backtest(bars, orders, leverage=2.0, init_cash=100_000)
     assert got.config["leverage"] == 2.0
     assert got.fills.equals(want.fills)
+
+
+def test_from_signals_stop_loss_beyond_100_percent_is_valid():
+    # issue 8: from_signals(sl_stop=5) raised naming 'stop_loss'. vectorbt accepts any
+    # sl_stop >= 0: a long's stop 500% below its entry is below zero and never fires.
+    bars = _bars()
+    r = from_signals(bars, [True] + [False] * 5, sl_stop=5, price="close", size=1.0)
+    assert r.trades["status"].to_list() == ["open"]
+    short = from_signals(bars, [True] + [False] * 5, sl_stop=5, price="close", size=1.0, direction="shortonly")
+    assert short.trades["status"].to_list() == ["open"]
 
 
 def test_numpy_bool_close_at_end():

@@ -55,7 +55,7 @@ def parse_duration(value: str | timedelta, *, column: str | None = "windows") ->
         try:
             total += float(match.group(1)) * _UNITS[match.group(2)]
         except OverflowError:
-            raise InputError(f"duration {value!r} is too long (at most {timedelta.max.days} days)", argument=column) from None
+            raise InputError(f"duration {value!r} is longer than the engine's time range (about 146,000 years)", argument=column) from None
         pos = match.end()
     if pos != len(text) or not text:
         raise InputError(

@@ -336,7 +336,7 @@ impl<'a> Bars<'a> {
                         return Err(EngineError::bars(
                             column,
                             i,
-                            format!("price must be finite and > 0 (and not subnormal), got {v}"),
+                            format!("price must be finite and > 0 (and not subnormal), got {v:?}"),
                         ));
                     }
                 }

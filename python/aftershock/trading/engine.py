@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from aftershock import _engine
-from aftershock._checks import utc_timestamps
+from aftershock._checks import from_pandas, utc_timestamps
 from aftershock.trading._codes import CODES
 from aftershock.trading._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
@@ -237,7 +237,7 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, di
         raise ConfigError("orders is None: pass an orders frame or a Strategy instance", column="orders")
     if not isinstance(orders, pl.DataFrame):
         try:
-            orders = pl.from_pandas(orders) if type(orders).__module__.startswith("pandas") else pl.DataFrame(orders)
+            orders = from_pandas(orders, OrdersError) if type(orders).__module__.startswith("pandas") else pl.DataFrame(orders)
         except Exception as exc:
             raise OrdersError(f"orders must be a Polars DataFrame: {exc}") from None
     if orders.width == 0:  # "no orders" (e.g. a strategy that found no signal)
