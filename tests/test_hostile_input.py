@@ -223,6 +223,9 @@ CASES = [
      ash.ConfigError, ("argument", "decide_after")),
     ("sweep exit_after that does not parse", lambda p: ash.sweep(_bars(), _orders(), {"exit_after": ["soon"]}),
      ash.ConfigError, ("argument", "exit_after")),
+    ("bars spanning 12,000 years (timestamps in the wrong unit)", lambda p: ash.backtest(
+        _bars(2).with_columns(ts=pl.Series([0, 4 * 10**17]).cast(pl.Datetime("us", "UTC"))), _orders()),
+     ash.BarsError, ("column", "ts", 1)),
     ("leverage a string", lambda p: ash.backtest(_bars(), _orders(), leverage="2"), ash.ConfigError,
      ("argument", "leverage")),
 ]

@@ -1647,13 +1647,14 @@ fn stats_with(
     signal_bars: &[usize],
     blocks: Option<&Blocks>,
 ) -> EngineResult<Stats> {
-    let mut sink = StatsSink::new(cfg.init_cash);
-    let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     let n = inp.ts.len();
     let (start, end) = match (inp.ts.first(), inp.ts.last()) {
         (Some(&a), Some(&b)) => (a, b),
         _ => (0, 0),
     };
+    super::metrics::check_span(start, end, DAY_US, n.saturating_sub(1))?;
+    let mut sink = StatsSink::new(cfg.init_cash);
+    let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     Ok(finish_stats(sink, &fills, &trades, start, end, n as u64))
 }
 

@@ -168,7 +168,24 @@ def _prepare(bars: Any) -> PreparedBars:
         user_row = int(order[row]) if order is not None else row
         symbol = df.get_column("symbol")[row]
         raise BarsError(f"{exc.message} (symbol {symbol!r})", column=exc.column, row=user_row) from None
+    _check_span(arrays, order)
     return PreparedBars(frame=df, symbols=symbols, arrays=arrays)
+
+
+#: Stats sample equity once per calendar day: bars may span at most this many days
+#: (about 10,000 years; rust/engine/metrics.rs MAX_DAYS). A longer span is nearly
+#: always timestamps in the wrong unit.
+MAX_DAYS = 3_652_500
+
+
+def _check_span(arrays: dict[str, np.ndarray], order: np.ndarray | None) -> None:
+    ts = arrays["ts"]
+    lo, hi = int(np.argmin(ts)), int(np.argmax(ts))
+    days = (int(ts[hi]) - int(ts[lo])) // 86_400_000_000
+    if days > MAX_DAYS:
+        row = int(order[hi]) if order is not None else hi
+        raise BarsError(f"the bars span {days:,} days, more than {MAX_DAYS:,} (10,000 years): timestamps in the "
+                        "wrong unit?", column="ts", row=row)
 
 
 def _first_row(mask: np.ndarray) -> int:
