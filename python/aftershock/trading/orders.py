@@ -78,12 +78,12 @@ def _side(value: Any) -> pl.Expr:
         if value not in ("buy", "sell"):
             raise OrdersError(f"side must be 'buy', 'sell' or a signed number/expression, got {value!r}", column="side")
         return _const(value)
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        raise OrdersError("side is NaN: give 'buy', 'sell' or a signed number", argument="side")
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        raise OrdersError(f"side must be 'buy', 'sell' or a signed number, got {value!r}", argument="side")
     e = _expr(value, "side")
     # numeric sides: > 0 buys, < 0 sells, 0 (no signal) drops the row below; a NaN
     # signal becomes side "NaN", which the engine front refuses naming the row
-    return pl.when(e.is_nan()).then(_const("NaN")).when(e > 0).then(_const("buy")).when(e < 0).then(_const("sell")).otherwise(_const(None, pl.String))
+    return pl.when(e.cast(pl.Float64, strict=False).is_nan()).then(_const("NaN")).when(e > 0).then(_const("buy")).when(e < 0).then(_const("sell")).otherwise(_const(None, pl.String))
 
 
 def _build(
