@@ -331,6 +331,15 @@ def test_from_signals_stop_loss_beyond_100_percent_is_valid():
     assert short.trades["status"].to_list() == ["open"]
 
 
+def test_numpy_scalars_elsewhere():
+    r = _result()
+    assert r.stats(risk_free=np.float32(0.25))["risk_free"] == r.stats(risk_free=0.25)["risk_free"]
+    grid = ash.sweep(_bars(), _orders(exit_after=["2m"]), {"take_profit": [np.float64(0.01), 0.5]})
+    assert grid["take_profit"].to_list() == [0.01, 0.5]
+    many = ash.backtest_many(_bars(), [_orders()], stats_only=True, periods_per_year=np.int64(252))
+    assert many.height == 1
+
+
 def test_numpy_bool_close_at_end():
     bars, orders = _bars(), _orders()
     assert ash.backtest(bars, orders, close_at_end=np.True_).trades["status"].to_list() == ["closed"]

@@ -485,7 +485,7 @@ _DAY_US = 86_400_000_000
 
 
 def _periods_per_year(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (math.isfinite(value) and value > 0):
         raise ConfigError(f"periods_per_year must be a finite number > 0, got {value!r}", column="periods_per_year")
     return float(value)
 

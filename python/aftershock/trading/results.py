@@ -241,7 +241,7 @@ class Result:
         rate; ``benchmark`` the symbol for buy and hold, alpha and beta.
         """
         sampling, periods_per_year = resolve_sampling(periods_per_year, returns)
-        if isinstance(risk_free, bool) or not isinstance(risk_free, (int, float)) or not -1 < risk_free < 1:
+        if isinstance(risk_free, bool) or not isinstance(risk_free, (int, float, np.integer, np.floating)) or not -1 < risk_free < 1:
             raise ConfigError(f"risk_free must be an annual rate in (-1, 1), got {risk_free!r}", column="risk_free")
         eq = self.equity
         values = eq.get_column("equity").to_numpy()

@@ -224,7 +224,7 @@ def _column_value(column: str, value: Any, n: int) -> np.ndarray:
             raise ConfigError(getattr(exc, "message", str(exc)), column=column) from None
     if value is None and column != "qty":
         return np.full(n, np.nan)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
         raise ConfigError(f"grid values of {column!r} must be finite numbers, got {value!r}", column=column)
     return np.full(n, float(value))
 
