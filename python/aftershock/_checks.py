@@ -76,8 +76,14 @@ def from_pandas(frame: Any, error: type[InputError]) -> pl.DataFrame:
                 naive = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
                 columns[name] = pl.Series(name, naive).dt.replace_time_zone("UTC")
             else:
-                values = s.astype(object).where(s.notna(), None).tolist()
-                columns[name] = pl.Series(name, values, strict=False)
+                codes, uniques = pd.factorize(s, use_na_sentinel=True)
+                labels = list(uniques)
+                if all(isinstance(u, str) for u in labels):  # strings: one Python value per distinct one
+                    pool = pl.Series(name, [*labels, None], dtype=pl.String)
+                    columns[name] = pool.gather(np.where(codes < 0, len(labels), codes))
+                else:
+                    values = s.astype(object).where(s.notna(), None).tolist()
+                    columns[name] = pl.Series(name, values, strict=False)
         except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
             raise error(f"cannot convert pandas column {name!r} of dtype {dtype}: {exc}", column=name) from None
     return pl.DataFrame(columns, height=len(frame)) if columns else pl.DataFrame(height=len(frame))
