@@ -368,12 +368,18 @@ def test_pandas_frames_without_pyarrow(monkeypatch):
     # frames of NumPy dtypes with NumPy alone; simulate an environment without pyarrow.
     pd = pytest.importorskip("pandas")
     bars = _bars()
-    frame = pd.DataFrame({c: bars[c].to_list() for c in bars.columns})
+
+    def frame(columns):  # strings as object columns: pandas' own storage without pyarrow
+        return pd.DataFrame({k: pd.Series(v, dtype=object) if isinstance(v[0], str) else v for k, v in columns.items()})
+
+    pandas_bars = frame({c: bars[c].to_list() for c in bars.columns})
+    orders = frame({"submit_ts": [T], "symbol": ["BTC"], "side": ["buy"], "qty": [1.0]})
+    # a categorical symbol and a nullable float column cross too
+    other = pandas_bars.assign(symbol=pandas_bars["symbol"].astype("category"), close=pandas_bars["close"].astype("Float64"))
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    got = ash.prices.validate_bars(frame)
-    assert got.equals(ash.prices.validate_bars(bars))
-    orders = pd.DataFrame({"submit_ts": [T], "symbol": ["BTC"], "side": ["buy"], "qty": [1.0]})
-    assert ash.backtest(frame, orders).fills.height == 1
+    assert ash.prices.validate_bars(pandas_bars).equals(ash.prices.validate_bars(bars))
+    assert ash.backtest(pandas_bars, orders).fills.height == 1
+    assert ash.prices.validate_bars(other).equals(ash.prices.validate_bars(bars))
 
 
 def test_truncated_cached_archive_repairs_itself(tmp_path):
