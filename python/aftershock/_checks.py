@@ -55,8 +55,9 @@ def from_pandas(frame: Any, error: type[InputError]) -> pl.DataFrame:
     """A pandas frame as Polars, with NumPy only: ``pl.from_pandas`` needs pyarrow for
     any column that is not plain NumPy (strings, time-zone aware times), and pyarrow
     is not a dependency of aftershock. NumPy columns cross as arrays (NaN becomes null,
-    as in ``pl.from_pandas``); aware times cross as UTC; other columns (strings,
-    categoricals, pandas' nullable dtypes) as Python values. The index is dropped."""
+    as in ``pl.from_pandas``); aware times cross as UTC; string, categorical and
+    nullable string columns as codes into their distinct values; other columns (pandas'
+    nullable numbers, Python objects) as Python values. The index is dropped."""
     import numpy as np
     import pandas as pd
 

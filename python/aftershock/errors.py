@@ -25,7 +25,7 @@ class InputError(AftershockError, ValueError):
     ``(argument 'name')``; ``column`` then holds the same name, so ``exc.column`` is
     where to look in either case. :class:`ConfigError` is always about an argument."""
 
-    #: the word the message uses for ``column`` when no row is given
+    #: a ``column`` without a row is a function argument (ConfigError: settings)
     _names_arguments = False
 
     def __init__(
