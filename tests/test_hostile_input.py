@@ -161,6 +161,13 @@ CASES = [
     # --- unclear errors and crashes ---------------------------------------------------
     ('equity_curve("0m")', lambda p: _result().equity_curve("0m"), ash.ConfigError, ("argument", "every")),
     ('equity_curve("foo")', lambda p: _result().equity_curve("foo"), ash.ConfigError, ("argument", "every")),
+    ('equity_curve("1us") over 5 minutes of bars (300 million rows)', lambda p: _result().equity_curve("1us"),
+     ash.ConfigError, ("argument", "every")),
+    ('resample_bars("1us") over an hour (a 28 GB Polars allocation)',
+     lambda p: ash.prices.resample_bars(_bars(60), "1us"), ash.BarsError, ("argument", "every")),
+    ('resample_bars("0m")', lambda p: ash.prices.resample_bars(_bars(), "0m"), ash.BarsError, ("argument", "every")),
+    ('resample_bars offset that does not parse', lambda p: ash.prices.resample_bars(_bars(), "5m", offset="soon"),
+     ash.BarsError, ("argument", "offset")),
     ('equity_curve("-1d")', lambda p: _result().equity_curve("-1d"), ash.ConfigError, ("argument", "every")),
     ('study path step "0m"', lambda p: ash.study(_study_bars(), _cal(), path=("-1h", "1h", "0m")), ash.InputError,
      ("argument", "path")),

@@ -94,11 +94,17 @@ def duration_us(value: Any, *, name: str = "duration") -> int:
 _ONE_UNIT = re.compile(r"(\d+)(mo|q|y|w|d|h|m|s|ms|us)")
 
 
-def polars_every(value: Any, *, name: str = "every", calendar: bool = False) -> str:
+#: Periods a span may be cut into (Polars allocates every window of a dynamic group-by).
+MAX_WINDOWS = 10_000_000
+
+
+def polars_every(value: Any, *, name: str = "every", calendar: bool = False, span_us: int | None = None) -> str:
     """A positive duration as a Polars period string, for ``group_by_dynamic``: one
     whole-number unit as given (Polars aligns ``"1w"`` to Mondays), anything else
     (``"1d12h"``, ``"1.5h"``, a ``timedelta``) as whole microseconds. With
-    ``calendar``, ``"1mo"``, ``"1q"`` and ``"1y"`` are accepted too.
+    ``calendar``, ``"1mo"``, ``"1q"`` and ``"1y"`` are accepted too. With ``span_us``,
+    a period cutting that span into more than :data:`MAX_WINDOWS` windows is refused
+    (``"1us"`` over a year would allocate tens of GiB).
 
     >>> polars_every("1w"), polars_every("1.5h")
     ('1w', '5400000000us')
@@ -117,4 +123,7 @@ def polars_every(value: Any, *, name: str = "every", calendar: bool = False) -> 
     us = duration_us(value, name=name)
     if us <= 0:
         raise InputError(f"{name} must be a positive duration, got {value!r}", argument=name)
+    if span_us is not None and span_us // us > MAX_WINDOWS:
+        raise InputError(f"{name}={value!r} cuts the data's span into {span_us // us:,} periods, more than "
+                         f"{MAX_WINDOWS:,}: use a longer period", argument=name)
     return text if one is not None else f"{us}us"  # type: ignore[return-value]

@@ -40,7 +40,11 @@ def resample_bars(
     """
     df = validate_bars(bars)
     _duration(every)
-    every = polars_every(every)
+    span = df.select((pl.col("ts").max() - pl.col("ts").min()).dt.total_microseconds()).item() or 0
+    try:
+        every = polars_every(every, span_us=span)
+    except InputError as exc:
+        raise BarsError(exc.message, argument="every") from None
     if offset is not None:
         try:
             offset = f"{duration_us(offset, name='offset')}us"

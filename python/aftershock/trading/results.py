@@ -210,11 +210,12 @@ class Result:
         between the engine's rows). ``every``: a positive duration (``"1h"``,
         ``"1d"``, ``"90m"``, a ``timedelta``) or a calendar period (``"1w"`` from
         Mondays, ``"1mo"``, ``"1q"``, ``"1y"``)."""
+        eq = self.equity
+        ts = self._bars.arrays["ts"]
         try:
-            every = polars_every(every, calendar=True)
+            every = polars_every(every, calendar=True, span_us=int(ts.max()) - int(ts.min()) if len(ts) else 0)
         except InputError as exc:
             raise ConfigError(exc.message, column="every") from None
-        eq = self.equity
         return (
             eq.sort("ts")
             .group_by_dynamic("ts", every=every, label="left")
