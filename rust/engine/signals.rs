@@ -200,6 +200,11 @@ impl SignalConfig {
                 return bad(field, format!("must be finite, got {v}"));
             }
         }
+        // a rebate of the whole notional or more makes buying free: all the cash then
+        // buys an infinite quantity (vectorbt refuses -1: "position must be finite")
+        if self.fees <= -1.0 {
+            return bad("fees", format!("must be > -1, got {}", self.fees));
+        }
         if !(self.slippage.is_finite() && self.slippage >= 0.0) {
             return bad(
                 "slippage",
