@@ -21,18 +21,39 @@ class AftershockError(Exception):
 
 
 class InputError(AftershockError, ValueError):
-    """Bad input. ``column`` and ``row`` (0-based position) say where, when known."""
+    """Bad input. ``column`` and ``row`` (0-based position) say where, when known.
 
-    def __init__(self, message: str, *, column: str | None = None, row: int | None = None):
+    For a bad function argument, ``argument`` names it and the message says
+    ``(argument 'name')``; ``column`` then holds the same name, so ``exc.column`` is
+    where to look in either case. :class:`ConfigError` is always about an argument."""
+
+    #: a ``column`` without a row is a function argument (ConfigError: settings)
+    _names_arguments = False
+
+    def __init__(
+        self, message: str, *, column: str | None = None, row: int | None = None, argument: str | None = None
+    ):
+        if argument is None and self._names_arguments and row is None:
+            argument = column
         self.message = message
-        self.column = column
+        self.argument = argument
+        self.column = argument if argument is not None else column
         self.row = row
         where = []
-        if column is not None:
+        if argument is not None:
+            where.append(f"argument {argument!r}")
+        elif column is not None:
             where.append(f"column {column!r}")
         if row is not None:
             where.append(f"row {row}")
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (type(self), self.message, self.column, self.row, self.argument)
+
+
+def _rebuild(cls: type, message: str, column: str | None, row: int | None, argument: str | None) -> InputError:
+    return cls(message, column=None if argument is not None else column, row=row, argument=argument)
 
 
 class BarsError(InputError):
@@ -54,7 +75,10 @@ class CalendarError(InputError):
 
 
 class ConfigError(InputError):
-    """A backtest setting is out of range or of the wrong type."""
+    """A setting (a function argument) is out of range or of the wrong type; the
+    message names the argument."""
+
+    _names_arguments = True
 
 
 class EngineError(AftershockError, RuntimeError):

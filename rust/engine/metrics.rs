@@ -9,7 +9,26 @@
 //! Sums go through [`pairwise_sum`], NumPy's summation order, so that the figures
 //! agree with `stats()` to the last bit rather than to a tolerance.
 
+use super::error::{EngineError, EngineResult};
 use super::types::{EquityRow, Fill, Output, Trade};
+
+/// The daily figures keep one return per calendar day, so bars may span at most this
+/// many days (about 10,000 years); a longer span is refused, not filled day by day.
+pub const MAX_DAYS: i64 = 3_652_500;
+
+/// Refuses a run whose bars span more than [`MAX_DAYS`] days of `day` units; `last_row`
+/// is the row of the latest bar, named in the error.
+pub fn check_span(start: i64, end: i64, day: i64, last_row: usize) -> EngineResult<()> {
+    let days = (end as i128 - start as i128) / day.max(1) as i128;
+    if days > MAX_DAYS as i128 {
+        return Err(EngineError::bars(
+            "ts",
+            last_row,
+            format!("the bars span {days} days, more than {MAX_DAYS} (10,000 years): timestamps in the wrong unit?"),
+        ));
+    }
+    Ok(())
+}
 
 /// Streaming state over the equity rows of one run.
 #[derive(Debug, Clone)]

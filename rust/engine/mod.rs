@@ -11,6 +11,8 @@ mod sim;
 mod types;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
 mod signals_tests;

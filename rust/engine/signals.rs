@@ -200,6 +200,11 @@ impl SignalConfig {
                 return bad(field, format!("must be finite, got {v}"));
             }
         }
+        // a rebate of the whole notional or more makes buying free: all the cash then
+        // buys an infinite quantity (vectorbt refuses -1: "position must be finite")
+        if self.fees <= -1.0 {
+            return bad("fees", format!("must be > -1, got {}", self.fees));
+        }
         if !(self.slippage.is_finite() && self.slippage >= 0.0) {
             return bad(
                 "slippage",
@@ -1650,13 +1655,14 @@ fn stats_with(
     signal_bars: &[usize],
     blocks: Option<&Blocks>,
 ) -> EngineResult<Stats> {
-    let mut sink = StatsSink::new(cfg.init_cash);
-    let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     let n = inp.ts.len();
     let (start, end) = match (inp.ts.first(), inp.ts.last()) {
         (Some(&a), Some(&b)) => (a, b),
         _ => (0, 0),
     };
+    super::metrics::check_span(start, end, DAY_US, n.saturating_sub(1))?;
+    let mut sink = StatsSink::new(cfg.init_cash);
+    let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     let closes: Vec<(f64, f64)> = inp
         .close
         .first()

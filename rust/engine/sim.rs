@@ -172,9 +172,16 @@ pub fn simulate_stats(
     cfg: &Config,
     spec: StatsSpec,
 ) -> EngineResult<Stats> {
+    bars.validate_shape()?;
+    let (start, end) = bars.time_span().unwrap_or((0, 0));
+    let last_row = (0..bars.n_symbols())
+        .filter(|&s| !bars.range(s).is_empty())
+        .map(|s| bars.offsets[s + 1] - 1)
+        .max_by_key(|&i| bars.ts[i])
+        .unwrap_or(0);
+    metrics::check_span(start, end, spec.day, last_row)?;
     let stream = EquityStream::new(cfg.init_cash, spec.day);
     let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
-    let (start, end) = bars.time_span().unwrap_or((0, 0));
     let closes: Vec<(f64, f64)> = bars
         .offsets
         .windows(2)

@@ -334,11 +334,13 @@ impl<'a> Bars<'a> {
                 }
                 let (o, h, l, c) = (self.open[i], self.high[i], self.low[i], self.close[i]);
                 for (column, v) in [("open", o), ("high", h), ("low", l), ("close", c)] {
-                    if !(v.is_finite() && v > 0.0) {
+                    // subnormal prices (below f64::MIN_POSITIVE) are float debris, and
+                    // any cash divided by one is infinite
+                    if !(v.is_finite() && v >= f64::MIN_POSITIVE) {
                         return Err(EngineError::bars(
                             column,
                             i,
-                            format!("price must be finite and > 0, got {v}"),
+                            format!("price must be finite and > 0 (and not subnormal), got {v:?}"),
                         ));
                     }
                 }
@@ -373,9 +375,9 @@ impl<'a> Bars<'a> {
                 &self.close[r],
             );
             for i in 0..o.len() {
-                // NaN fails every comparison; low > 0 and high < inf with
-                // low <= open, close <= high make all four finite and positive
-                ok &= (l[i] > 0.0)
+                // NaN fails every comparison; low >= MIN_POSITIVE and high < inf with
+                // low <= open, close <= high make all four finite, positive and normal
+                ok &= (l[i] >= f64::MIN_POSITIVE)
                     & (h[i] < f64::INFINITY)
                     & (o[i] >= l[i])
                     & (o[i] <= h[i])

@@ -143,7 +143,7 @@ def test_unsorted_symbol_blocks_are_handled(data):
         ({"benchmark": "SPX"}, InputError, "benchmark"),
         ({"windows": ["15 minutes"]}, InputError, "windows"),
         ({"windows": []}, InputError, "windows"),
-        ({"symbols": ["DOGE"]}, InputError, "symbol"),
+        ({"symbols": ["DOGE"]}, InputError, "symbols"),
         ({"cov": "HC0"}, InputError, "cov"),
         ({"estimation": ("1d", "2d")}, InputError, "estimation"),
         ({"bar_length": "fortnight"}, InputError, "bar_length"),

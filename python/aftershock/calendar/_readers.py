@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from aftershock._checks import from_pandas, read_csv
 from aftershock.calendar._registry import FOREXFACTORY_EVENTS, INDICATORS
 from aftershock.calendar._schema import CALENDAR_SCHEMA, validate_calendar
 from aftershock.errors import CalendarError
@@ -174,7 +175,7 @@ def _check_values(df: pl.DataFrame, registry_units: dict[str, str], parsed: tupl
 
 
 def _read_own_csv(path: Path) -> pl.DataFrame:
-    raw = pl.read_csv(path, infer_schema_length=0)
+    raw = read_csv(path, CalendarError, infer_schema_length=0)
     if "release_ts" not in raw.columns:
         raise CalendarError(f"{path} has no 'release_ts' column; found {raw.columns}", column="release_ts")
     df = raw.with_columns(parse_aware_datetime(pl.col("release_ts")).alias("release_ts"))
@@ -222,11 +223,14 @@ def read_calendar(
         if not path.exists():
             raise FileNotFoundError(path)
         if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pl.read_parquet(path)
+            try:
+                frame = pl.read_parquet(path)
+            except pl.exceptions.PolarsError as exc:
+                raise CalendarError(f"cannot read {path.name} as Parquet: {str(exc).strip().splitlines()[0]}") from None
         else:
-            header = pl.read_csv(path, n_rows=0).columns
+            header = read_csv(path, CalendarError, n_rows=0).columns
             fmt = format or ("forexfactory" if _is_forexfactory(header) else "aftershock")
-            frame = pl.read_csv(path, infer_schema_length=0) if fmt == "forexfactory" else _read_own_csv(path)
+            frame = read_csv(path, CalendarError, infer_schema_length=0) if fmt == "forexfactory" else _read_own_csv(path)
     elif isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         frame = source.collect() if isinstance(source, pl.LazyFrame) else source
     else:
@@ -235,7 +239,7 @@ def read_calendar(
         except ImportError:  # pragma: no cover
             pd = None
         if pd is not None and isinstance(source, pd.DataFrame):
-            frame = pl.from_pandas(source)
+            frame = from_pandas(source, CalendarError)
         else:
             raise CalendarError(f"cannot read a calendar from {type(source).__name__}")
     fmt = format or ("forexfactory" if _is_forexfactory(frame.columns) else "aftershock")

@@ -23,6 +23,7 @@ __all__ = ["Settings", "SymbolBars", "settings_from", "prepared_calendar", "path
 _US = timedelta(microseconds=1)
 _PRECISION_US = {"exact": 0, "hour": 3_600_000_000, "day": 86_400_000_000}
 _PATH_STEPS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+_MAX_PATH_POINTS = 100_000  # event-time points of a CAR path (the default has about 120)
 RANK_VARIANCES = ("known", "sample")
 SIGN_P = ("blocks", "bars")
 
@@ -70,15 +71,22 @@ def _per_symbol(spec: Any, present: Sequence[str], column: str, parse) -> dict:
     if isinstance(spec, dict):
         unknown = [s for s in spec if s not in present]
         if unknown:
-            raise InputError(f"{column} names symbols {unknown} that are not in bars {list(present)}", column=column)
+            raise InputError(f"{column} names symbols {unknown} that are not in bars {list(present)}", argument=column)
         return {s: (parse(spec[s]) if spec.get(s) is not None else None) for s in present}
     value = None if spec is None else parse(spec)
     return {s: value for s in present}
 
 
+def _bar_length(value: Any) -> int:
+    length = us(parse_duration(value, column="bar_length"))
+    if length <= 0:
+        raise InputError(f"bar_length must be a positive duration, got {value!r}", argument="bar_length")
+    return length
+
+
 def _session_name(name: Any) -> str:
     if name not in SESSIONS:
-        raise InputError(f"unknown session calendar {name!r}; choose one of {sorted(SESSIONS)}", column="sessions")
+        raise InputError(f"unknown session calendar {name!r}; choose one of {sorted(SESSIONS)}", argument="sessions")
     return name
 
 
@@ -89,24 +97,29 @@ def settings_from(
 ) -> Settings:
     """Check the arguments against the symbols ``present`` in the bars."""
     if model not in _models.MODELS:
-        raise InputError(f"unknown model {model!r}; choose one of {sorted(_models.MODELS)}", column="model")
+        raise InputError(f"unknown model {model!r}; choose one of {sorted(_models.MODELS)}", argument="model")
     if cov not in ("HC1", "HC3"):
-        raise InputError(f"cov must be 'HC1' or 'HC3', got {cov!r}", column="cov")
+        raise InputError(f"cov must be 'HC1' or 'HC3', got {cov!r}", argument="cov")
     if rank_variance not in RANK_VARIANCES:
-        raise InputError(f"rank_variance must be one of {RANK_VARIANCES}, got {rank_variance!r}", column="rank_variance")
+        raise InputError(f"rank_variance must be one of {RANK_VARIANCES}, got {rank_variance!r}", argument="rank_variance")
     if sign_p not in SIGN_P:
-        raise InputError(f"sign_p must be one of {SIGN_P}, got {sign_p!r}", column="sign_p")
+        raise InputError(f"sign_p must be one of {SIGN_P}, got {sign_p!r}", argument="sign_p")
+    for name, value, least in (("min_estimation", min_estimation, 0), ("rank_blocks", rank_blocks, 1), ("kp_bars", kp_bars, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise InputError(f"{name} must be an integer >= {least}, got {value!r}", argument=name)
     wins = tuple(parse_windows(windows))
     if benchmark is not None and benchmark not in present:
-        raise InputError(f"benchmark {benchmark!r} is not a symbol in bars {list(present)}", column="benchmark")
+        raise InputError(f"benchmark {benchmark!r} is not a symbol in bars {list(present)}", argument="benchmark")
     if model == "market" and benchmark is None:
-        raise InputError("the market model needs a benchmark symbol", column="benchmark")
+        raise InputError("the market model needs a benchmark symbol", argument="benchmark")
     if symbols is None:
         symbols = list(present)
     else:
         missing = [s for s in symbols if s not in present]
         if missing:
-            raise InputError(f"symbols {missing} are not in bars {list(present)}", column="symbol")
+            raise InputError(f"symbols {missing} are not in bars {list(present)}", argument="symbols")
+        if not symbols:
+            raise InputError("symbols is empty: name at least one symbol, or pass None for all", argument="symbols")
     w_start = np.array([us(w.start) for w in wins], dtype=np.int64)
     w_end = np.array([us(w.end) for w in wins], dtype=np.int64)
     earliest = min(0, int(w_start.min()))
@@ -117,11 +130,11 @@ def settings_from(
     est0, est1 = (us(parse_duration(v, column="estimation")) for v in estimation)
     est1 = min(est1, earliest)
     if est1 <= est0:
-        raise InputError("the estimation window must end after it starts (and before the earliest window)", column="estimation")
+        raise InputError("the estimation window must end after it starts (and before the earliest window)", argument="estimation")
     return Settings(
         windows=wins, model=model, benchmark=benchmark, symbols=tuple(symbols), w_start=w_start, w_end=w_end,
         est0=est0, est1=est1, ex0=ex0, ex1=ex1, min_estimation=min_estimation,
-        bar_length=_per_symbol(bar_length, present, "bar_length", lambda v: us(parse_duration(v, column="bar_length"))),
+        bar_length=_per_symbol(bar_length, present, "bar_length", _bar_length),
         sessions=_per_symbol(sessions, present, "sessions", _session_name),
         path=path, cov=cov, rank_blocks=rank_blocks, kp_bars=kp_bars, rank_variance=rank_variance, sign_p=sign_p,
     )
@@ -253,10 +266,19 @@ def path_grid(windows: Sequence[Window], bar_us: int, path: Any) -> np.ndarray:
     """Event-time offsets (µs) of the CAR path: ``path = (start, end[, step])`` or, by
     default, about 120 rounded steps over the span of the windows, never finer than a bar."""
     if path is not None:
+        if not isinstance(path, (tuple, list)) or len(path) not in (2, 3):
+            raise InputError(f"path must be (start, end) or (start, end, step), got {path!r}", argument="path")
         start, end = parse_duration(path[0], column="path"), parse_duration(path[1], column="path")
         step = parse_duration(path[2], column="path") if len(path) > 2 else None
         if end <= start:
-            raise InputError("path end must come after its start", column="path")
+            raise InputError("path end must come after its start", argument="path")
+        if step is not None and step <= timedelta(0):
+            raise InputError(f"path step must be a positive duration, got {path[2]!r}", argument="path")
+        if step is not None and (end - start) / step > _MAX_PATH_POINTS:
+            raise InputError(
+                f"path {path!r} has {(end - start) // step:,} steps, more than {_MAX_PATH_POINTS:,}: use a longer step",
+                argument="path",
+            )
     else:
         start = min(timedelta(0), min(w.start for w in windows))
         end = max(timedelta(0), max(w.end for w in windows))

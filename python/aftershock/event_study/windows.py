@@ -80,8 +80,8 @@ def parse_windows(specs: WindowSpec | Iterable[WindowSpec]) -> list[Window]:
     A top-level sequence is always a list of windows: ``("-10h", "15m")`` is two windows.
     Write a straddling window as a nested pair, ``[("-30m", "1h")]``.
     """
-    if isinstance(specs, (str, timedelta, Window)):
-        specs = [specs]
+    if isinstance(specs, (str, timedelta, Window)) or not isinstance(specs, Iterable):
+        specs = [specs]  # one window (a bare number is refused by parse_duration)
     windows = [parse_window(s) for s in specs]
     if not windows:
         raise InputError("no windows given", column="windows")

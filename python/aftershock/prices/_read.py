@@ -9,6 +9,7 @@ from typing import Any, Literal, Sequence
 
 import polars as pl
 
+from aftershock._checks import read_csv, source_name
 from aftershock.calendar._readers import parse_aware_datetime
 from aftershock.errors import BarsError
 from aftershock.prices._validate import _as_polars, validate_bars
@@ -61,20 +62,41 @@ def _looks_numeric(value: str) -> bool:
     return True
 
 
-def read_binance_csv(source: Any, symbol: str | None = None) -> pl.DataFrame:
-    """One Binance kline CSV (a path, bytes or file object), with or without a header."""
+def read_binance_csv(source: Any, symbol: str | None = None, *, name: str | None = None) -> pl.DataFrame:
+    """One Binance kline CSV (a path, bytes or file object), with or without a header.
+    A line that does not parse raises :class:`BarsError` naming the file (``name``) and line."""
     path = Path(source) if isinstance(source, (str, Path)) else None
     data = path if path is not None else source
-    first = pl.read_csv(data, has_header=False, n_rows=1, infer_schema_length=0)
+    name = name or source_name(source)
+    first = read_csv(data, BarsError, name=name, has_header=False, n_rows=1, infer_schema_length=0)
     has_header = not _looks_numeric(str(first.row(0)[0]))
-    if hasattr(data, "seek"):
-        data.seek(0)
     width = first.width
-    frame = pl.read_csv(
-        data, has_header=has_header, new_columns=list(BINANCE_COLUMNS[:width]),
-        schema_overrides={"open_time": pl.Int64},
-    )
+    options: dict[str, Any] = dict(has_header=has_header, new_columns=list(BINANCE_COLUMNS[:width]))
+    try:
+        if hasattr(data, "seek"):
+            data.seek(0)
+        frame = pl.read_csv(data, schema_overrides={"open_time": pl.Int64}, **options)
+    except pl.exceptions.PolarsError:
+        # read again as text to say where: a ragged line raises here, a bad number below
+        if hasattr(data, "seek"):
+            data.seek(0)
+        frame = read_csv(data, BarsError, name=name, infer_schema_length=0, **options)
+    _check_numbers(frame, name, first_line=1 + int(has_header))
     return _from_binance(frame, _binance_symbol(path, symbol))
+
+
+def _check_numbers(frame: pl.DataFrame, name: str, first_line: int) -> None:
+    """Raise naming the file, line and column of the first kline cell that is not a number."""
+    for column in frame.columns[:6]:
+        raw = frame.get_column(column)
+        if raw.dtype.is_numeric() or raw.dtype == pl.Null:
+            continue
+        cast = raw.cast(pl.Int64 if column == "open_time" else pl.Float64, strict=False)
+        bad = (cast.is_null() & raw.is_not_null()).arg_true()
+        if len(bad):
+            row = int(bad[0])
+            raise BarsError(f"{name}, line {row + first_line}: {column} {raw[row]!r} is not a number",
+                            column=column, row=row)
 
 
 def _is_binance_header(columns: Sequence[str]) -> bool:
@@ -82,7 +104,7 @@ def _is_binance_header(columns: Sequence[str]) -> bool:
 
 
 def _csv_kind(path: Path) -> Format:
-    first = pl.read_csv(path, has_header=False, n_rows=1, infer_schema_length=0)
+    first = read_csv(path, BarsError, has_header=False, n_rows=1, infer_schema_length=0)
     cells = [str(x) for x in first.row(0)]
     if len(cells) in (6, 12) and _looks_numeric(cells[0]):
         return "binance"
@@ -92,7 +114,7 @@ def _csv_kind(path: Path) -> Format:
 
 
 def _read_own_csv(path: Path, symbol: str | None) -> pl.DataFrame:
-    raw = pl.read_csv(path, infer_schema_length=0)
+    raw = read_csv(path, BarsError, infer_schema_length=0)
     if "ts" not in raw.columns:
         raise BarsError(f"{path.name} has no 'ts' column; found {raw.columns}", column="ts")
     ts = pl.col("ts").str.strip_chars()
@@ -200,11 +222,17 @@ def read_bars(
         or (path.is_dir() and any(path.rglob("*.parquet")))
     )
     if parquet:
-        lf = scan_parquet_bars(source)
-        if "symbol" not in lf.collect_schema().names():
-            lf = lf.with_columns(pl.lit(_require(name)).alias("symbol"))
-            symbols = None
-        return validate_bars(_filter(lf, symbols, start, end).collect())
+        try:
+            lf = scan_parquet_bars(source)
+            if "symbol" not in lf.collect_schema().names():
+                lf = lf.with_columns(pl.lit(_require(name)).alias("symbol"))
+                symbols = None
+            frame = _filter(lf, symbols, start, end).collect()
+        except pl.exceptions.PolarsError as exc:
+            # a truncated or corrupt file: Polars' message names it when there are several
+            reason = str(exc).strip().splitlines()[0]
+            raise BarsError(f"cannot read Parquet {path.name if not is_glob else source}: {reason}") from None
+        return validate_bars(frame)
 
     if is_glob:
         import glob
@@ -243,4 +271,5 @@ def _read_zip(path: Path, symbol: str | None) -> pl.DataFrame:
         if len(members) != 1:
             raise BarsError(f"{path.name}: expected one CSV inside, found {members}")
         data = zf.read(members[0])
-    return read_binance_csv(io.BytesIO(data), symbol or _binance_symbol(Path(members[0]), None))
+    return read_binance_csv(io.BytesIO(data), symbol or _binance_symbol(Path(members[0]), None),
+                            name=f"{path.name}:{members[0]}")

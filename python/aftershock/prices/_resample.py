@@ -7,19 +7,17 @@ from typing import Any
 
 import polars as pl
 
-from aftershock.errors import BarsError
+from aftershock._time import duration_us, parse_duration, polars_every
+from aftershock.errors import BarsError, InputError
 from aftershock.prices._validate import validate_bars
 
 
 def _duration(every: str | dt.timedelta) -> dt.timedelta:
-    if isinstance(every, dt.timedelta):
-        return every
-    probe = pl.select(
-        pl.lit(dt.datetime(2001, 1, 1)).dt.offset_by(every) - pl.lit(dt.datetime(2001, 1, 1))
-    ).item()
-    if every.endswith("mo") or every.endswith("y") or every.endswith("q"):
-        raise BarsError(f"calendar-length intervals like {every!r} are not supported; use d, h, m or s")
-    return probe
+    try:
+        polars_every(every)  # positive, no calendar units
+    except InputError as exc:
+        raise BarsError(exc.message, argument="every") from None
+    return parse_duration(every, column="every")
 
 
 def resample_bars(
@@ -41,9 +39,17 @@ def resample_bars(
     subdivisions. Output rows are sorted by symbol (first appearance), then ``ts``.
     """
     df = validate_bars(bars)
-    step = _duration(every)
-    if step <= dt.timedelta(0):
-        raise BarsError(f"every must be positive, got {every!r}")
+    _duration(every)
+    span = df.select((pl.col("ts").max() - pl.col("ts").min()).dt.total_microseconds()).item() or 0
+    try:
+        every = polars_every(every, span_us=span)
+    except InputError as exc:
+        raise BarsError(exc.message, argument="every") from None
+    if offset is not None:
+        try:
+            offset = f"{duration_us(offset, name='offset')}us"
+        except InputError as exc:
+            raise BarsError(exc.message, argument="offset") from None
     order = df.select(pl.col("symbol").unique(maintain_order=True)).to_series().to_list()
     aggs = [
         pl.col("open").first(),

@@ -10,6 +10,7 @@ from aftershock._checks import as_polars, utc_timestamps
 from aftershock.errors import BarsError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
+_SMALLEST_PRICE = 2.2250738585072014e-308  # the smallest normal float64
 REQUIRED_COLUMNS = ("ts", "symbol", *PRICE_COLUMNS)
 BARS_SCHEMA = {
     "ts": pl.Datetime("us", "UTC"),
@@ -33,6 +34,7 @@ def _normalize_dtypes(df: pl.DataFrame) -> pl.DataFrame:
     casts: list[pl.Expr] = []
 
     casts.append(utc_timestamps(df, "ts", BarsError))
+    _refuse_sub_microsecond(df)
 
     sym_type = df.schema["symbol"]
     if not (sym_type == pl.String or isinstance(sym_type, (pl.Categorical, pl.Enum))):
@@ -46,6 +48,25 @@ def _normalize_dtypes(df: pl.DataFrame) -> pl.DataFrame:
             raise BarsError(f"{name!r} must be numeric, got {dtype}", column=name)
         casts.append(pl.col(name).cast(pl.Float64))
     return df.with_columns(casts)
+
+
+def _refuse_sub_microsecond(df: pl.DataFrame) -> None:
+    """The library keeps time in microseconds: nanosecond ``ts`` are truncated, which is
+    exact enough unless two bars of a symbol are less than a microsecond apart (they
+    would collapse onto one instant). Those are refused by name rather than reported
+    as "not increasing"."""
+    dtype = df.schema["ts"]
+    if not (isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns") or df.height < 2:
+        return
+    ns, us = pl.col("ts").dt.epoch("ns"), pl.col("ts").dt.epoch("us")
+    collapsed = (ns > ns.shift(1)) & (us == us.shift(1))
+    row = df.select(_first_true(collapsed.over("symbol"))).item()
+    if row is not None:
+        raise BarsError(
+            f"bar at {df['ts'][row]} is less than a microsecond after the previous bar of symbol "
+            f"{df['symbol'][row]!r}; aftershock keeps time in microseconds: resample the bars",
+            column="ts", row=int(row),
+        )
 
 
 def _first_true(mask: pl.Expr) -> pl.Expr:
@@ -89,7 +110,9 @@ def validate_bars(frame: Any) -> pl.DataFrame:
     ]
     for name in PRICE_COLUMNS:
         c = pl.col(name)
-        checks.append((name, "price is null, NaN, infinite or not > 0", c.is_null() | ~c.is_finite() | (c <= 0)))
+        # a subnormal price (< 2.2e-308) is float debris: any cash divided by it is infinite
+        checks.append((name, "price is null, NaN, infinite, not > 0 or subnormal", c.is_null() | ~c.is_finite()
+                       | (c < _SMALLEST_PRICE)))
     checks += [
         ("high", "high < low", pl.col("high") < pl.col("low")),
         ("open", "open outside [low, high]", (pl.col("open") < pl.col("low")) | (pl.col("open") > pl.col("high"))),

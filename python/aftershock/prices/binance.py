@@ -20,6 +20,7 @@ import io
 import os
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable, Literal
@@ -120,7 +121,14 @@ def fetch_archive(
     target = cache / market / symbol / interval / f"{period}.parquet"
     name = as_symbol or symbol
     if target.exists():
-        return pl.read_parquet(target).with_columns(pl.lit(name).alias("symbol"))
+        try:
+            return pl.read_parquet(target).with_columns(pl.lit(name).alias("symbol"))
+        except pl.exceptions.PolarsError as exc:
+            # a cache damaged outside our atomic write (disk full, a copy cut short):
+            # fetch the archive again rather than fail on every later call
+            warnings.warn(f"cached archive {target} is unreadable ({str(exc).strip().splitlines()[0]}); "
+                          "downloading it again", UserWarning, stacklevel=2)
+            target.unlink()
     get = fetch or _http_get
     url = archive_url(symbol, interval, period, market)
     data = get(url)

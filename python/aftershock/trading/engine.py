@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from aftershock import _engine
-from aftershock._checks import utc_timestamps
+from aftershock._checks import from_pandas, utc_timestamps
 from aftershock.trading._codes import CODES
 from aftershock.trading._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
@@ -179,7 +179,25 @@ def _prepare(bars: Any) -> PreparedBars:
         user_row = int(order[row]) if order is not None else row
         symbol = df.get_column("symbol")[row]
         raise BarsError(f"{exc.message} (symbol {symbol!r})", column=exc.column, row=user_row) from None
-    return PreparedBars(frame=df, symbols=symbols, columns=columns, offsets=offsets_series)
+    prepared = PreparedBars(frame=df, symbols=symbols, columns=columns, offsets=offsets_series)
+    _check_span(prepared.arrays, order)
+    return prepared
+
+
+#: Stats sample equity once per calendar day: bars may span at most this many days
+#: (about 10,000 years; rust/engine/metrics.rs MAX_DAYS). A longer span is nearly
+#: always timestamps in the wrong unit.
+MAX_DAYS = 3_652_500
+
+
+def _check_span(arrays: dict[str, np.ndarray], order: np.ndarray | None) -> None:
+    ts = arrays["ts"]
+    lo, hi = int(np.argmin(ts)), int(np.argmax(ts))
+    days = (int(ts[hi]) - int(ts[lo])) // 86_400_000_000
+    if days > MAX_DAYS:
+        row = int(order[hi]) if order is not None else hi
+        raise BarsError(f"the bars span {days:,} days, more than {MAX_DAYS:,} (10,000 years): timestamps in the "
+                        "wrong unit?", column="ts", row=row)
 
 
 def _first_row(mask: np.ndarray) -> int:
@@ -229,7 +247,7 @@ def _exit_after_expr(orders: pl.DataFrame) -> pl.Expr:
         try:
             mapping[v] = duration_us(v, name="exit_after")
         except ValueError as exc:
-            raise OrdersError(str(exc), column="exit_after", row=_first_row((col == v).fill_null(False).to_numpy())) from None
+            raise OrdersError(getattr(exc, "message", str(exc)), column="exit_after", row=_first_row((col == v).fill_null(False).to_numpy())) from None
     return pl.col("exit_after").replace_strict(mapping, default=None, return_dtype=pl.Int64)
 
 
@@ -248,9 +266,11 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, pl
     codes as Int64 with ``NULL_I64`` for "not set", floats as Float64 with NaN). Row positions are order ids. Field combinations (a limit without a
     price, a gtd without expiry...) are checked by the engine, which names the row.
     """
+    if orders is None:  # pl.DataFrame(None) would be "no orders"
+        raise ConfigError("orders is None: pass an orders frame or a Strategy instance", column="orders")
     if not isinstance(orders, pl.DataFrame):
         try:
-            orders = pl.from_pandas(orders) if type(orders).__module__.startswith("pandas") else pl.DataFrame(orders)
+            orders = from_pandas(orders, OrdersError) if type(orders).__module__.startswith("pandas") else pl.DataFrame(orders)
         except Exception as exc:
             raise OrdersError(f"orders must be a Polars DataFrame: {exc}") from None
     if orders.width == 0:  # "no orders" (e.g. a strategy that found no signal)
@@ -279,7 +299,7 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, pl
             {s: i for i, s in enumerate(symbols)}, default=-1, return_dtype=pl.Int64
         ).fill_null(-1),
         side=(
-            pl.when(side > 0).then(1).when(side < 0).then(2).otherwise(-1)
+            pl.when(side.is_nan()).then(-1).when(side > 0).then(1).when(side < 0).then(2).otherwise(-1)
             if side_numeric
             else pl.col("side").cast(pl.String).str.to_lowercase().replace_strict(SIDES, default=-1, return_dtype=pl.Int64)
         ).fill_null(-1).cast(pl.Int64),
@@ -303,7 +323,7 @@ def encode_orders(orders: Any, symbols: Sequence[str]) -> tuple[pl.DataFrame, pl
     _raise_first(arrays["submit_ts"] == NULL_I64, "submit_ts", "'submit_ts' is required")
     _raise_first(arrays["symbol"] < 0, "symbol", f"unknown symbol (bars have {list(symbols)})", orders.get_column("symbol"))
     _raise_first(
-        arrays["side"] < 0, "side", "'side' must be 'buy', 'sell' or a non-zero signed number", orders.get_column("side")
+        arrays["side"] < 0, "side", "'side' must be 'buy', 'sell' or a non-zero signed number (not NaN)", orders.get_column("side")
     )
     for c, mapping in _ENUMS.items():
         _raise_first(arrays[c] < 0, c, f"{c!r} must be one of {sorted(mapping)}", orders.get_column(c))
@@ -337,15 +357,19 @@ def _config(config: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 out[key] = duration_us(value, name="latency")
             except (TypeError, ValueError) as exc:
-                raise ConfigError(str(exc), column="latency") from None
+                raise ConfigError(getattr(exc, "message", str(exc)), column="latency") from None
         elif key == "intrabar":
             if value not in INTRABAR:
                 raise ConfigError(f"intrabar must be one of {INTRABAR}, got {value!r}", column="intrabar")
             out[key] = value
         elif key in ("close_at_end", "allow_partial"):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"{key} must be True or False, got {value!r}", column=key)
             out[key] = bool(value)
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            # NumPy scalars are numbers too (np.float32(2)); bools are not
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(value):
                 raise ConfigError(f"{key} must be a finite number, got {value!r}", column=key)
             out[key] = float(value)
     return out
@@ -505,7 +529,7 @@ _DAY_US = 86_400_000_000
 
 
 def _periods_per_year(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (math.isfinite(value) and value > 0):
         raise ConfigError(f"periods_per_year must be a finite number > 0, got {value!r}", column="periods_per_year")
     return float(value)
 

@@ -18,8 +18,10 @@ the event that caused them.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from aftershock._time import duration_us
@@ -76,9 +78,12 @@ def _side(value: Any) -> pl.Expr:
         if value not in ("buy", "sell"):
             raise OrdersError(f"side must be 'buy', 'sell' or a signed number/expression, got {value!r}", column="side")
         return _const(value)
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        raise OrdersError(f"side must be 'buy', 'sell' or a signed number, got {value!r}", argument="side")
     e = _expr(value, "side")
-    # numeric sides: > 0 buys, < 0 sells, 0 (no signal) drops the row below
-    return pl.when(e > 0).then(_const("buy")).when(e < 0).then(_const("sell")).otherwise(_const(None, pl.String))
+    # numeric sides: > 0 buys, < 0 sells, 0 (no signal) drops the row below; a NaN
+    # signal becomes side "NaN", which the engine front refuses naming the row
+    return pl.when(e.cast(pl.Float64, strict=False).is_nan()).then(_const("NaN")).when(e > 0).then(_const("buy")).when(e < 0).then(_const("sell")).otherwise(_const(None, pl.String))
 
 
 def _build(

@@ -18,7 +18,8 @@ from aftershock.trading.stats import (
     resolve_conventions,
     resolve_sampling,
 )
-from aftershock.errors import ConfigError
+from aftershock._time import polars_every
+from aftershock.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from aftershock.trading.engine import PreparedBars
@@ -202,8 +203,15 @@ class Result:
 
     def equity_curve(self, every: str = "1d") -> pl.DataFrame:
         """Equity sampled at the end of each ``every`` period (exact: equity is flat
-        between the engine's rows)."""
+        between the engine's rows). ``every``: a positive duration (``"1h"``,
+        ``"1d"``, ``"90m"``, a ``timedelta``) or a calendar period (``"1w"`` from
+        Mondays, ``"1mo"``, ``"1q"``, ``"1y"``)."""
         eq = self.equity
+        ts = self._bars.arrays["ts"]
+        try:
+            every = polars_every(every, calendar=True, span_us=int(ts.max()) - int(ts.min()) if len(ts) else 0)
+        except InputError as exc:
+            raise ConfigError(exc.message, column="every") from None
         return (
             eq.sort("ts")
             .group_by_dynamic("ts", every=every, label="left")
@@ -248,7 +256,7 @@ class Result:
             sampling, periods_per_year = conventions_sampling(conv, self._bars.arrays["ts"])
         else:
             sampling, periods_per_year = resolve_sampling(periods_per_year, returns)
-        if isinstance(risk_free, bool) or not isinstance(risk_free, (int, float)) or not -1 < risk_free < 1:
+        if isinstance(risk_free, bool) or not isinstance(risk_free, (int, float, np.integer, np.floating)) or not -1 < risk_free < 1:
             raise ConfigError(f"risk_free must be an annual rate in (-1, 1), got {risk_free!r}", column="risk_free")
         eq = self.equity
         values = eq.get_column("equity").to_numpy()

@@ -103,6 +103,8 @@ def _check(name: str, v: float) -> None:
         raise ConfigError(f"size must be >= 0 (inf: all cash), got {v}", column=name)
     if name in ("fees", "fixed_fees") and not math.isfinite(v):
         raise ConfigError(f"{name} must be finite, got {v}", column=name)
+    if name == "fees" and v <= -1:  # a 100 % rebate or more makes buying free: an infinite position
+        raise ConfigError(f"fees must be > -1, got {v}", column=name)
     if name in ("slippage", "min_size") and not (math.isfinite(v) and v >= 0):
         raise ConfigError(f"{name} must be finite and >= 0, got {v}", column=name)
     if name == "max_size" and not v > 0:

@@ -80,8 +80,10 @@ def resolve_sampling(periods_per_year: float | None, returns: str | None) -> tup
     if returns is not None and returns not in _SAMPLING_PERIODS:
         raise ConfigError(f"returns must be 'calendar' or 'trading', got {returns!r}", column="returns")
     if periods_per_year is not None:
-        if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float)) or not periods_per_year > 0:
-            raise ConfigError(f"periods_per_year must be a positive number, got {periods_per_year!r}", column="periods_per_year")
+        if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)) \
+                or not (math.isfinite(periods_per_year) and periods_per_year > 0):
+            raise ConfigError(f"periods_per_year must be a finite number > 0, got {periods_per_year!r}",
+                              column="periods_per_year")
     if returns is None and periods_per_year is None:
         return "calendar", 365.0
     if returns is None:

@@ -262,7 +262,7 @@ def _delay(strategy: Strategy, name: str) -> int:
     try:
         us = duration_us(value, name=name)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc), column=name) from None
+        raise ConfigError(getattr(exc, "message", str(exc)), column=name) from None
     if us < 0:
         raise ConfigError(f"{name} must not be negative, got {value!r}", column=name)
     return us

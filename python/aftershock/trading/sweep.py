@@ -270,10 +270,10 @@ def _column_value(column: str, value: Any, n: int) -> np.ndarray:
         try:
             return np.full(n, duration_us(value, name="exit_after"), dtype=np.int64)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(str(exc), column=column) from None
+            raise ConfigError(getattr(exc, "message", str(exc)), column=column) from None
     if value is None and column != "qty":
         return np.full(n, np.nan)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
         raise ConfigError(f"grid values of {column!r} must be finite numbers, got {value!r}", column=column)
     return np.full(n, float(value))
 
