@@ -45,6 +45,18 @@ def simulate_many_stats(
 ) -> dict[str, list[Any]]:
     """Run many backtests; return every ``Result.stats()`` figure per job, as columns."""
 
+def simulate_many_stats_daily(
+    bars: Mapping[str, npt.NDArray[Any]],
+    orders: Sequence[Mapping[str, npt.NDArray[Any]]],
+    configs: Sequence[Mapping[str, Any]],
+    threads: int,
+    trusted: bool,
+    day: int,
+    periods_per_year: float,
+) -> dict[str, Any]:
+    """``simulate_many_stats`` plus ``daily_returns`` (a jobs x days float buffer,
+    job-major) and ``days`` (its row length)."""
+
 def codes() -> dict[str, dict[str, int]]:
     """The engine's code tables, ``{column: {text: code}}``."""
 

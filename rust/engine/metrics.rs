@@ -179,11 +179,24 @@ impl StatsSpec {
 /// The figures of a finished run. `out.equity` is not read: the equity rows came
 /// through `stream`. `start`/`end` are the first and last bar timestamps.
 pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: StatsSpec) -> Stats {
+    stats_and_daily_returns(stream, out, start, end, spec).0
+}
+
+/// [`stats`], and the daily returns its Sharpe ratio is computed from: one per
+/// calendar day from the first bar's day to the last bar's, whatever the orders
+/// (the engine records equity at the first and the last bar).
+pub fn stats_and_daily_returns(
+    stream: EquityStream,
+    out: &Output,
+    start: i64,
+    end: i64,
+    spec: StatsSpec,
+) -> (Stats, Vec<f64>) {
     let init = stream.init_cash;
     let eq = stream.finish(end);
     let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
 
-    figures(Parts {
+    let stats = figures(Parts {
         start,
         end,
         init_cash: init,
@@ -195,7 +208,8 @@ pub fn stats(stream: EquityStream, out: &Output, start: i64, end: i64, spec: Sta
         fills: &out.fills,
         trades: &out.trades,
         bars_visited: out.bars_visited,
-    })
+    });
+    (stats, eq.daily_returns)
 }
 
 /// What the figures of a finished run are made of, however its equity was followed

@@ -160,7 +160,7 @@ pub fn simulate_stats(
     ))
 }
 
-fn run_sim(
+pub(super) fn run_sim(
     bars: Bars<'_>,
     orders: &[Order],
     cfg: &Config,

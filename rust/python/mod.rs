@@ -3,6 +3,8 @@
 //! the engine runs, and every `EngineError` mapped to one Python exception class in
 //! `aftershock.errors`.
 
+mod daily;
+
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -702,6 +704,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_bars, m)?)?;
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(daily::simulate_many_stats_daily, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     add_signal_functions(m)?;
     Ok(())

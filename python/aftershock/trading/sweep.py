@@ -183,18 +183,55 @@ class Sweep:
 
     # -- running ------------------------------------------------------------------
 
-    def run(self, *, threads: int | None = None) -> pl.DataFrame:
+    def run(self, *, threads: int | None = None, backend: str = "local") -> pl.DataFrame:
         """Runs every variant in the engine (``threads``: default all cores; the
         result does not depend on it). Returns one row per variant, in the order of
-        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure."""
+        :attr:`variants`: the grid values, then every :meth:`Result.stats` figure.
+
+        ``backend="ray"`` splits the variants into chunks run by the same engine on
+        Ray workers (``pip install 'aftershock[ray]'``, docs/scale.md); the frame is
+        the same, bit for bit."""
+        columns = self._engine_columns(threads, backend, daily=False)
+        return self._frame(columns)
+
+    def run_daily(self, *, threads: int | None = None, backend: str = "local") -> tuple[pl.DataFrame, np.ndarray]:
+        """:meth:`run`, and every variant's daily returns from the same engine pass:
+        a days x variants matrix of close-of-day returns (the returns each row's
+        Sharpe ratio is computed from), one row per UTC calendar day from the first
+        bar's day to the last bar's (:meth:`days`). Memory: one float per day and
+        variant, nothing per bar."""
+        columns = self._engine_columns(threads, backend, daily=True)
+        days = int(columns.pop("days"))
+        flat = np.frombuffer(columns.pop("daily_returns"), dtype=np.float64)
+        return self._frame(columns), flat.reshape(len(self), days).T
+
+    def days(self) -> pl.Series:
+        """The UTC calendar days of the rows of :meth:`run_daily`'s matrix."""
+        ts = self.bars.arrays["ts"]
+        first, last = int(ts.min()) // _DAY_US, int(ts.max()) // _DAY_US
+        return pl.Series("day", np.arange(first, last + 1, dtype="int64")).cast(pl.Date)
+
+    def overfitting(self, *, splits: int = 16, threads: int | None = None, backend: str = "local") -> Any:
+        """The deflated Sharpe ratio of the best variant and the probability of
+        backtest overfitting of picking it (CSCV over daily returns), as an
+        :class:`aftershock.research.Overfitting`. See docs/research.md."""
+        from aftershock.research.overfitting import overfitting
+
+        _, returns = self.run_daily(threads=threads, backend=backend)
+        return overfitting(returns, splits=splits, periods_per_year=self.periods_per_year)
+
+    def _engine_columns(self, threads: int | None, backend: str, *, daily: bool) -> dict[str, Any]:
         n_threads = threads if threads is not None else (os.cpu_count() or 1)
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
             raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+        run = _BACKENDS.get(backend)
+        if run is None:
+            raise ConfigError(f"backend must be one of {sorted(_BACKENDS)}, got {backend!r}", column="backend")
         orders = [self._arrays(v) for v in self.variants]
         configs = [self._config_of(v) for v in self.variants]
-        columns = _engine.simulate_many_stats(
-            self.bars.arrays, orders, configs, n_threads, True, _DAY_US, self.periods_per_year
-        )
+        return run(self.bars.arrays, orders, configs, n_threads, self.periods_per_year, daily)
+
+    def _frame(self, columns: Mapping[str, Any]) -> pl.DataFrame:
         grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
         return pl.concat([grid, stats_frame(columns)], how="horizontal")
 
@@ -202,6 +239,25 @@ class Sweep:
         """The full :class:`Result` of variant ``i`` (row ``i`` of :meth:`run`),
         re-run alone: fills, trades, equity and orders."""
         return backtest(self.bars, self.orders(i), **self.settings(i))
+
+
+def _local(bars: Mapping[str, np.ndarray], orders: list, configs: list, threads: int, periods_per_year: float,
+           daily: bool) -> dict[str, Any]:
+    """The engine on this machine: every variant on ``threads`` threads."""
+    run = _engine.simulate_many_stats_daily if daily else _engine.simulate_many_stats
+    return dict(run(bars, orders, configs, threads, True, _DAY_US, periods_per_year))
+
+
+#: Where a sweep's variants run: name -> ``fn(bars arrays, orders, configs, threads,
+#: periods_per_year, daily) -> engine columns`` (``aftershock.research`` adds "ray").
+_BACKENDS: dict[str, Any] = {"local": _local}
+
+
+def register_backend(name: str, run: Any) -> None:
+    """Makes ``backend=name`` run a sweep's variants through ``run`` (the hook the Ray
+    backend uses); ``run`` must return the columns the local engine returns, in
+    variant order."""
+    _BACKENDS[name] = run
 
 
 def _column_literal(column: str, value: Any) -> pl.Expr:
@@ -237,6 +293,7 @@ def sweep(
     calendar: Any = None,
     threads: int | None = None,
     periods_per_year: float = 365.0,
+    backend: str = "local",
     **config: Any,
 ) -> pl.DataFrame:
     """Backtest ``strategy`` (a Strategy class or an orders frame) for every
@@ -245,7 +302,8 @@ def sweep(
     Returns one row per combination (the last grid key varies fastest): the grid
     values, then every :meth:`Result.stats` figure, computed in the engine. For the
     full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
+    ``backend="ray"`` runs the variants on Ray workers (same frame, bit for bit).
     """
     return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
-        threads=threads
+        threads=threads, backend=backend
     )
