@@ -8,7 +8,7 @@ The public API is small and explicit: everything a user needs is in ``__all__``.
 ['BTC', 'ETH', 'NQ']
 """
 
-from aftershock import calendar, datasets, prices, report, trading
+from aftershock import calendar, datasets, prices, report, research, trading
 from aftershock._engine import __version__
 from aftershock.calendar import read_calendar, surprises
 from aftershock.errors import (

@@ -12,6 +12,10 @@ from aftershock.research.overfitting import (
     pbo,
     probabilistic_sharpe_ratio,
 )
+from aftershock.research.ray_backend import run_chunks as _ray_run
+from aftershock.trading.sweep import register_backend
+
+register_backend("ray", _ray_run)
 
 __all__ = [
     "deflated_sharpe_ratio",
