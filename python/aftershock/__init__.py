@@ -23,6 +23,7 @@ from aftershock.errors import (
 )
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
+from aftershock.research import WalkForward, walk_forward
 from aftershock.trading import Result, Strategy, Sweep, backtest, backtest_many, from_signals, orders, sweep
 
 __all__ = [
@@ -47,6 +48,10 @@ __all__ = [
     "sweep",
     "Sweep",
     "Result",
+    # research
+    "research",
+    "walk_forward",
+    "WalkForward",
     "report",
     "trading",
     # errors

@@ -220,6 +220,17 @@ class Sweep:
         _, returns = self.run_daily(threads=threads, backend=backend)
         return overfitting(returns, splits=splits, periods_per_year=self.periods_per_year)
 
+    def report(self, path: str, *, splits: int = 16, threads: int | None = None, backend: str = "local",
+               title: str | None = None) -> str:
+        """An offline HTML page: the overfitting statistics of the sweep (deflated
+        Sharpe ratio, PBO, the CSCV logits) above every variant's figures."""
+        from aftershock.report import write_sweep_report
+        from aftershock.research.overfitting import overfitting
+
+        frame, returns = self.run_daily(threads=threads, backend=backend)
+        stats = overfitting(returns, splits=splits, periods_per_year=self.periods_per_year)
+        return write_sweep_report(frame, stats, path, title=title or f"sweep: {self!r}")
+
     def _engine_columns(self, threads: int | None, backend: str, *, daily: bool) -> dict[str, Any]:
         n_threads = threads if threads is not None else (os.cpu_count() or 1)
         if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
