@@ -111,7 +111,7 @@ def training_mask(submit: np.ndarray, train_start: int, split: int, horizon: int
     ``[train_start, split)`` and, purged and embargoed, with ``submit + horizon +
     embargo <= split``."""
     submit = np.asarray(submit, dtype=np.int64)
-    return (submit >= train_start) & (submit + horizon + embargo <= split)
+    return (submit >= train_start) & (submit < split) & (submit + horizon + embargo <= split)
 
 
 class _Window(Sweep):
@@ -320,9 +320,10 @@ def walk_forward(
     parent = Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config)
     prepared = parent.bars
     ts = prepared.arrays["ts"]
-    start, end = int(ts.min()), int(ts.max()) + 1
     gaps = np.diff(np.sort(np.unique(ts)))
     bar_us = int(gaps.min()) if gaps.size else 60_000_000
+    # the data run from the first bar's open to the last bar's close
+    start, end = int(ts.min()), int(ts.max()) + bar_us
 
     by_events = _is_count(train) or _is_count(test)
     if by_events:
