@@ -141,7 +141,7 @@ class PBO:
         return (float(fit.slope), float(fit.intercept))
 
 
-def pbo(returns: Any, splits: int = 16, *, chunk: int = 4096) -> PBO:
+def pbo(returns: Any, splits: int = 16, *, chunk: int | None = None) -> PBO:
     """Probability of backtest overfitting by CSCV over ``returns`` (periods x variants).
 
     The first ``T mod splits`` periods are dropped so that the ``splits`` blocks are
@@ -151,7 +151,9 @@ def pbo(returns: Any, splits: int = 16, *, chunk: int = 4096) -> PBO:
     and its logit ``log(w / (1 - w))`` recorded; PBO is the share of logits <= 0.
     Sharpe ratios are per period, ddof=1; a flat series scores 0.
 
-    Evaluated from per-block sums with NumPy, ``chunk`` combinations at a time.
+    Evaluated from per-block sums with NumPy, ``chunk`` combinations at a time
+    (default: as many as keep each chunk's splits x variants matrices near 2 million
+    floats).
     """
     m = _returns_matrix(returns)
     if isinstance(splits, bool) or not isinstance(splits, int) or splits < 2 or splits % 2:
@@ -170,6 +172,8 @@ def pbo(returns: Any, splits: int = 16, *, chunk: int = 4096) -> PBO:
     masks = np.zeros((len(combos), splits))
     np.put_along_axis(masks, combos, 1.0, axis=1)
     periods = half * size
+    if chunk is None:
+        chunk = max(1, 2_000_000 // n)
     logits, is_best, oos_best, best = [], [], [], []
     for lo in range(0, len(masks), chunk):
         mk = masks[lo:lo + chunk]
