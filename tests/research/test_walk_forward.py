@@ -244,3 +244,39 @@ def test_end_to_end_on_the_sample(sample):
     assert e.value.column == "objective"
     with pytest.raises(ash.ConfigError):
         walk_forward(sample.bars, CpiFade, GRID, calendar=sample.calendar, train="200d", test="10d")
+
+
+# ----------------------------------------------------------------- signals
+
+
+def test_signal_walk_forward_equals_independent_from_signals_runs():
+    from aftershock.research import Signals
+
+    bars = _minute_bars(9)
+    rng = np.random.default_rng(8)
+    entries = rng.random(bars.height) < 0.01
+    exits = rng.random(bars.height) < 0.01
+    grid = {"sl_stop": [0.001, 0.004], "tp_stop": [0.002, 0.01]}
+    sig = Signals(entries, exits, settings={"fees": 0.0005, "size": 10.0})
+    wf = walk_forward(bars, sig, grid, train="3d", test="2d", purge="2h", embargo="1h")
+    assert wf.folds.height == 3
+    ts = bars["ts"].dt.epoch("us").to_numpy()
+    cash, stitched = 100_000.0, []
+    for row in wf.folds.iter_rows(named=True):
+        lo, mid, hi = (int(np.searchsorted(ts, int(row[c].timestamp() * 1e6))) for c in ("train_start", "train_end", "test_end"))
+        split = int(row["train_end"].timestamp() * 1e6)
+        fit_entries = entries[lo:mid] & (ts[lo:mid] + 3 * HOUR <= split)  # purge 2h + embargo 1h
+        scores = []
+        for sl in grid["sl_stop"]:
+            for tp in grid["tp_stop"]:
+                r = ash.from_signals(bars.slice(lo, mid - lo), fit_entries, exits[lo:mid], fees=0.0005, size=10.0,
+                                     sl_stop=sl, tp_stop=tp)
+                s = r.stats()["sharpe"]
+                scores.append(-math.inf if s is None or math.isnan(s) else s)
+        assert row["variant"] == int(np.argmax(scores))
+        r = ash.from_signals(bars.slice(mid, hi - mid), entries[mid:hi], exits[mid:hi], fees=0.0005, size=10.0,
+                             sl_stop=row["sl_stop"], tp_stop=row["tp_stop"], init_cash=cash)
+        assert row["oos_total_return"] == r.stats()["total_return"]
+        stitched.append(r.equity.with_columns(pl.lit(row["fold"], pl.Int64).alias("fold")))
+        cash = r.final_equity
+    assert wf.equity.equals(pl.concat(stitched))

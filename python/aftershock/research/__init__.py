@@ -12,7 +12,7 @@ from aftershock.research.overfitting import (
     pbo,
     probabilistic_sharpe_ratio,
 )
-from aftershock.research.walk_forward import WalkForward, fold_bounds, training_mask, walk_forward
+from aftershock.research.walk_forward import Signals, WalkForward, fold_bounds, training_mask, walk_forward
 from aftershock.research.ray_backend import run_chunks as _ray_run
 from aftershock.trading.sweep import register_backend
 
@@ -21,6 +21,7 @@ register_backend("ray", _ray_run)
 __all__ = [
     "walk_forward",
     "WalkForward",
+    "Signals",
     "fold_bounds",
     "training_mask",
     "deflated_sharpe_ratio",

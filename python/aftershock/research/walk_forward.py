@@ -49,7 +49,7 @@ from aftershock.trading.results import Result
 from aftershock.trading.strategy import Strategy
 from aftershock.trading.sweep import Sweep
 
-__all__ = ["walk_forward", "WalkForward", "fold_bounds", "training_mask"]
+__all__ = ["walk_forward", "WalkForward", "Signals", "fold_bounds", "training_mask"]
 
 _TS = pl.Datetime("us", "UTC")
 #: Figures shown in- and out-of-sample for each fold (the objective is added first).
@@ -257,6 +257,116 @@ def _horizon(parent: Sweep, grid: Mapping[str, Sequence[Any]], config: Mapping[s
     return latency + hold + 2 * bar_us
 
 
+@dataclass(frozen=True)
+class Signals:
+    """Entry/exit masks over one symbol's bars, for :func:`walk_forward` over
+    :func:`aftershock.from_signals` settings: masks are arrays, lists or Series
+    aligned with the symbol's bars (or names of boolean columns of the bars);
+    ``settings`` are fixed ``from_signals`` arguments. The grid varies the
+    settings ``from_signals`` accepts as lists (``sl_stop``, ``tp_stop``, ``fees``...)."""
+
+    entries: Any = None
+    exits: Any = None
+    short_entries: Any = None
+    short_exits: Any = None
+    symbol: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+_MASKS = ("entries", "exits", "short_entries", "short_exits")
+
+
+def _walk_signals(bars: Any, sig: Signals, grid: Mapping[str, Sequence[Any]], *, train: Any, test: Any, step: Any,
+                  anchored: bool, objective: str, purge: Any, embargo: Any, events: Any, threads: int | None,
+                  backend: str, periods_per_year: float) -> WalkForward:
+    """Walk-forward over signal masks. A training window's entry signals (long and
+    short) less than ``purge + embargo`` before the split are cleared; a position
+    still open at a window's end is marked at its last close (``from_signals`` has
+    no forced close) and the next window starts flat from that equity."""
+    from aftershock.trading.signals import SWEEPABLE, _one_symbol, from_signals
+
+    if backend != "local":
+        raise ConfigError("backend='ray' runs orders sweeps; signal walk-forward runs locally", column="backend")
+    bad = [k for k in grid if k not in SWEEPABLE or k == "init_cash"]
+    if bad:
+        raise ConfigError(f"grid key {bad[0]!r} is not a from_signals setting that can be swept "
+                          f"({', '.join(k for k in SWEEPABLE if k != 'init_cash')})", column=bad[0])
+    prepared, symbol = _one_symbol(bars, sig.symbol)
+    frame = prepared.frame
+    ts = prepared.arrays["ts"]
+    n = len(ts)
+    masks: dict[str, np.ndarray | None] = {}
+    for name in _MASKS:
+        value = getattr(sig, name)
+        if isinstance(value, str):
+            value = frame.get_column(value)
+        if value is not None:
+            arr = np.asarray(value.to_numpy() if isinstance(value, pl.Series) else value)
+            if arr.dtype != np.bool_ or arr.shape != (n,):
+                raise InputError(f"{name} must be a boolean mask of the symbol's {n} bars", column=name)
+            value = arr
+        masks[name] = value
+    gaps = np.diff(ts)
+    bar_us = int(gaps.min()) if gaps.size else 60_000_000
+    start, end = int(ts[0]), int(ts[-1]) + bar_us
+    if _is_count(train) or _is_count(test):
+        if events is None:
+            raise ConfigError("signal walk-forward by event count needs events=", column="events")
+        instants = _event_instants(events, None, None, None)  # type: ignore[arg-type]
+        bounds = fold_bounds(start, end, train=int(train), test=int(test), step=int(step or test),
+                             anchored=anchored, events=instants)
+    else:
+        test_us = _us(test, "test")
+        bounds = fold_bounds(start, end, train=_us(train, "train"), test=test_us,
+                             step=_us(step, "step") if step is not None else test_us, anchored=anchored)
+    if not bounds:
+        raise ConfigError("no fold fits: the data are shorter than train + test", column="train")
+    horizon = _us(purge, "purge") if purge is not None else 0
+    embargo_us = _us(embargo, "embargo")
+    settings = dict(sig.settings)
+    init_cash = float(settings.pop("init_cash", 100_000.0))
+    cash = init_cash
+    figures = list(dict.fromkeys([objective, *FIGURES]))
+    rows, results, training, equities = [], [], [], []
+    for k, (t0, split, t1) in enumerate(bounds):
+        lo, mid, hi = (int(np.searchsorted(ts, x, side="left")) for x in (t0, split, t1))
+        fit_masks = {}
+        for name, m in masks.items():
+            if m is None:
+                fit_masks[name] = None
+                continue
+            part = m[lo:mid].copy()
+            if name in ("entries", "short_entries") or (name == "exits" and sig.short_entries is None
+                                                         and settings.get("direction") == "both"):
+                part &= ts[lo:mid] + horizon + embargo_us <= split
+            fit_masks[name] = part
+        table = from_signals(frame.slice(lo, mid - lo), **fit_masks, **settings, init_cash=init_cash,
+                             **{g: list(v) for g, v in grid.items()}, threads=threads)
+        score = table.get_column(objective).cast(pl.Float64).fill_nan(None).fill_null(-math.inf).to_numpy()
+        best = int(np.argmax(score))
+        result = from_signals(frame.slice(mid, hi - mid), **{m: (v[mid:hi] if v is not None else None)
+                                                             for m, v in masks.items()},
+                              **settings, init_cash=cash, **{g: list(v) for g, v in grid.items()}, variant=best)
+        oos = result.stats(periods_per_year=periods_per_year, returns="calendar")
+        cash = result.final_equity
+        row: dict[str, Any] = {"fold": k, "train_start": t0, "train_end": split, "test_start": split, "test_end": t1,
+                               "train_bars": mid - lo, "test_bars": hi - mid, "variant": best,
+                               **{g: table.get_column(g)[best] for g in grid}}
+        for f in figures:
+            row[f"is_{f}"] = table.get_column(f)[best]
+            row[f"oos_{f}"] = oos[f]
+        rows.append(row)
+        results.append(result)
+        training.append(table)
+        equities.append(result.equity.with_columns(pl.lit(k, pl.Int64).alias("fold")))
+    folds = pl.DataFrame(rows, strict=False).with_columns(
+        pl.col("train_start", "train_end", "test_start", "test_end").cast(_TS))
+    return WalkForward(folds=folds, equity=pl.concat(equities), results=results, training=training,
+                       objective=objective, init_cash=init_cash,
+                       params={"train": train, "test": test, "step": step, "anchored": anchored, "purge_us": horizon,
+                               "embargo_us": embargo_us, "by": "events" if _is_count(train) else "time"})
+
+
 def walk_forward(
     bars: Any,
     strategy: Any,
@@ -283,6 +393,9 @@ def walk_forward(
     bars, strategy, grid, calendar, periods_per_year, config:
         As :class:`aftershock.Sweep`: a Strategy class (with ``calendar=``) or an
         orders frame, a grid of parameters, order columns and settings, fixed settings.
+        Or :class:`Signals` (entry/exit masks) with a grid of ``from_signals``
+        settings; then purging clears training entries within ``purge + embargo``
+        of the split (``purge`` defaults to 0: signals have no known holding period).
     train, test, step:
         Durations (``"60d"``) to split by time, or integers to split by event count
         (``train`` events to fit, the next ``test`` to trade). ``step`` defaults to
@@ -317,6 +430,12 @@ def walk_forward(
     if "close_at_end" in grid or "close_at_end" in config:
         raise ConfigError("walk_forward closes every window at its end: close_at_end is not a setting here",
                           column="close_at_end")
+    if isinstance(strategy, Signals):
+        if config or calendar is not None:
+            raise ConfigError("with Signals, fixed settings go in Signals(settings=...)", column="config")
+        return _walk_signals(bars, strategy, grid, train=train, test=test, step=step, anchored=anchored,
+                             objective=objective, purge=purge, embargo=embargo, events=events, threads=threads,
+                             backend=backend, periods_per_year=periods_per_year)
     parent = Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config)
     prepared = parent.bars
     ts = prepared.arrays["ts"]
