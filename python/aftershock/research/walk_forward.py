@@ -199,6 +199,67 @@ class WalkForward:
         return table(self.folds)
 
 
+class _Folds:
+    """Collects each fold's row (windows, the chosen variant, in- and out-of-sample
+    figures), its out-of-sample result and its training frame."""
+
+    def __init__(self, objective: str, init_cash: float, periods_per_year: float) -> None:
+        self.objective, self.init_cash, self.periods_per_year = objective, init_cash, periods_per_year
+        self.figures = list(dict.fromkeys([objective, *FIGURES]))
+        self.rows: list[dict[str, Any]] = []
+        self.results: list[Result] = []
+        self.training: list[pl.DataFrame] = []
+        self.cash = init_cash
+
+    @staticmethod
+    def best(table: pl.DataFrame, objective: str) -> int:
+        """The variant with the highest objective (NaN and null: worst; ties: first)."""
+        score = table.get_column(objective).cast(pl.Float64).fill_nan(None).fill_null(-math.inf).to_numpy()
+        return int(np.argmax(score))
+
+    def add(self, bounds: tuple[int, int, int], info: Mapping[str, Any], table: pl.DataFrame, best: int,
+            result: Result) -> None:
+        t0, split, t1 = bounds
+        oos = result.stats(periods_per_year=self.periods_per_year, returns="calendar")
+        row: dict[str, Any] = {"fold": len(self.rows), "train_start": t0, "train_end": split, "test_start": split,
+                               "test_end": t1, **info}
+        for f in self.figures:
+            row[f"is_{f}"] = table.get_column(f)[best]
+            row[f"oos_{f}"] = oos[f]
+        self.rows.append(row)
+        self.results.append(result)
+        self.training.append(table)
+        self.cash = result.final_equity
+
+    def finish(self, params: dict[str, Any]) -> WalkForward:
+        folds = pl.DataFrame(self.rows, strict=False).with_columns(
+            pl.col("train_start", "train_end", "test_start", "test_end").cast(_TS))
+        equity = pl.concat([r.equity.with_columns(pl.lit(k, pl.Int64).alias("fold"))
+                            for k, r in enumerate(self.results)])
+        return WalkForward(folds=folds, equity=equity, results=self.results, training=self.training,
+                           objective=self.objective, init_cash=self.init_cash, params=params)
+
+
+def _bounds(start: int, end: int, train: Any, test: Any, step: Any, anchored: bool, instants: Any,
+            lead: int = 0) -> tuple[list[tuple[int, int, int]], bool]:
+    """Fold bounds by event count (integers; ``instants()`` gives the events) or by
+    time (durations); raises when no fold fits. Also says whether by events."""
+    by_events = _is_count(train) or _is_count(test)
+    if by_events:
+        if not (_is_count(train) and _is_count(test) and (step is None or _is_count(step))):
+            raise ConfigError("train, test and step must all be event counts (integers) or all durations",
+                              column="train")
+        bounds = fold_bounds(start, end, train=int(train), test=int(test), step=int(step or test),
+                             anchored=anchored, events=instants(), lead=lead)
+    else:
+        test_us = _us(test, "test")
+        bounds = fold_bounds(start, end, train=_us(train, "train"), test=test_us,
+                             step=_us(step, "step") if step is not None else test_us, anchored=anchored)
+    if not bounds:
+        raise ConfigError("no fold fits: the data are shorter than train + test", column="train")
+    return bounds, by_events
+
+
 def _us(value: Any, name: str) -> int:
     try:
         return duration_us(value, name=name)
@@ -210,13 +271,12 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _event_instants(events: Any, strategy: Any, calendar: Any, parent: Sweep) -> np.ndarray:
+def _event_instants(events: Any, calendar: Any, parent: Sweep | None = None) -> np.ndarray:
     if events is None:
         if calendar is not None:
             events = calendar
-        else:  # an orders frame: its distinct submission instants
-            frame, arrays = parent._base(parent.variants[0])
-            return np.unique(arrays["submit_ts"])
+        elif parent is not None:  # an orders frame: its distinct submission instants
+            return np.unique(parent._base(parent.variants[0])[1]["submit_ts"])
     if isinstance(events, pl.DataFrame):
         if "release_ts" not in events.columns:
             raise InputError("events frame needs a release_ts column", column="events")
@@ -309,26 +369,19 @@ def _walk_signals(bars: Any, sig: Signals, grid: Mapping[str, Sequence[Any]], *,
     gaps = np.diff(ts)
     bar_us = int(gaps.min()) if gaps.size else 60_000_000
     start, end = int(ts[0]), int(ts[-1]) + bar_us
-    if _is_count(train) or _is_count(test):
+    def instants() -> np.ndarray:
         if events is None:
             raise ConfigError("signal walk-forward by event count needs events=", column="events")
-        instants = _event_instants(events, None, None, None)  # type: ignore[arg-type]
-        bounds = fold_bounds(start, end, train=int(train), test=int(test), step=int(step or test),
-                             anchored=anchored, events=instants)
-    else:
-        test_us = _us(test, "test")
-        bounds = fold_bounds(start, end, train=_us(train, "train"), test=test_us,
-                             step=_us(step, "step") if step is not None else test_us, anchored=anchored)
-    if not bounds:
-        raise ConfigError("no fold fits: the data are shorter than train + test", column="train")
+        return _event_instants(events, None)
+
+    bounds, by_events = _bounds(start, end, train, test, step, anchored, instants)
     horizon = _us(purge, "purge") if purge is not None else 0
     embargo_us = _us(embargo, "embargo")
     settings = dict(sig.settings)
     init_cash = float(settings.pop("init_cash", 100_000.0))
-    cash = init_cash
-    figures = list(dict.fromkeys([objective, *FIGURES]))
-    rows, results, training, equities = [], [], [], []
-    for k, (t0, split, t1) in enumerate(bounds):
+    out = _Folds(objective, init_cash, periods_per_year)
+    lists = {g: list(v) for g, v in grid.items()}
+    for t0, split, t1 in bounds:
         lo, mid, hi = (int(np.searchsorted(ts, x, side="left")) for x in (t0, split, t1))
         fit_masks = {}
         for name, m in masks.items():
@@ -340,32 +393,17 @@ def _walk_signals(bars: Any, sig: Signals, grid: Mapping[str, Sequence[Any]], *,
                                                          and settings.get("direction") == "both"):
                 part &= ts[lo:mid] + horizon + embargo_us <= split
             fit_masks[name] = part
-        table = from_signals(frame.slice(lo, mid - lo), **fit_masks, **settings, init_cash=init_cash,
-                             **{g: list(v) for g, v in grid.items()}, threads=threads)
-        score = table.get_column(objective).cast(pl.Float64).fill_nan(None).fill_null(-math.inf).to_numpy()
-        best = int(np.argmax(score))
-        result = from_signals(frame.slice(mid, hi - mid), **{m: (v[mid:hi] if v is not None else None)
-                                                             for m, v in masks.items()},
-                              **settings, init_cash=cash, **{g: list(v) for g, v in grid.items()}, variant=best)
-        oos = result.stats(periods_per_year=periods_per_year, returns="calendar")
-        cash = result.final_equity
-        row: dict[str, Any] = {"fold": k, "train_start": t0, "train_end": split, "test_start": split, "test_end": t1,
-                               "train_bars": mid - lo, "test_bars": hi - mid, "variant": best,
-                               **{g: table.get_column(g)[best] for g in grid}}
-        for f in figures:
-            row[f"is_{f}"] = table.get_column(f)[best]
-            row[f"oos_{f}"] = oos[f]
-        rows.append(row)
-        results.append(result)
-        training.append(table)
-        equities.append(result.equity.with_columns(pl.lit(k, pl.Int64).alias("fold")))
-    folds = pl.DataFrame(rows, strict=False).with_columns(
-        pl.col("train_start", "train_end", "test_start", "test_end").cast(_TS))
-    return WalkForward(folds=folds, equity=pl.concat(equities), results=results, training=training,
-                       objective=objective, init_cash=init_cash,
-                       params={"train": train, "test": test, "step": step, "anchored": anchored, "purge_us": horizon,
-                               "embargo_us": embargo_us, "by": "events" if _is_count(train) else "time"})
-
+        table = from_signals(frame.slice(lo, mid - lo), **fit_masks, **settings, init_cash=init_cash, **lists,
+                             threads=threads)
+        best = out.best(table, objective)
+        test_masks = {m: (v[mid:hi] if v is not None else None) for m, v in masks.items()}
+        result = from_signals(frame.slice(mid, hi - mid), **test_masks, **settings, init_cash=out.cash, **lists,
+                              variant=best)
+        info = {"train_bars": mid - lo, "test_bars": hi - mid, "variant": best,
+                **{g: table.get_column(g)[best] for g in grid}}
+        out.add((t0, split, t1), info, table, best, result)
+    return out.finish({"train": train, "test": test, "step": step, "anchored": anchored, "purge_us": horizon,
+                       "embargo_us": embargo_us, "by": "events" if by_events else "time"})
 
 def walk_forward(
     bars: Any,
@@ -444,25 +482,12 @@ def walk_forward(
     # the data run from the first bar's open to the last bar's close
     start, end = int(ts.min()), int(ts.max()) + bar_us
 
-    by_events = _is_count(train) or _is_count(test)
-    if by_events:
-        if not (_is_count(train) and _is_count(test) and (step is None or _is_count(step))):
-            raise ConfigError("train, test and step must all be event counts (integers) or all durations",
-                              column="train")
-        lead = 0
-        if isinstance(strategy, type) and issubclass(strategy, Strategy):
-            leads = grid.get("decide_before", [getattr(strategy, "decide_before", "0s")])
-            lead = max(_us(v, "decide_before") for v in leads)
-        instants = _event_instants(events, strategy, calendar, parent)
-        bounds = fold_bounds(start, end, train=int(train), test=int(test), step=int(step or test),
-                             anchored=anchored, events=instants, lead=lead)
-    else:
-        train_us, test_us = _us(train, "train"), _us(test, "test")
-        step_us = _us(step, "step") if step is not None else test_us
-        bounds = fold_bounds(start, end, train=train_us, test=test_us, step=step_us, anchored=anchored)
-    if not bounds:
-        raise ConfigError("no fold fits: the data are shorter than train + test", column="train")
-
+    lead = 0
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        leads = grid.get("decide_before", [getattr(strategy, "decide_before", "0s")])
+        lead = max(_us(v, "decide_before") for v in leads)
+    bounds, by_events = _bounds(start, end, train, test, step, anchored,
+                                lambda: _event_instants(events, calendar, parent), lead)
     horizon = _us(purge, "purge") if purge is not None else _horizon(parent, grid, config, bar_us)
     embargo_us = _us(embargo, "embargo")
     if embargo_us < 0 or horizon < 0:
@@ -470,11 +495,8 @@ def walk_forward(
 
     frame = prepared.frame
     ts_col = pl.col("ts").dt.epoch("us")
-    init_cash = float(config.get("init_cash", 100_000.0))
-    cash = init_cash
-    rows, results, training, equities = [], [], [], []
-    figures = list(dict.fromkeys([objective, *FIGURES]))
-    for k, (t0, split, t1) in enumerate(bounds):
+    out = _Folds(objective, float(config.get("init_cash", 100_000.0)), periods_per_year)
+    for t0, split, t1 in bounds:
         train_bars = prepare_bars(frame.filter((ts_col >= t0) & (ts_col < split)))
         test_bars = prepare_bars(frame.filter((ts_col >= split) & (ts_col < t1)))
         fit = _Window(
@@ -483,41 +505,20 @@ def walk_forward(
             {**config, "close_at_end": True},
         )
         table = fit.run(threads=threads, backend=backend)
-        score = table.get_column(objective).cast(pl.Float64).fill_nan(None).fill_null(-math.inf).to_numpy()
-        best = int(np.argmax(score))
+        best = out.best(table, objective)
         trade = _Window(
             parent, test_bars,
             lambda s, split=split, t1=t1: (np.asarray(s) >= split) & (np.asarray(s) < t1),
-            {**config, "init_cash": cash, "close_at_end": True},
+            {**config, "init_cash": out.cash, "close_at_end": True},
         )
         result = trade.result(best)
-        oos = result.stats(periods_per_year=periods_per_year, returns="calendar")
-        cash = result.final_equity
         variant = parent.variants[best]
         key = parent._key(variant, parent._param_keys)
         submitted = parent._base(variant)[1]["submit_ts"]
         used = fit.kept.get(key, 0)
         candidates = int(((submitted >= t0) & (submitted < split)).sum())
-        row: dict[str, Any] = {
-            "fold": k,
-            "train_start": t0, "train_end": split, "test_start": split, "test_end": t1,
-            "train_orders": used, "purged_orders": candidates - used,
-            "test_orders": trade.kept.get(key, 0),
-            "variant": best,
-            **{g: variant[g] for g in parent._keys},
-        }
-        for f in figures:
-            row[f"is_{f}"] = table.get_column(f)[best]
-            row[f"oos_{f}"] = oos[f]
-        rows.append(row)
-        results.append(result)
-        training.append(table)
-        equities.append(result.equity.with_columns(pl.lit(k, pl.Int64).alias("fold")))
-    folds = pl.DataFrame(rows, strict=False).with_columns(
-        pl.col("train_start", "train_end", "test_start", "test_end").cast(_TS)
-    )
-    equity = pl.concat(equities, how="vertical") if equities else pl.DataFrame()
-    return WalkForward(folds=folds, equity=equity, results=results, training=training, objective=objective,
-                       init_cash=init_cash, params={"train": train, "test": test, "step": step, "anchored": anchored,
-                                                    "purge_us": horizon, "embargo_us": embargo_us,
-                                                    "by": "events" if by_events else "time"})
+        info = {"train_orders": used, "purged_orders": candidates - used, "test_orders": trade.kept.get(key, 0),
+                "variant": best, **{g: variant[g] for g in parent._keys}}
+        out.add((t0, split, t1), info, table, best, result)
+    return out.finish({"train": train, "test": test, "step": step, "anchored": anchored, "purge_us": horizon,
+                       "embargo_us": embargo_us, "by": "events" if by_events else "time"})
