@@ -8,6 +8,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many",
+    "simulate_many_stats_daily",
 ]
 
 __version__: str
