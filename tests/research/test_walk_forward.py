@@ -244,6 +244,9 @@ def test_end_to_end_on_the_sample(sample):
     assert e.value.column == "objective"
     with pytest.raises(ash.ConfigError):
         walk_forward(sample.bars, CpiFade, GRID, calendar=sample.calendar, train="200d", test="10d")
+    with pytest.raises(ash.ConfigError) as e:  # overlapping test windows cannot be stitched
+        walk_forward(sample.bars, CpiFade, GRID, calendar=sample.calendar, train="20d", test="10d", step="5d")
+    assert e.value.column == "step"
 
 
 # ----------------------------------------------------------------- signals

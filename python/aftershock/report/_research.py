@@ -4,6 +4,7 @@ Sharpe ratio, PBO and the CSCV logit distribution). Offline HTML, like the other
 
 from __future__ import annotations
 
+import html
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,7 @@ def write_walk_forward_report(wf: "WalkForward", path: str, *, title: str = "aft
     obj = wf.objective
     eff = s["efficiency"]
     body = [
-        f"<h1>{title}</h1>",
+        f"<h1>{html.escape(title)}</h1>",
         f'<p class="lead">{s["folds"]} folds by {wf.params.get("by")}, objective {obj}; '
         f'purge horizon {wf.params.get("purge_us", 0) / 3.6e9:.2f} h, embargo {wf.params.get("embargo_us", 0) / 3.6e9:.2f} h '
         "(docs/research.md states the rule)</p>",
@@ -108,7 +109,7 @@ def write_sweep_report(frame: pl.DataFrame, of: "Overfitting", path: str, *, tit
     """A sweep's page: its overfitting statistics first, then every variant's figures."""
     d = of.to_dict()
     body = [
-        f"<h1>{title}</h1>",
+        f"<h1>{html.escape(title)}</h1>",
         f'<p class="lead">{d["variants"]} variants over {d["periods"]} days. The deflated Sharpe ratio is the '
         "probability that the best variant's true Sharpe ratio beats the best of as many variants without skill; "
         "the PBO is the share of CSCV splits where the in-sample best ranks at or below the out-of-sample median "

@@ -257,6 +257,9 @@ def _bounds(start: int, end: int, train: Any, test: Any, step: Any, anchored: bo
                              step=_us(step, "step") if step is not None else test_us, anchored=anchored)
     if not bounds:
         raise ConfigError("no fold fits: the data are shorter than train + test", column="train")
+    if any(b[1] < a[2] for a, b in zip(bounds, bounds[1:])):
+        raise ConfigError("step is shorter than test: test windows would overlap and the out-of-sample equity "
+                          "could not be stitched", column="step")
     return bounds, by_events
 
 
