@@ -229,7 +229,8 @@ class Sweep:
 
         frame, returns = self.run_daily(threads=threads, backend=backend)
         stats = overfitting(returns, splits=splits, periods_per_year=self.periods_per_year)
-        return write_sweep_report(frame, stats, path, title=title or f"sweep of {getattr(self.strategy, '__name__', 'orders')}: {len(self)} variants")
+        name = getattr(self.strategy, "__name__", "orders")
+        return write_sweep_report(frame, stats, path, title=title or f"sweep of {name}: {len(self)} variants")
 
     def _engine_columns(self, threads: int | None, backend: str, *, daily: bool) -> dict[str, Any]:
         n_threads = threads if threads is not None else (os.cpu_count() or 1)
