@@ -62,7 +62,9 @@ mod tests {
     fn one_return_per_calendar_day_and_the_same_stats() {
         // 5 days of 4 bars each; trades on day 1 and day 3 only
         let ts: Vec<i64> = (0..20).map(|i| i * 250).collect();
-        let close: Vec<f64> = (0..20).map(|i| 100.0 + (i as f64 * 0.7).sin() * 5.0).collect();
+        let close: Vec<f64> = (0..20)
+            .map(|i| 100.0 + (i as f64 * 0.7).sin() * 5.0)
+            .collect();
         let open = close.clone();
         let high: Vec<f64> = close.iter().map(|c| c + 1.0).collect();
         let low: Vec<f64> = close.iter().map(|c| c - 1.0).collect();
@@ -82,7 +84,10 @@ mod tests {
         let cfg = Config::default();
         for orders in [
             vec![],
-            vec![order(1_100, Side::Buy, Some(500)), order(3_000, Side::Sell, Some(250))],
+            vec![
+                order(1_100, Side::Buy, Some(500)),
+                order(3_000, Side::Sell, Some(250)),
+            ],
         ] {
             let (stats, daily) = simulate_stats_daily(bars, &orders, &cfg, spec).unwrap();
             assert_eq!(daily.len(), 5);
