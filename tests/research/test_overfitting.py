@@ -57,8 +57,10 @@ def test_probabilistic_sharpe_of_a_normal_sample_is_its_sharpe_z_score():
 
 def test_deflated_sharpe_of_pure_noise_is_at_chance():
     """600 experiments, each the best of 40 noise strategies over 250 days: the deflated
-    Sharpe ratio behaves like a p-value under the null (about 5% above 0.95, mean near
-    1/2), while the undeflated PSR(0) of the same winners calls most of them skilful."""
+    Sharpe ratio of the winner is a coin flip (mean near 1/2) and rarely passes 0.95
+    (it is conservative under the null: the best of 40 varies less than one Sharpe
+    estimate does), while the undeflated PSR(0) of the same winners calls most of
+    them skilful."""
     rng = np.random.default_rng(11)
     r = rng.standard_normal((600, 250, 40)) * 0.01
     sr = r.mean(axis=1) / r.std(axis=1, ddof=1)
@@ -67,8 +69,8 @@ def test_deflated_sharpe_of_pure_noise_is_at_chance():
     top = sr.max(axis=1)
     dsr = deflated_sharpe_ratio(top, 40, sr.var(axis=1, ddof=1), 250, stats.skew(chosen, axis=1),
                                 stats.kurtosis(chosen, axis=1, fisher=False))
-    assert 0.0 < np.mean(dsr > 0.95) < 0.10
-    assert 0.35 < dsr.mean() < 0.65
+    assert np.mean(dsr > 0.95) <= 0.05
+    assert 0.4 < dsr.mean() < 0.6
     assert np.mean(probabilistic_sharpe_ratio(top, 0.0, 250) > 0.95) > 0.5
     # overfitting() on one experiment gives the same figure as the formula above
     of = overfitting(r[0], splits=8)
