@@ -383,10 +383,10 @@ def _walk_signals(bars: Any, sig: Signals, grid: Mapping[str, Sequence[Any]], *,
     settings = dict(sig.settings)
     init_cash = float(settings.pop("init_cash", 100_000.0))
     out = _Folds(objective, init_cash, periods_per_year)
-    lists = {g: list(v) for g, v in grid.items()}
+    lists: dict[str, Any] = {g: list(v) for g, v in grid.items()}
     for t0, split, t1 in bounds:
         lo, mid, hi = (int(np.searchsorted(ts, x, side="left")) for x in (t0, split, t1))
-        fit_masks = {}
+        fit_masks: dict[str, Any] = {}
         for name, m in masks.items():
             if m is None:
                 fit_masks[name] = None
@@ -399,7 +399,7 @@ def _walk_signals(bars: Any, sig: Signals, grid: Mapping[str, Sequence[Any]], *,
         table = from_signals(frame.slice(lo, mid - lo), **fit_masks, **settings, init_cash=init_cash, **lists,
                              threads=threads)
         best = out.best(table, objective)
-        test_masks = {m: (v[mid:hi] if v is not None else None) for m, v in masks.items()}
+        test_masks: dict[str, Any] = {m: (v[mid:hi] if v is not None else None) for m, v in masks.items()}
         result = from_signals(frame.slice(mid, hi - mid), **test_masks, **settings, init_cash=out.cash, **lists,
                               variant=best)
         info = {"train_bars": mid - lo, "test_bars": hi - mid, "variant": best,
