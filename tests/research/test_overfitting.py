@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import aftershock as ash
@@ -200,3 +202,19 @@ def test_sweep_overfitting_summary(cpi_sweep, tmp_path):
     path = cpi_sweep.report(str(tmp_path / "sweep.html"), splits=8)
     text = Path(path).read_text()
     assert "deflated Sharpe ratio" in text and "PBO (CSCV)" in text and 'id="overfitting"' in text
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), s=st.sampled_from([2, 4, 6, 8]),
+       scale=st.floats(1e-3, 1e3))
+def test_pbo_ignores_variant_order_and_return_scale(seed, n, s, scale):
+    """CSCV ranks Sharpe ratios: shuffling the variants or scaling every return by the
+    same positive factor changes no logit (continuous returns: no ties)."""
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((8 * s + 3, n)) * 0.01
+    base = pbo(m, s)
+    perm = rng.permutation(n)
+    shuffled = pbo(m[:, perm], s)
+    np.testing.assert_allclose(shuffled.logits, base.logits, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(perm[shuffled.best], base.best)
+    np.testing.assert_allclose(pbo(m * scale, s).logits, base.logits, rtol=1e-9, atol=1e-9)
