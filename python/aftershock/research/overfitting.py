@@ -151,9 +151,10 @@ def pbo(returns: Any, splits: int = 16, *, chunk: int | None = None) -> PBO:
     and its logit ``log(w / (1 - w))`` recorded; PBO is the share of logits <= 0.
     Sharpe ratios are per period, ddof=1; a flat series scores 0.
 
-    Evaluated from per-block sums with NumPy, ``chunk`` combinations at a time
-    (default: as many as keep each chunk's splits x variants matrices near 2 million
-    floats).
+    Evaluated from per-block sums with NumPy, ``chunk`` pairs of complementary
+    halves at a time (default: as many as keep each chunk's matrices near 2 million
+    floats); each half's Sharpe ratios are computed once and serve both splits it is
+    part of.
     """
     m = _returns_matrix(returns)
     if isinstance(splits, bool) or not isinstance(splits, int) or splits < 2 or splits % 2:
@@ -171,31 +172,40 @@ def pbo(returns: Any, splits: int = 16, *, chunk: int | None = None) -> PBO:
     combos = np.array(list(itertools.combinations(range(splits), half)), dtype=np.intp)
     masks = np.zeros((len(combos), splits))
     np.put_along_axis(masks, combos, 1.0, axis=1)
+    # each half's complement is another half: one Sharpe evaluation per half serves as
+    # the in-sample side of its split and the out-of-sample side of the complement's
+    codes = masks.astype(np.int64) @ (np.int64(1) << np.arange(splits, dtype=np.int64))
+    order = np.argsort(codes)
+    comp = order[np.searchsorted(codes[order], (np.int64(1) << splits) - 1 - codes)]
+    first = np.flatnonzero(np.arange(len(combos)) < comp)
     periods = half * size
     if chunk is None:
-        chunk = max(1, 2_000_000 // n)
-    logits, is_best, oos_best, best = [], [], [], []
-    for lo in range(0, len(masks), chunk):
-        mk = masks[lo:lo + chunk]
-        out = 1.0 - mk
-        sr_in = _sharpe_from_sums(mk @ s1, mk @ s2, periods)
-        sr_out = _sharpe_from_sums(out @ s1, out @ s2, periods)
-        k = np.argmax(sr_in, axis=1)
-        rows = np.arange(len(k))
-        chosen = sr_out[rows, k][:, None]
-        rank = (sr_out < chosen).sum(axis=1) + ((sr_out == chosen).sum(axis=1) + 1) / 2.0
-        w = rank / (n + 1)
-        logits.append(special.logit(w))
-        is_best.append(sr_in[rows, k])
-        oos_best.append(chosen[:, 0])
-        best.append(k)
-    lam = np.concatenate(logits)
+        chunk = max(1, 1_000_000 // n)
+    lam = np.empty(len(combos))
+    is_best = np.empty(len(combos))
+    oos_best = np.empty(len(combos))
+    best = np.empty(len(combos), dtype=np.intp)
+    for lo in range(0, len(first), chunk):
+        a = first[lo:lo + chunk]
+        b = comp[a]
+        mk = masks[np.concatenate([a, b])]
+        sr = _sharpe_from_sums(mk @ s1, mk @ s2, periods)
+        sr_a, sr_b = sr[:len(a)], sr[len(a):]
+        for idx, sr_in, sr_out in ((a, sr_a, sr_b), (b, sr_b, sr_a)):
+            k = np.argmax(sr_in, axis=1)
+            rows = np.arange(len(k))
+            chosen = sr_out[rows, k][:, None]
+            rank = (sr_out < chosen).sum(axis=1) + ((sr_out == chosen).sum(axis=1) + 1) / 2.0
+            lam[idx] = special.logit(rank / (n + 1))
+            is_best[idx] = sr_in[rows, k]
+            oos_best[idx] = chosen[:, 0]
+            best[idx] = k
     return PBO(
         pbo=float(np.mean(lam <= 0)),
         logits=lam,
-        is_sharpe=np.concatenate(is_best),
-        oos_sharpe=np.concatenate(oos_best),
-        best=np.concatenate(best),
+        is_sharpe=is_best,
+        oos_sharpe=oos_best,
+        best=best,
         splits=splits,
         periods_used=size * splits,
     )
