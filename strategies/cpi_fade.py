@@ -53,12 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = _common.run(strategy, bars, calendar, args)
 
-    grid = ash.sweep(
+    sweep = ash.Sweep(
         bars, CpiFade, {"threshold": [0.25, 0.5, 1.0], "hold": ["15m", "1h", "4h"]},
         calendar=calendar, **_common.backtest_config(args),
     )
+    grid, daily = sweep.run_daily()
     print("\nsweep (9 runs in parallel in Rust):")
     print(grid.select("threshold", "hold", "trades", "total_return", "max_drawdown"))
+    of = ash.research.overfitting(daily)
+    print(f"overfitting of picking the best of the 9 (docs/research.md): deflated Sharpe ratio "
+          f"{of.deflated_sharpe:.3f}, probability of backtest overfitting (CSCV) {of.pbo:.3f}")
 
     _common.write_report(result, args, title=f"cpi_fade: {strategy!r}")
     return 0

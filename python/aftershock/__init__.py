@@ -8,7 +8,7 @@ The public API is small and explicit: everything a user needs is in ``__all__``.
 ['BTC', 'ETH', 'NQ']
 """
 
-from aftershock import calendar, datasets, prices, report, trading
+from aftershock import calendar, datasets, prices, report, research, trading
 from aftershock import presets
 from aftershock._engine import __version__
 from aftershock.calendar import read_calendar, surprises
@@ -27,6 +27,7 @@ from aftershock.errors import (
 from aftershock.persistence import load, save
 from aftershock.event_study import Study, study
 from aftershock.prices import read_bars, resample_bars
+from aftershock.research import WalkForward, walk_forward
 from aftershock.trading import Result, Strategy, Sweep, backtest, backtest_many, from_signals, orders, sweep
 
 __all__ = [
@@ -52,6 +53,10 @@ __all__ = [
     "Sweep",
     "Result",
     "presets",
+    # research
+    "research",
+    "walk_forward",
+    "WalkForward",
     "report",
     "trading",
     # keep

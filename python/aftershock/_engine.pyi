@@ -15,6 +15,7 @@ __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
     "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks",
+    "simulate_many_stats_daily",
 ]
 
 __version__: str
@@ -80,6 +81,20 @@ def simulate_many_stats(
     progress: Progress | None = None,
 ) -> ArrowTable:
     """Run many backtests; return the engine's ``Result.stats()`` figures, one row per job."""
+
+def simulate_many_stats_daily(
+    bars: _ArrowStream,
+    offsets: _ArrowStream,
+    orders: Sequence[_ArrowStream],
+    configs: Sequence[Mapping[str, Any]],
+    threads: int,
+    trusted: bool,
+    day: int,
+    periods_per_year: float,
+    progress: Progress | None = None,
+) -> tuple[ArrowTable, Any, int]:
+    """``simulate_many_stats`` plus the daily returns (a jobs x days float buffer,
+    job-major, for ``np.frombuffer``) and the number of days per job."""
 
 def codes() -> dict[str, dict[str, int]]:
     """The engine's code tables, ``{column: {text: code}}``."""

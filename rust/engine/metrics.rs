@@ -226,11 +226,25 @@ pub fn stats(
     spec: StatsSpec,
     closes: &[(f64, f64)],
 ) -> Stats {
+    stats_and_daily_returns(stream, out, start, end, spec, closes).0
+}
+
+/// [`stats`], and the daily returns its Sharpe ratio is computed from: one per
+/// calendar day from the first bar's day to the last bar's, whatever the orders
+/// (the engine records equity at the first and the last bar).
+pub fn stats_and_daily_returns(
+    stream: EquityStream,
+    out: &Output,
+    start: i64,
+    end: i64,
+    spec: StatsSpec,
+    closes: &[(f64, f64)],
+) -> (Stats, Vec<f64>) {
     let init = stream.init_cash;
     let eq = stream.finish(end);
     let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
 
-    figures(Parts {
+    let stats = figures(Parts {
         start,
         end,
         init_cash: init,
@@ -244,7 +258,8 @@ pub fn stats(
         trades: &out.trades,
         bars_visited: out.bars_visited,
         closes,
-    })
+    });
+    (stats, eq.daily_returns)
 }
 
 /// What the figures of a finished run are made of, however its equity was followed

@@ -4,6 +4,7 @@
 //! `simulate_many` runs independent backtests on several threads, each result
 //! identical to a single-threaded run.
 
+mod daily;
 mod error;
 mod metrics;
 mod signals;
@@ -23,6 +24,7 @@ mod tests;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use daily::{simulate_many_stats_daily, simulate_stats_daily};
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{

@@ -172,33 +172,10 @@ pub fn simulate_stats(
     cfg: &Config,
     spec: StatsSpec,
 ) -> EngineResult<Stats> {
-    bars.validate_shape()?;
-    let (start, end) = bars.time_span().unwrap_or((0, 0));
-    let last_row = (0..bars.n_symbols())
-        .filter(|&s| !bars.range(s).is_empty())
-        .map(|s| bars.offsets[s + 1] - 1)
-        .max_by_key(|&i| bars.ts[i])
-        .unwrap_or(0);
-    metrics::check_span(start, end, spec.day, last_row)?;
-    let stream = EquityStream::new(cfg.init_cash, spec.day);
-    let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
-    let closes: Vec<(f64, f64)> = bars
-        .offsets
-        .windows(2)
-        .filter(|w| w[1] > w[0])
-        .map(|w| (bars.close[w[0]], bars.close[w[1] - 1]))
-        .collect();
-    Ok(metrics::stats(
-        stream.unwrap_or_else(|| EquityStream::new(cfg.init_cash, spec.day)),
-        &out,
-        start,
-        end,
-        spec,
-        &closes,
-    ))
+    super::daily::simulate_stats_daily(bars, orders, cfg, spec).map(|(stats, _)| stats)
 }
 
-fn run_sim(
+pub(super) fn run_sim(
     bars: Bars<'_>,
     orders: &[Order],
     cfg: &Config,

@@ -37,6 +37,7 @@ pub(crate) struct Column {
 
 pub(crate) enum ColumnData {
     Int(Vec<i64>),
+    Float(Vec<f64>),
 }
 
 #[pymethods]
@@ -55,6 +56,7 @@ impl Column {
         }
         let (ptr, bytes) = match &slf.get().data {
             ColumnData::Int(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
+            ColumnData::Float(v) => (v.as_ptr().cast::<std::ffi::c_void>(), size_of_val(&v[..])),
         };
         // SAFETY: `ptr` points at `bytes` initialized bytes owned by this frozen
         // object, which the view keeps alive (FillInfo takes a reference to it);

@@ -4,6 +4,8 @@
 //! engine runs, and every `EngineError` mapped to one Python exception class in
 //! `aftershock.errors`.
 
+mod daily;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -693,6 +695,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_bars, m)?)?;
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(daily::simulate_many_stats_daily, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
     m.add_class::<ArrowTable>()?;

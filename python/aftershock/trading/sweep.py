@@ -189,46 +189,89 @@ class Sweep:
     # -- running ------------------------------------------------------------------
 
     def run(self, *, threads: int | None = None, progress: bool | None = None, checkpoint: Any = None,
-            chunk_size: int | None = None) -> pl.DataFrame:
+            chunk_size: int | None = None, backend: str = "local") -> pl.DataFrame:
         """Runs every variant in the engine (``threads``: default all cores; the
         result does not depend on it). Returns one row per variant, in the order of
         :attr:`variants`: the grid values, then every :meth:`Result.stats` figure.
 
         ``progress``: a bar on stderr that advances as variants finish (``None``, the
-        default: only when stderr is a terminal).
+        default: only when stderr is a terminal; the Ray backend reports at the end).
 
         ``checkpoint``: a directory where each chunk of ``chunk_size`` variants
         (default 256) is written as soon as it is done; running again with the same
         directory resumes, reading the finished chunks instead of computing them (the
         bar then counts only the variants computed). It refuses a directory written
         for other bars, calendar, orders, strategy, grid or settings
-        (docs/persistence.md)."""
-        n_threads = threads if threads is not None else (os.cpu_count() or 1)
-        if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
-            raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+        (docs/persistence.md).
+
+        ``backend="ray"`` splits the variants into chunks run by the same engine on
+        Ray workers (``pip install 'aftershock[ray]'``, docs/scale.md); the frame is
+        the same, bit for bit."""
+        n_threads = _threads(threads)
+        runner = _backend(backend)
 
         def run(counter: Any) -> pl.DataFrame:
             if checkpoint is None:
-                return self._stats(self.variants, n_threads, counter)
+                return self._stats(self.variants, n_threads, counter, runner)
             from aftershock.trading.persist import run_chunks, sweep_identity
 
             return run_chunks(checkpoint, sweep_identity(self), len(self), chunk_size,
-                              lambda lo, hi: self._stats(self.variants[lo:hi], n_threads, counter))
+                              lambda lo, hi: self._stats(self.variants[lo:hi], n_threads, counter, runner))
 
-        stats = with_progress(run, len(self.variants), progress)
+        return self._frame(with_progress(run, len(self.variants), progress))
+
+    def run_daily(self, *, threads: int | None = None, backend: str = "local") -> tuple[pl.DataFrame, np.ndarray]:
+        """:meth:`run`, and every variant's daily returns from the same engine pass:
+        a days x variants matrix of close-of-day returns (the returns each row's
+        Sharpe ratio is computed from), one row per UTC calendar day from the first
+        bar's day to the last bar's (:meth:`days`). Memory: one float per day and
+        variant, nothing per bar."""
+        orders = [self._encoded_orders(v) for v in self.variants]
+        configs = [self._config_of(v) for v in self.variants]
+        table, returns = _backend(backend)(self.bars.columns, self.bars.offsets, orders, configs, _threads(threads),
+                                           self.periods_per_year, True, None)
+        return self._frame(stats_frame(table, self.bars.symbols, self.periods_per_year)), returns.T
+
+    def days(self) -> pl.Series:
+        """The UTC calendar days of the rows of :meth:`run_daily`'s matrix."""
+        ts = self.bars.arrays["ts"]
+        first, last = int(ts.min()) // _DAY_US, int(ts.max()) // _DAY_US
+        return pl.Series("day", np.arange(first, last + 1, dtype="int64")).cast(pl.Date)
+
+    def overfitting(self, *, splits: int = 16, threads: int | None = None, backend: str = "local") -> Any:
+        """The deflated Sharpe ratio of the best variant and the probability of
+        backtest overfitting of picking it (CSCV over daily returns), as an
+        :class:`aftershock.research.Overfitting`. See docs/research.md."""
+        from aftershock.research.overfitting import overfitting
+
+        _, returns = self.run_daily(threads=threads, backend=backend)
+        return overfitting(returns, splits=splits, periods_per_year=self.periods_per_year)
+
+    def report(self, path: str, *, splits: int = 16, threads: int | None = None, backend: str = "local",
+               title: str | None = None) -> str:
+        """An offline HTML page: the overfitting statistics of the sweep (deflated
+        Sharpe ratio, PBO, the CSCV logits) above every variant's figures."""
+        from aftershock.report import write_sweep_report
+        from aftershock.research.overfitting import overfitting
+
+        frame, returns = self.run_daily(threads=threads, backend=backend)
+        stats = overfitting(returns, splits=splits, periods_per_year=self.periods_per_year)
+        name = getattr(self.strategy, "__name__", "orders")
+        return write_sweep_report(frame, stats, path, title=title or f"sweep of {name}: {len(self)} variants")
+
+    def _frame(self, stats: pl.DataFrame) -> pl.DataFrame:
         grid = pl.DataFrame({k: [v[k] for v in self.variants] for k in self._keys}, strict=False)
         self.table = pl.concat([grid, stats], how="horizontal")
         return self.table
 
-    def _stats(self, variants: Sequence[Mapping[str, Any]], n_threads: int, counter: Any = None) -> pl.DataFrame:
+    def _stats(self, variants: Sequence[Mapping[str, Any]], n_threads: int, counter: Any = None,
+               runner: Any = None) -> pl.DataFrame:
         """The engine's figures of ``variants``, one row each."""
         orders = [self._encoded_orders(v) for v in variants]
         configs = [self._config_of(v) for v in variants]
-        columns = _engine.simulate_many_stats(
-            self.bars.columns, self.bars.offsets, orders, configs, n_threads, True, _DAY_US,
-            self.periods_per_year, counter,
-        )
-        return stats_frame(columns, self.bars.symbols, self.periods_per_year)
+        table, _ = (runner or _local)(self.bars.columns, self.bars.offsets, orders, configs, n_threads,
+                                      self.periods_per_year, False, counter)
+        return stats_frame(table, self.bars.symbols, self.periods_per_year)
 
     def save(self, path: Any, *, overwrite: bool = False) -> Any:
         """Write the sweep (its table — run first if it has not been —, bars, orders or
@@ -251,6 +294,47 @@ class Sweep:
         """The full :class:`Result` of variant ``i`` (row ``i`` of :meth:`run`),
         re-run alone: fills, trades, equity and orders."""
         return backtest(self.bars, self.orders(i), **self.settings(i))
+
+
+def _local(columns: pl.DataFrame, offsets: pl.Series, orders: list, configs: list, threads: int,
+           periods_per_year: float, daily: bool, counter: Any = None) -> tuple[pl.DataFrame, np.ndarray | None]:
+    """The engine on this machine: every variant on ``threads`` threads. Returns the
+    engine's figures (one row per variant) and, with ``daily``, a variants x days
+    matrix of daily returns."""
+    if not daily:
+        table = _engine.simulate_many_stats(columns, offsets, orders, configs, threads, True, _DAY_US,
+                                            periods_per_year, counter)
+        return pl.DataFrame(table), None
+    table, flat, days = _engine.simulate_many_stats_daily(columns, offsets, orders, configs, threads, True, _DAY_US,
+                                                          periods_per_year, counter)
+    returns = np.array(np.frombuffer(flat, dtype=np.float64)).reshape(len(orders), days)
+    return pl.DataFrame(table), returns
+
+
+def _threads(threads: Any) -> int:
+    n = threads if threads is not None else (os.cpu_count() or 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}", column="threads")
+    return n
+
+
+def _backend(name: str) -> Any:
+    run = _BACKENDS.get(name)
+    if run is None:
+        raise ConfigError(f"backend must be one of {sorted(_BACKENDS)}, got {name!r}", column="backend")
+    return run
+
+
+#: Where a sweep's variants run: name -> ``fn(bars columns, offsets, encoded orders,
+#: configs, threads, periods_per_year, daily, counter) -> (figures, daily returns)`` (``aftershock.research`` adds "ray").
+_BACKENDS: dict[str, Any] = {"local": _local}
+
+
+def register_backend(name: str, run: Any) -> None:
+    """Makes ``backend=name`` run a sweep's variants through ``run`` (the hook the Ray
+    backend uses); ``run`` must return the columns the local engine returns, in
+    variant order."""
+    _BACKENDS[name] = run
 
 
 def _column_literal(column: str, value: Any) -> pl.Expr:
@@ -289,6 +373,7 @@ def sweep(
     checkpoint: Any = None,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    backend: str = "local",
     **config: Any,
 ) -> pl.DataFrame:
     """Backtest ``strategy`` (a Strategy class or an orders frame) for every
@@ -298,8 +383,9 @@ def sweep(
     values, then every :meth:`Result.stats` figure, computed in the engine. For the
     full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
     ``checkpoint``/``chunk_size``: see :meth:`Sweep.run`. ``progress``: a bar on stderr
-    per finished variant (default: only on a terminal).
+    per finished variant (default: only on a terminal). ``backend="ray"`` runs the
+    variants on Ray workers (same frame, bit for bit).
     """
     return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
-        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress
+        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress, backend=backend
     )

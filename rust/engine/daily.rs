@@ -1,0 +1,120 @@
+//! Per-day returns of every run of a sweep, for the overfitting statistics.
+//!
+//! The probability of backtest overfitting (CSCV) needs each variant's returns
+//! period by period. A period here is a calendar day: the returns are the very
+//! close-of-day returns the Sharpe ratio of `Result.stats()` is computed from, one
+//! per day from the first bar's day to the last bar's, so every variant over the
+//! same bars has the same number of them. A sweep keeps `days` floats per variant,
+//! never a row per bar.
+
+use super::metrics::{self, EquityStream, Stats, StatsSpec};
+use super::sim::run_sim;
+use super::types::{Bars, Config, Order};
+use super::{run_checked, BarCheck, EngineResult, Job};
+
+/// [`super::simulate_stats`] and the run's daily returns, in one pass.
+pub fn simulate_stats_daily(
+    bars: Bars<'_>,
+    orders: &[Order],
+    cfg: &Config,
+    spec: StatsSpec,
+) -> EngineResult<(Stats, Vec<f64>)> {
+    bars.validate_shape()?;
+    let (start, end) = bars.time_span().unwrap_or((0, 0));
+    let last_row = (0..bars.n_symbols())
+        .filter(|&s| !bars.range(s).is_empty())
+        .map(|s| bars.offsets[s + 1] - 1)
+        .max_by_key(|&i| bars.ts[i])
+        .unwrap_or(0);
+    metrics::check_span(start, end, spec.day, last_row)?;
+    let stream = EquityStream::new(cfg.init_cash, spec.day);
+    let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
+    let closes: Vec<(f64, f64)> = bars
+        .offsets
+        .windows(2)
+        .filter(|w| w[1] > w[0])
+        .map(|w| (bars.close[w[0]], bars.close[w[1] - 1]))
+        .collect();
+    Ok(metrics::stats_and_daily_returns(
+        stream.unwrap_or_else(|| EquityStream::new(cfg.init_cash, spec.day)),
+        &out,
+        start,
+        end,
+        spec,
+        &closes,
+    ))
+}
+
+/// [`simulate_stats_daily`] for every job, in parallel, results in job order.
+pub fn simulate_many_stats_daily(
+    bars: Bars<'_>,
+    jobs: &[Job<'_>],
+    threads: usize,
+    check: BarCheck,
+    spec: StatsSpec,
+) -> Vec<EngineResult<(Stats, Vec<f64>)>> {
+    run_checked(bars, jobs, threads, check, |job| {
+        simulate_stats_daily(bars, job.orders, job.config, spec)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{simulate_stats, Side};
+
+    const DAY: i64 = 1_000;
+
+    fn order(submit_ts: i64, side: Side, exit_after: Option<i64>) -> Order {
+        Order {
+            exit_after,
+            ..Order::market(submit_ts, 0, side, 1.0)
+        }
+    }
+
+    #[test]
+    fn one_return_per_calendar_day_and_the_same_stats() {
+        // 5 days of 4 bars each; trades on day 1 and day 3 only
+        let ts: Vec<i64> = (0..20).map(|i| i * 250).collect();
+        let close: Vec<f64> = (0..20)
+            .map(|i| 100.0 + (i as f64 * 0.7).sin() * 5.0)
+            .collect();
+        let open = close.clone();
+        let high: Vec<f64> = close.iter().map(|c| c + 1.0).collect();
+        let low: Vec<f64> = close.iter().map(|c| c - 1.0).collect();
+        let offsets = [0usize, 20];
+        let bars = Bars {
+            ts: &ts,
+            open: &open,
+            high: &high,
+            low: &low,
+            close: &close,
+            offsets: &offsets,
+        };
+        let spec = StatsSpec {
+            day: DAY,
+            periods_per_year: 365.0,
+        };
+        let cfg = Config::default();
+        for orders in [
+            vec![],
+            vec![
+                order(1_100, Side::Buy, Some(500)),
+                order(3_000, Side::Sell, Some(250)),
+            ],
+        ] {
+            let (stats, daily) = simulate_stats_daily(bars, &orders, &cfg, spec).unwrap();
+            assert_eq!(daily.len(), 5);
+            assert_eq!(stats, simulate_stats(bars, &orders, &cfg, spec).unwrap());
+            // compounding the daily returns gives the final equity
+            let grown = daily.iter().fold(cfg.init_cash, |e, r| e * (1.0 + r));
+            assert!((grown - stats.final_equity).abs() < 1e-6 * cfg.init_cash);
+            if orders.is_empty() {
+                assert!(daily.iter().all(|&r| r == 0.0));
+            } else {
+                assert_eq!(daily[0], 0.0);
+                assert_ne!(daily[1], 0.0);
+            }
+        }
+    }
+}
