@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
-    "simulate_signals", "simulate_signals_many",
+    "simulate_signals", "simulate_signals_many", "simulate_signal_group",
 ]
 
 __version__: str
@@ -50,9 +50,20 @@ def codes() -> dict[str, dict[str, int]]:
 
 # --- signals simulated in the engine ----------------------------------------
 
+def simulate_signal_group(
+    bars: Sequence[Mapping[str, npt.NDArray[Any]]],
+    signals: Sequence[Mapping[str, npt.NDArray[Any]]],
+    codes: Sequence[int],
+    config: Mapping[str, Any],
+    cash_sharing: bool,
+    keep_equity: bool,
+) -> dict[str, Any]:
+    """Several symbols' signal backtests as one (columns in list order, shared cash with
+    ``cash_sharing``); raw output columns as ``simulate_signals``."""
+
 def simulate_signals(
     bars: Mapping[str, npt.NDArray[Any]],
-    signals: Mapping[str, npt.NDArray[np.uint8]],
+    signals: Mapping[str, npt.NDArray[Any]],
     config: Mapping[str, Any],
     keep_equity: bool,
 ) -> dict[str, Any]:
@@ -61,7 +72,7 @@ def simulate_signals(
 
 def simulate_signals_many(
     bars: Mapping[str, npt.NDArray[Any]],
-    signals: Mapping[str, npt.NDArray[np.uint8]],
+    signals: Mapping[str, npt.NDArray[Any]],
     config: Mapping[str, Any],
     variants: Mapping[str, npt.NDArray[np.float64]],
     threads: int,

@@ -20,8 +20,8 @@ mod tests;
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{
-    signal_stats, simulate_signals, simulate_signals_many, Accumulate, ConflictMode,
-    DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput, SignalPrice, SignalSize,
+    signal_stats, simulate_signal_group, simulate_signals, simulate_signals_many, Accumulate, ConflictMode,
+    DirConflictMode, OppositeEntryMode, PerBar, SignalConfig, SignalInput, SignalPrice, SignalSize,
     StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
 pub use sim::{round_to_lot, simulate, simulate_stats, simulate_validated};

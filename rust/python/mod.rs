@@ -788,7 +788,23 @@ struct SignalBuffers {
     ts: PyBuffer<i64>,
     prices: [PyBuffer<f64>; 4],
     masks: [PyBuffer<u8>; 4],
+    /// Optional per-bar settings: `signals[name]`, a float array per bar.
+    per_bar: Vec<(&'static str, PyBuffer<f64>)>,
 }
+
+/// The settings `signals` may give per bar (keys of `engine::PerBar`).
+const PER_BAR_KEYS: [&str; 10] = [
+    "price",
+    "size",
+    "fees",
+    "fixed_fees",
+    "slippage",
+    "min_size",
+    "max_size",
+    "size_granularity",
+    "sl_stop",
+    "tp_stop",
+];
 
 impl SignalBuffers {
     fn from_dicts(bars: &Bound<'_, PyDict>, signals: &Bound<'_, PyDict>) -> PyResult<Self> {
@@ -806,12 +822,37 @@ impl SignalBuffers {
                 get(signals, "short_entries")?,
                 get(signals, "short_exits")?,
             ],
+            per_bar: {
+                let mut out = Vec::new();
+                for key in PER_BAR_KEYS {
+                    if signals.contains(key)? {
+                        out.push((key, get(signals, key)?));
+                    }
+                }
+                out
+            },
         })
     }
 
     fn input(&self) -> PyResult<SignalInput<'_>> {
         let [o, h, l, c] = &self.prices;
         let [le, lx, se, sx] = &self.masks;
+        let mut per_bar = engine::PerBar::default();
+        for (key, buf) in &self.per_bar {
+            let values = view(buf, key)?;
+            match *key {
+                "price" => per_bar.price = values,
+                "size" => per_bar.size = values,
+                "fees" => per_bar.fees = values,
+                "fixed_fees" => per_bar.fixed_fees = values,
+                "slippage" => per_bar.slippage = values,
+                "min_size" => per_bar.min_size = values,
+                "max_size" => per_bar.max_size = values,
+                "size_granularity" => per_bar.size_granularity = values,
+                "sl_stop" => per_bar.sl_stop = values,
+                _ => per_bar.tp_stop = values,
+            }
+        }
         Ok(SignalInput {
             ts: view(&self.ts, "ts")?,
             open: view(o, "open")?,
@@ -822,6 +863,7 @@ impl SignalBuffers {
             long_exits: view(lx, "long_exits")?,
             short_entries: view(se, "short_entries")?,
             short_exits: view(sx, "short_exits")?,
+            per_bar,
         })
     }
 }
@@ -893,7 +935,40 @@ fn simulate_signals_many<'py>(
     stats_columns(py, &stats)
 }
 
+/// Several symbols in one backtest (vectorbt's `group_by=True`, with or without
+/// `cash_sharing`): `bars[k]` and `signals[k]` are column `k`'s dicts, as for
+/// `simulate_signals`, and `codes[k]` its symbol code; columns run in list order.
+#[pyfunction]
+fn simulate_signal_group<'py>(
+    py: Python<'py>,
+    bars: Vec<Bound<'py, PyDict>>,
+    signals: Vec<Bound<'py, PyDict>>,
+    codes: Vec<usize>,
+    config: &Bound<'py, PyDict>,
+    cash_sharing: bool,
+    keep_equity: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let buffers = bars
+        .iter()
+        .zip(&signals)
+        .map(|(b, s)| SignalBuffers::from_dicts(b, s))
+        .collect::<PyResult<Vec<_>>>()?;
+    let config = signal_config_from_dict(config)?;
+    let inputs = buffers
+        .iter()
+        .map(SignalBuffers::input)
+        .collect::<PyResult<Vec<_>>>()?;
+    let result = py.detach(|| {
+        engine::guarded(|| {
+            engine::simulate_signal_group(&inputs, &codes, &config, cash_sharing, keep_equity)
+        })
+    });
+    let out = result.map_err(|e| to_pyerr(py, e))?;
+    columns_to_dict(py, output_columns(&out))
+}
+
 fn add_signal_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(simulate_signal_group, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_signals, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_signals_many, m)?)?;
     Ok(())
