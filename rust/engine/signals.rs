@@ -205,10 +205,11 @@ impl SignalConfig {
                 format!("must be >= 0 (inf: all cash), got {}", self.size),
             );
         }
-        if self.size.is_infinite() && self.size_type != SignalSize::Amount && !given("size") {
+        let all_cash_ok = matches!(self.size_type, SignalSize::Amount | SignalSize::Value);
+        if self.size.is_infinite() && !all_cash_ok && !given("size") {
             return bad(
                 "size",
-                "size=inf (all cash) goes with size_type 'amount'".into(),
+                "size=inf (all cash) goes with size_type 'amount' or 'value'".into(),
             );
         }
         for (field, v) in [
@@ -363,7 +364,12 @@ impl SignalInput<'_> {
                     "price" => v.is_nan() || (v.is_finite() && v > 0.0),
                     "size" => {
                         v.is_nan()
-                            || (v >= 0.0 && (v.is_finite() || cfg.size_type == SignalSize::Amount))
+                            || (v >= 0.0
+                                && (v.is_finite()
+                                    || matches!(
+                                        cfg.size_type,
+                                        SignalSize::Amount | SignalSize::Value
+                                    )))
                     }
                     _ => check_setting(field, v).is_ok(),
                 };

@@ -96,7 +96,7 @@ def cases(draw):
     if sizing == "amount":
         size = draw(st.sampled_from([0.0, 0.5, 2.0, 50.0]))
     elif sizing == "value":
-        size_type, size = "value", draw(st.sampled_from([10.0, 60.0, 1_000.0]))
+        size_type, size = "value", draw(st.sampled_from([10.0, 60.0, 1_000.0, math.inf]))
     elif sizing == "percent":
         size_type, size = "percent", draw(st.sampled_from([0.1, 0.5, 1.0]))
     rare = st.integers(0, 9)
@@ -118,7 +118,7 @@ def cases(draw):
     if draw(st.integers(0, 2)) == 0:
         domains = {
             "size": {"all": [math.inf, math.inf, 2.0, math.nan], "amount": [0.0, 0.5, 2.0, 50.0, math.nan],
-                     "value": [10.0, 60.0, 1_000.0, math.nan], "percent": [0.1, 0.5, 1.0, math.nan]}[sizing],
+                     "value": [10.0, 60.0, 1_000.0, math.nan, math.inf], "percent": [0.1, 0.5, 1.0, math.nan]}[sizing],
             "fees": [0.0, 0.001, 0.01, -0.001, 1.0], "fixed_fees": [0.0, 0.5, -0.5],
             "slippage": [0.0, 0.001, 0.01, 1.0], "sl_stop": [math.nan, 0.0, 0.01, 0.03, 0.1, 1.5, math.inf],
             "tp_stop": [math.nan, 0.0, 0.01, 0.05, 0.2, math.inf], "min_size": [0.0, 1e-8, 0.5],
@@ -419,3 +419,65 @@ def test_next_open_is_vectorbt_at_the_next_open_without_stops(seed):
     for mine, theirs in (("qty", "size"), ("price", "price"), ("fee", "fees")):
         np.testing.assert_allclose(fills[mine].to_numpy(), rec[theirs], rtol=1e-9, atol=1e-12)
     assert math.isclose(ours.final_equity, pf.final_value(), rel_tol=1e-9, abs_tol=1e-9)
+
+
+# ------------------------------------------------- several symbols, grouped, with and without shared cash
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_several_symbols_in_one_group_match_vectorbt(seed):
+    """vectorbt's ``group_by=True`` over a wide frame, ``cash_sharing`` four cases in five, at its
+    default call sequence (column order): every fill of every column and the group's final value."""
+    rng = np.random.default_rng(1000 + seed)
+    n, k = int(rng.integers(5, 120)), int(rng.integers(1, 5))
+    symbols = [f"S{j}" for j in range(k)]
+    ohlcs = {s: walk(seed * 7 + j, n, 0.5, None) for j, s in enumerate(symbols)}
+    ts = [T0 + dt.timedelta(minutes=i) for i in range(n)]
+    bars = pl.concat([pl.DataFrame({"ts": ts, "symbol": s, **o}, schema_overrides={"ts": pl.Datetime("us", "UTC")})
+                      for s, o in ohlcs.items()])
+    density = rng.choice([0.05, 0.15, 0.4])
+    entries = {s: rng.random(n) < density for s in symbols}
+    exits = {s: rng.random(n) < density for s in symbols}
+    sharing = bool(rng.random() < 0.8)
+    direction = str(rng.choice(["longonly", "shortonly", "both"]))
+    kw = dict(init_cash=float(rng.choice([100.0, 1000.0])), fees=float(rng.choice([0, 0.001, 0.01])),
+              slippage=float(rng.choice([0, 0.001])))
+    sizing = rng.choice(["all", "amount", "value", "percent"])
+    if sizing == "amount":
+        kw["size"] = float(rng.choice([0.5, 2.0, 10.0]))
+    elif sizing == "value":
+        kw.update(size=float(rng.choice([50.0, 300.0])), size_type="value")
+    elif sizing == "percent":
+        kw.update(size=float(rng.choice([0.3, 1.0])), size_type="percent")
+    if rng.random() < 0.5:
+        kw["sl_stop"] = float(rng.choice([0.01, 0.03]))
+    if rng.random() < 0.3:
+        kw["tp_stop"] = float(rng.choice([0.02, 0.05]))
+    if rng.random() < 0.3:
+        kw["sl_trail"] = True
+    if rng.random() < 0.3:
+        kw["accumulate"] = True
+    per_bar = {}
+    if rng.random() < 0.5:  # a per-bar fee schedule per symbol
+        per_bar["fees"] = {s: rng.choice([0.0, 0.002, 0.01], n) for s in symbols}
+        del kw["fees"]
+    open_price = bool(rng.random() < 0.5)
+    ours = from_signals(bars, entries, exits, direction=direction, price="open" if open_price else "close",
+                        cash_sharing=sharing, **kw, **per_bar)
+    wide = {key: pd.DataFrame({s: o[key] for s, o in ohlcs.items()}) for key in ("open", "high", "low", "close")}
+    extra = {k: pd.DataFrame(v) for k, v in per_bar.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pf = vbt.Portfolio.from_signals(wide["close"], pd.DataFrame(entries), pd.DataFrame(exits), open=wide["open"],
+                                        high=wide["high"], low=wide["low"], direction=direction,
+                                        price=-np.inf if open_price else np.inf, group_by=True,
+                                        cash_sharing=sharing, **kw, **extra)
+    rec = sorted(pf.orders.values.tolist(), key=lambda r: (r[2], r[1]))  # (id, col, idx, size, price, fees, side)
+    index = {t: i for i, t in enumerate(bars["ts"].unique(maintain_order=True).to_list())}
+    mine = [(index[t], symbols.index(s), q, p, f) for t, s, q, p, f in
+            ours.fills.select("ts", "symbol", "qty", "price", "fee").iter_rows()]
+    theirs = [(r[2], r[1], r[3], r[4], r[5]) for r in rec]
+    assert len(mine) == len(theirs), f"{len(mine)} fills vs vectorbt's {len(theirs)}"
+    for a, b in zip(mine, theirs):
+        assert a[:2] == b[:2] and all(close(x, y) for x, y in zip(a[2:], b[2:])), f"fill {a} vs vectorbt {b}"
+    assert close(ours.final_equity, float(pf.final_value())), (ours.final_equity, float(pf.final_value()))

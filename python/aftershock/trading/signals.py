@@ -362,8 +362,8 @@ def from_signals(
         if name in per_bar_given:
             continue
         values = swept.get(name, np.array([config.get(name, 0.0)]))
-        if name == "size" and np.isinf(values).any() and config["size_type"] != "amount":
-            raise ConfigError("size=inf (all cash) only goes with size_type='amount'", column="size")
+        if name == "size" and np.isinf(values).any() and config["size_type"] not in ("amount", "value"):
+            raise ConfigError("size=inf (all cash) only goes with size_type='amount' or 'value'", column="size")
 
     if _is_wide(entries):
         if swept or variant is not None:
@@ -427,8 +427,8 @@ def _column_signals(frame: pl.DataFrame, arrays: dict[str, np.ndarray], given: t
     signals = dict(zip(("long_entries", "long_exits", "short_entries", "short_exits"), masks))
     for name, value in per_bar.items():
         values = _per_bar(name, value, frame, n)
-        if config["size_type"] != "amount" and name == "size" and np.isinf(values).any():
-            raise ConfigError("size=inf (all cash) only goes with size_type='amount'", column="size",
+        if config["size_type"] not in ("amount", "value") and name == "size" and np.isinf(values).any():
+            raise ConfigError("size=inf (all cash) only goes with size_type='amount' or 'value'", column="size",
                               row=int(np.flatnonzero(np.isinf(values))[0]))
         signals["sl_stop" if name == "tsl_stop" else name] = values
     if price_series is not None:
