@@ -269,6 +269,25 @@ pub struct PerBar<'a> {
 }
 
 impl<'a> PerBar<'a> {
+    /// Sets the per-bar setting `name`; false for a name that is not one.
+    pub fn set(&mut self, name: &str, values: &'a [f64]) -> bool {
+        let slot = match name {
+            "price" => &mut self.price,
+            "size" => &mut self.size,
+            "fees" => &mut self.fees,
+            "fixed_fees" => &mut self.fixed_fees,
+            "slippage" => &mut self.slippage,
+            "min_size" => &mut self.min_size,
+            "max_size" => &mut self.max_size,
+            "size_granularity" => &mut self.size_granularity,
+            "sl_stop" => &mut self.sl_stop,
+            "tp_stop" => &mut self.tp_stop,
+            _ => return false,
+        };
+        *slot = values;
+        true
+    }
+
     /// (name, values) of every per-bar setting.
     pub fn fields(&self) -> [(&'static str, &'a [f64]); 10] {
         [

@@ -792,20 +792,6 @@ struct SignalBuffers {
     per_bar: Vec<(&'static str, PyBuffer<f64>)>,
 }
 
-/// The settings `signals` may give per bar (keys of `engine::PerBar`).
-const PER_BAR_KEYS: [&str; 10] = [
-    "price",
-    "size",
-    "fees",
-    "fixed_fees",
-    "slippage",
-    "min_size",
-    "max_size",
-    "size_granularity",
-    "sl_stop",
-    "tp_stop",
-];
-
 impl SignalBuffers {
     fn from_dicts(bars: &Bound<'_, PyDict>, signals: &Bound<'_, PyDict>) -> PyResult<Self> {
         Ok(SignalBuffers {
@@ -824,7 +810,7 @@ impl SignalBuffers {
             ],
             per_bar: {
                 let mut out = Vec::new();
-                for key in PER_BAR_KEYS {
+                for (key, _) in engine::PerBar::default().fields() {
                     if signals.contains(key)? {
                         out.push((key, get(signals, key)?));
                     }
@@ -839,19 +825,7 @@ impl SignalBuffers {
         let [le, lx, se, sx] = &self.masks;
         let mut per_bar = engine::PerBar::default();
         for (key, buf) in &self.per_bar {
-            let values = view(buf, key)?;
-            match *key {
-                "price" => per_bar.price = values,
-                "size" => per_bar.size = values,
-                "fees" => per_bar.fees = values,
-                "fixed_fees" => per_bar.fixed_fees = values,
-                "slippage" => per_bar.slippage = values,
-                "min_size" => per_bar.min_size = values,
-                "max_size" => per_bar.max_size = values,
-                "size_granularity" => per_bar.size_granularity = values,
-                "sl_stop" => per_bar.sl_stop = values,
-                _ => per_bar.tp_stop = values,
-            }
+            per_bar.set(key, view(buf, key)?);
         }
         Ok(SignalInput {
             ts: view(&self.ts, "ts")?,

@@ -233,7 +233,10 @@ def from_signals(
         result (validated once, reusable). With several symbols, ``symbol`` picks one.
     entries, exits, short_entries, short_exits:
         Boolean masks aligned with the symbol's bars: NumPy arrays, Polars Series,
-        lists, or names of boolean columns of ``bars``. Without short masks,
+        lists, or names of boolean columns of ``bars``. Several symbols in one
+        backtest (vectorbt's ``group_by=True``): a dict symbol -> mask or a wide
+        frame (a column per symbol); the symbols must share their timestamps and
+        run, bar by bar, in that order. Without short masks,
         ``direction`` says what ``entries``/``exits`` mean (``"both"``: entries go
         long, exits go short); with short masks, ``entries``/``exits`` are the long
         ones and ``direction`` is ignored.
@@ -245,6 +248,9 @@ def from_signals(
         reversals), or ``"percent_equity"`` (a fraction of equity, traded as a value).
     fees, fixed_fees, slippage:
         Fee fraction and fixed fee per fill (negative: a rebate), slippage fraction.
+        Any numeric setting but ``init_cash`` may be given per bar: a NumPy array,
+        a Series or a column name of ``bars`` (with several symbols, also a dict
+        symbol -> array); a list is a sweep.
     min_size, max_size, size_granularity:
         vectorbt's order limits: smaller fills are rejected, larger ones cut, sizes
         rounded down to the granularity.
@@ -258,13 +264,20 @@ def from_signals(
         ``True``/``"both"``: entries while in a position add ``size``, exits remove
         it; ``"addonly"``, ``"removeonly"``; ``False``: off.
     price:
-        ``"next_open"`` (default) or ``"close"``.
+        ``"next_open"`` (default), ``"close"`` (vectorbt's ``np.inf``), ``"open"``
+        (vectorbt's ``-np.inf``: a signal fills at its own bar's open), or a price
+        per bar (an array, a Series or a column name; NaN: no order on that bar),
+        which follows the ``"close"`` rules.
     stop_entry_price, stop_exit_price:
         vectorbt's names. Defaults: ``"close"`` and ``"stoplimit"`` with
         ``price="close"`` (vectorbt's), ``"fillprice"`` and ``"stopmarket"``
         (stop levels from the fill, slippage on every stop exit) with ``"next_open"``.
     upon_long_conflict, upon_short_conflict, upon_dir_conflict, upon_opposite_entry, upon_stop_exit, upon_stop_update:
         vectorbt's signal-resolution modes, with vectorbt's defaults.
+    cash_sharing:
+        With several symbols: one cash for all (vectorbt's ``cash_sharing=True``);
+        otherwise each symbol has ``init_cash`` of its own and the result's equity
+        is their sum.
     threads:
         Threads for a sweep (default: all cores).
     variant:
