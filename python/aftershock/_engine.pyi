@@ -15,7 +15,7 @@ __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
     "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks",
-    "simulate_many_stats_daily",
+    "simulate_many_stats_daily", "simulate_signal_group",
 ]
 
 __version__: str
@@ -100,6 +100,17 @@ def codes() -> dict[str, dict[str, int]]:
     """The engine's code tables, ``{column: {text: code}}``."""
 
 # --- signals simulated in the engine ----------------------------------------
+
+def simulate_signal_group(
+    bars: Sequence[_ArrowStream],
+    signals: Sequence[_ArrowStream],
+    codes: Sequence[int],
+    config: Mapping[str, Any],
+    cash_sharing: bool,
+    keep_equity: bool,
+) -> dict[str, Any]:
+    """Several symbols' signal backtests as one (columns in list order, shared cash with
+    ``cash_sharing``); the engine's tables as ``simulate_signals``."""
 
 def simulate_signals(
     bars: _ArrowStream,

@@ -188,6 +188,7 @@ impl Case {
             long_exits: &self.masks[1][..n.min(self.masks[1].len())],
             short_entries: &self.masks[2][..n.min(self.masks[2].len())],
             short_exits: &self.masks[3][..n.min(self.masks[3].len())],
+            per_bar: Default::default(),
         }
     }
 }

@@ -28,9 +28,10 @@ pub use daily::{simulate_many_stats_daily, simulate_stats_daily};
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{
-    signal_stats, simulate_signals, simulate_signals_many, simulate_signals_many_counted,
-    Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode, SignalConfig, SignalInput,
-    SignalPrice, SignalSize, StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
+    signal_stats, simulate_signal_group, simulate_signals, simulate_signals_many,
+    simulate_signals_many_counted, Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode,
+    PerBar, SignalConfig, SignalInput, SignalPrice, SignalSize, StopEntryPrice, StopExitMode,
+    StopExitPrice, StopUpdateMode,
 };
 pub use sim::{floor_div, round_to_lot, simulate, simulate_stats, simulate_validated, Stepper};
 pub use types::*;

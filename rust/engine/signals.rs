@@ -22,6 +22,9 @@ use super::metrics::{figures, Parts, Stats};
 use super::sim::{book_fill, open_trade, Position};
 use super::types::{code_enum, EquityRow, Fill, FillReason, Output, Side, Trade};
 
+mod group;
+pub use group::simulate_signal_group;
+
 code_enum!(
     /// Where a signal fills.
     SignalPrice, "price" { Close = 0 => "close", NextOpen = 1 => "next_open" }
@@ -176,60 +179,54 @@ impl Default for SignalConfig {
 
 impl SignalConfig {
     pub fn validate(&self) -> EngineResult<()> {
+        self.validate_with(&PerBar::default())
+    }
+
+    /// `validate`, skipping the scalars of the settings `per_bar` gives bar by bar
+    /// (they are never read; `SignalInput::validate_per_bar` checks the values).
+    pub fn validate_with(&self, per_bar: &PerBar<'_>) -> EngineResult<()> {
         let bad = |field: &'static str, what: String| Err(EngineError::config(field, what));
+        let given = |field: &str| {
+            per_bar
+                .fields()
+                .iter()
+                .any(|(name, values)| *name == field && !values.is_empty())
+        };
         if !(self.init_cash.is_finite() && self.init_cash >= 0.0) {
             return bad(
                 "init_cash",
                 format!("must be finite and >= 0, got {}", self.init_cash),
             );
         }
-        if self.size.is_nan() || self.size < 0.0 {
+        if given("size") {
+        } else if self.size.is_nan() || self.size < 0.0 {
             return bad(
                 "size",
                 format!("must be >= 0 (inf: all cash), got {}", self.size),
             );
         }
-        if self.size.is_infinite() && self.size_type != SignalSize::Amount {
+        let all_cash_ok = matches!(self.size_type, SignalSize::Amount | SignalSize::Value);
+        if self.size.is_infinite() && !all_cash_ok && !given("size") {
             return bad(
                 "size",
-                "size=inf (all cash) goes with size_type 'amount'".into(),
+                "size=inf (all cash) goes with size_type 'amount' or 'value'".into(),
             );
         }
-        for (field, v) in [("fees", self.fees), ("fixed_fees", self.fixed_fees)] {
-            if !v.is_finite() {
-                return bad(field, format!("must be finite, got {v}"));
+        for (field, v) in [
+            ("fees", self.fees),
+            ("fixed_fees", self.fixed_fees),
+            ("slippage", self.slippage),
+            ("min_size", self.min_size),
+            ("max_size", self.max_size),
+            ("size_granularity", self.size_granularity),
+            ("sl_stop", self.sl_stop),
+            ("tp_stop", self.tp_stop),
+        ] {
+            if given(field) {
+                continue;
             }
-        }
-        // a rebate of the whole notional or more makes buying free: all the cash then
-        // buys an infinite quantity (vectorbt refuses -1: "position must be finite")
-        if self.fees <= -1.0 {
-            return bad("fees", format!("must be > -1, got {}", self.fees));
-        }
-        if !(self.slippage.is_finite() && self.slippage >= 0.0) {
-            return bad(
-                "slippage",
-                format!("must be finite and >= 0, got {}", self.slippage),
-            );
-        }
-        if !(self.min_size.is_finite() && self.min_size >= 0.0) {
-            return bad(
-                "min_size",
-                format!("must be finite and >= 0, got {}", self.min_size),
-            );
-        }
-        if !(self.max_size > 0.0) {
-            return bad("max_size", format!("must be > 0, got {}", self.max_size));
-        }
-        let g = self.size_granularity;
-        if !(g.is_nan() || (g.is_finite() && g > 0.0)) {
-            return bad(
-                "size_granularity",
-                format!("must be finite and > 0, got {g}"),
-            );
-        }
-        for (field, v) in [("sl_stop", self.sl_stop), ("tp_stop", self.tp_stop)] {
-            if v < 0.0 {
-                return bad(field, format!("must be >= 0 (inf: never fires), got {v}"));
+            if let Err(what) = check_setting(field, v) {
+                return bad(field, what);
             }
         }
         if self.price == SignalPrice::NextOpen {
@@ -251,8 +248,75 @@ impl SignalConfig {
     }
 }
 
+/// Settings given bar by bar, as vectorbt broadcasts a column of values along the
+/// rows. An empty slice means "not given" (the config's scalar applies); otherwise
+/// it has one value per bar. An order reads the values of the bar of its signal
+/// (a stop exit: of the bar it fires on); stops read theirs when they are armed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PerBar<'a> {
+    /// The order price (vectorbt's `price` array, with `price="close"`): NaN means no
+    /// order can fill on that bar; the valuation price is the last non-NaN one.
+    pub price: &'a [f64],
+    pub size: &'a [f64],
+    pub fees: &'a [f64],
+    pub fixed_fees: &'a [f64],
+    pub slippage: &'a [f64],
+    pub min_size: &'a [f64],
+    pub max_size: &'a [f64],
+    pub size_granularity: &'a [f64],
+    pub sl_stop: &'a [f64],
+    pub tp_stop: &'a [f64],
+}
+
+impl<'a> PerBar<'a> {
+    /// Sets the per-bar setting `name`; false for a name that is not one.
+    pub fn set(&mut self, name: &str, values: &'a [f64]) -> bool {
+        let slot = match name {
+            "price" => &mut self.price,
+            "size" => &mut self.size,
+            "fees" => &mut self.fees,
+            "fixed_fees" => &mut self.fixed_fees,
+            "slippage" => &mut self.slippage,
+            "min_size" => &mut self.min_size,
+            "max_size" => &mut self.max_size,
+            "size_granularity" => &mut self.size_granularity,
+            "sl_stop" => &mut self.sl_stop,
+            "tp_stop" => &mut self.tp_stop,
+            _ => return false,
+        };
+        *slot = values;
+        true
+    }
+
+    /// (name, values) of every per-bar setting.
+    pub fn fields(&self) -> [(&'static str, &'a [f64]); 10] {
+        [
+            ("price", self.price),
+            ("size", self.size),
+            ("fees", self.fees),
+            ("fixed_fees", self.fixed_fees),
+            ("slippage", self.slippage),
+            ("min_size", self.min_size),
+            ("max_size", self.max_size),
+            ("size_granularity", self.size_granularity),
+            ("sl_stop", self.sl_stop),
+            ("tp_stop", self.tp_stop),
+        ]
+    }
+}
+
+/// The value of a per-bar setting at bar `i`, or the scalar when it is not per bar.
+#[inline]
+fn at(values: &[f64], i: usize, scalar: f64) -> f64 {
+    if values.is_empty() {
+        scalar
+    } else {
+        values[i]
+    }
+}
+
 /// One symbol's bars and its four signal masks (non-zero = signal), all the same length.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SignalInput<'a> {
     pub ts: &'a [i64],
     pub open: &'a [f64],
@@ -263,6 +327,8 @@ pub struct SignalInput<'a> {
     pub long_exits: &'a [u8],
     pub short_entries: &'a [u8],
     pub short_exits: &'a [u8],
+    /// Settings given per bar (empty slices: none).
+    pub per_bar: PerBar<'a>,
 }
 
 impl SignalInput<'_> {
@@ -297,8 +363,71 @@ impl SignalInput<'_> {
                 ));
             }
         }
+        for (field, values) in self.per_bar.fields() {
+            if !values.is_empty() && values.len() != n {
+                return Err(EngineError::config(
+                    field,
+                    format!("has {} values but the symbol has {n} bars", values.len()),
+                ));
+            }
+        }
         Ok(())
     }
+
+    /// Every per-bar value within the domain of its setting (the scalar's, except
+    /// that a per-bar size or price may be NaN: no order on that bar).
+    pub fn validate_per_bar(&self, cfg: &SignalConfig) -> EngineResult<()> {
+        for (field, values) in self.per_bar.fields() {
+            for (row, &v) in values.iter().enumerate() {
+                let ok = match field {
+                    "price" => v.is_nan() || (v.is_finite() && v > 0.0),
+                    "size" => {
+                        v.is_nan()
+                            || (v >= 0.0
+                                && (v.is_finite()
+                                    || matches!(
+                                        cfg.size_type,
+                                        SignalSize::Amount | SignalSize::Value
+                                    )))
+                    }
+                    _ => check_setting(field, v).is_ok(),
+                };
+                if !ok {
+                    return Err(EngineError::config(
+                        field,
+                        format!("value {v} at row {row} is out of range"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The domain of one numeric setting (vectorbt's limits): `Err` says why not.
+fn check_setting(field: &str, v: f64) -> Result<(), String> {
+    let ok = match field {
+        // a rebate of the whole notional or more makes buying free: all the cash then
+        // buys an infinite quantity (vectorbt refuses -1: "position must be finite")
+        "fees" => v.is_finite() && v > -1.0,
+        "fixed_fees" => v.is_finite(),
+        "slippage" | "min_size" => v.is_finite() && v >= 0.0,
+        "max_size" => v > 0.0,
+        "size_granularity" => v.is_nan() || (v.is_finite() && v > 0.0),
+        "sl_stop" | "tp_stop" => !(v < 0.0),
+        _ => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match field {
+        "fees" => format!("must be finite and > -1, got {v}"),
+        "fixed_fees" => format!("must be finite, got {v}"),
+        "slippage" | "min_size" => format!("must be finite and >= 0, got {v}"),
+        "max_size" => format!("must be > 0, got {v}"),
+        "size_granularity" => format!("must be finite and > 0, got {v}"),
+        _ => format!("must be >= 0 (inf: never fires), got {v}"),
+    })
 }
 
 // ------------------------------------------------------------------ vectorbt's float rules
@@ -373,6 +502,16 @@ struct Request {
     slippage: f64,
 }
 
+/// What an order costs and how it may be sized: the settings of its bar.
+#[derive(Debug, Clone, Copy)]
+struct Costs {
+    fees: f64,
+    fixed_fees: f64,
+    min_size: f64,
+    max_size: f64,
+    size_granularity: f64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Executed {
     side: Side,
@@ -389,11 +528,43 @@ fn snap(x: f64) -> f64 {
     }
 }
 
+/// A divisor vectorbt divides by: zero (a price of 0 after `slippage=1`, or
+/// `fees=-1`) raises there (`ZeroDivisionError`), and is refused here.
+fn nonzero(x: f64, field: &'static str) -> EngineResult<f64> {
+    if x == 0.0 {
+        return Err(EngineError::config(
+            field,
+            "sizing this order from cash divides by zero (a price of 0 after slippage, or fees of -100%)",
+        ));
+    }
+    Ok(x)
+}
+
 fn floor_to(x: f64, g: f64) -> f64 {
     if g.is_nan() {
         x
     } else {
-        (x / g).floor() * g
+        floor_div(x, g) * g
+    }
+}
+
+/// Python's float `x // g` (vectorbt's granularity rounding): the floor of the exact
+/// quotient, from the remainder, so `0.97 // 0.01` is 96 where `floor(0.97 / 0.01)` is 97.
+pub(super) fn floor_div(x: f64, g: f64) -> f64 {
+    let rem = x % g;
+    let mut div = (x - rem) / g;
+    if rem != 0.0 && ((g < 0.0) != (rem < 0.0)) {
+        div -= 1.0;
+    }
+    if div != 0.0 {
+        let floor = div.floor();
+        if div - floor > 0.5 {
+            floor + 1.0
+        } else {
+            floor
+        }
+    } else {
+        (0.0f64).copysign(x / g)
     }
 }
 
@@ -401,7 +572,7 @@ fn floor_to(x: f64, g: f64) -> f64 {
 fn execute(
     acct: &mut Account,
     req: &Request,
-    cfg: &SignalConfig,
+    cfg: &Costs,
     val_price: f64,
 ) -> EngineResult<Option<Executed>> {
     *acct = Account {
@@ -456,7 +627,7 @@ fn buy(
     acct: &mut Account,
     size: f64,
     req: &Request,
-    cfg: &SignalConfig,
+    cfg: &Costs,
     percent: f64,
 ) -> EngineResult<Option<Executed>> {
     let a = *acct;
@@ -491,7 +662,7 @@ fn buy(
         (adj_size, req_fees, total_req_cash)
     } else {
         // the cash buys less than asked: all of it, fees included
-        let max_req_cash = add(cash_limit, -cfg.fixed_fees) / (1.0 + cfg.fees);
+        let max_req_cash = add(cash_limit, -cfg.fixed_fees) / nonzero(1.0 + cfg.fees, "fees")?;
         if max_req_cash <= 0.0 {
             return Ok(None);
         }
@@ -542,7 +713,7 @@ fn sell(
     acct: &mut Account,
     size: f64,
     req: &Request,
-    cfg: &SignalConfig,
+    cfg: &Costs,
     percent: f64,
 ) -> EngineResult<Option<Executed>> {
     let a = *acct;
@@ -560,8 +731,8 @@ fn sell(
             }
             long_size
         } else {
-            let max_short_size =
-                add(total_free_cash, -cfg.fixed_fees) / (adj_price * (1.0 + cfg.fees));
+            let max_short_size = add(total_free_cash, -cfg.fixed_fees)
+                / nonzero(adj_price * (1.0 + cfg.fees), "slippage")?;
             let limit = add(long_size, max_short_size);
             if limit <= 0.0 {
                 return Ok(None);
@@ -769,6 +940,10 @@ fn signals_to_size(
     let removes = matches!(accumulate, Accumulate::Both | Accumulate::RemoveOnly);
     let adds = matches!(accumulate, Accumulate::Both | Accumulate::AddOnly);
     let reverse = |abs_pos: f64| -> EngineResult<f64> {
+        if size.is_nan() {
+            // no size on this bar: the reversal only closes
+            return Ok(abs_pos);
+        }
         match kind {
             SignalSize::Percent => Err(EngineError::config(
                 "size_type",
@@ -1015,16 +1190,24 @@ impl Stops {
 
     /// After a fill took the position from `before` to `now`: vectorbt re-arms both
     /// stops on an open or a reversal, each non-NaN stop on an increase (`override`).
-    fn update(&mut self, before: f64, now: f64, from: f64, cfg: &SignalConfig) {
+    /// `sl_stop` and `tp_stop` are the values of the order's bar.
+    fn update(
+        &mut self,
+        before: f64,
+        now: f64,
+        from: f64,
+        (sl_stop, tp_stop): (f64, f64),
+        cfg: &SignalConfig,
+    ) {
         if now == 0.0 {
             *self = Stops::NONE;
         } else if before == 0.0 || sign(now) != sign(before) {
             *self = Stops {
                 sl_from: from,
-                sl_stop: cfg.sl_stop,
+                sl_stop: sl_stop,
                 sl_trail: cfg.sl_trail,
                 tp_from: from,
-                tp_stop: cfg.tp_stop,
+                tp_stop: tp_stop,
             };
         } else if now.abs() > before.abs() {
             let update = |stop: f64| match cfg.upon_stop_update {
@@ -1032,14 +1215,14 @@ impl Stops {
                 StopUpdateMode::Override => !stop.is_nan(),
                 StopUpdateMode::OverrideNaN => true,
             };
-            if update(cfg.sl_stop) {
+            if update(sl_stop) {
                 self.sl_from = from;
-                self.sl_stop = cfg.sl_stop;
+                self.sl_stop = sl_stop;
                 self.sl_trail = cfg.sl_trail;
             }
-            if update(cfg.tp_stop) {
+            if update(tp_stop) {
                 self.tp_from = from;
-                self.tp_stop = cfg.tp_stop;
+                self.tp_stop = tp_stop;
             }
         }
     }
@@ -1056,9 +1239,101 @@ struct Walk<'a, S: EquitySink> {
     sink: &'a mut S,
     signal_bars: &'a [usize],
     blocks: Option<&'a Blocks>,
+    /// The valuation price of a per-bar price series (its last non-NaN value up to
+    /// bar `val_seen - 1`).
+    last_val: f64,
+    val_seen: usize,
+    /// The symbol code of the fills and trades.
+    code: usize,
 }
 
-impl<S: EquitySink> Walk<'_, S> {
+impl<'a, S: EquitySink> Walk<'a, S> {
+    fn new(
+        inp: SignalInput<'a>,
+        cfg: &'a SignalConfig,
+        signal_bars: &'a [usize],
+        blocks: Option<&'a Blocks>,
+        sink: &'a mut S,
+        code: usize,
+    ) -> Self {
+        Walk {
+            inp,
+            cfg,
+            acct: Account {
+                cash: cfg.init_cash,
+                position: 0.0,
+                debt: 0.0,
+                free_cash: cfg.init_cash,
+            },
+            stops: Stops::NONE,
+            ledger: Position::default(),
+            fills: Vec::new(),
+            trades: Vec::new(),
+            sink,
+            signal_bars,
+            blocks,
+            last_val: f64::NAN,
+            val_seen: 0,
+            code,
+        }
+    }
+
+    /// The next bar from `i` on with a signal (`cursor` remembers the search), or the
+    /// last bar, which always gets the full treatment (it records a row).
+    fn next_signal_bar(&self, i: usize, cursor: &mut usize) -> usize {
+        let (sig, n) = (self.signal_bars, self.inp.ts.len());
+        while *cursor < sig.len() && sig[*cursor] < i {
+            *cursor += 1;
+        }
+        sig.get(*cursor).map_or(n - 1, |&b| b.min(n - 1))
+    }
+
+    /// The open position at the end, as an open trade record.
+    fn open_trade(&self) -> Option<Trade> {
+        let (ts, close) = (self.inp.ts, self.inp.close);
+        match (self.ledger.qty != 0.0, ts.last(), close.last()) {
+            (true, Some(&ts), Some(&mark)) => Some(open_trade(self.code, &self.ledger, ts, mark)),
+            _ => None,
+        }
+    }
+
+    /// The settings of an order whose signal is on bar `row`.
+    fn costs(&self, row: usize) -> Costs {
+        let (cfg, pb) = (self.cfg, &self.inp.per_bar);
+        Costs {
+            fees: at(pb.fees, row, cfg.fees),
+            fixed_fees: at(pb.fixed_fees, row, cfg.fixed_fees),
+            min_size: at(pb.min_size, row, cfg.min_size),
+            max_size: at(pb.max_size, row, cfg.max_size),
+            size_granularity: at(pb.size_granularity, row, cfg.size_granularity),
+        }
+    }
+
+    fn slippage(&self, row: usize) -> f64 {
+        at(self.inp.per_bar.slippage, row, self.cfg.slippage)
+    }
+
+    /// The order price and valuation price of bar `i` with `price="close"`: the
+    /// close, or the per-bar price and its last non-NaN value (vectorbt forward-fills
+    /// the valuation price).
+    fn close_prices(&mut self, i: usize) -> (f64, f64) {
+        let prices = self.inp.per_bar.price;
+        if prices.is_empty() {
+            let c = self.inp.close[i];
+            return (c, c);
+        }
+        let mut j = i + 1;
+        while j > self.val_seen {
+            j -= 1;
+            if !prices[j].is_nan() {
+                self.last_val = prices[j];
+                break;
+            }
+        }
+        self.val_seen = i + 1;
+        (prices[i], self.last_val)
+    }
+
     fn touch(&mut self, x: f64) {
         if self.ledger.qty != 0.0 {
             self.ledger.min_price = self.ledger.min_price.min(x);
@@ -1071,6 +1346,7 @@ impl<S: EquitySink> Walk<'_, S> {
     fn order(
         &mut self,
         i: usize,
+        row: usize,
         f: Flags,
         accumulate: Accumulate,
         price: f64,
@@ -1080,7 +1356,7 @@ impl<S: EquitySink> Walk<'_, S> {
     ) -> EngineResult<bool> {
         let cfg = self.cfg;
         let before = self.acct.position;
-        let (mut size, mut kind) = (cfg.size, cfg.size_type);
+        let (mut size, mut kind) = (at(self.inp.per_bar.size, row, cfg.size), cfg.size_type);
         if kind == SignalSize::PercentEquity {
             let value = self.acct.cash + before * val_price;
             size *= value;
@@ -1097,7 +1373,8 @@ impl<S: EquitySink> Walk<'_, S> {
             price,
             slippage,
         };
-        let Some(done) = execute(&mut self.acct, &req, cfg, val_price)? else {
+        let costs = self.costs(row);
+        let Some(done) = execute(&mut self.acct, &req, &costs, val_price)? else {
             return Ok(false);
         };
         let now = self.acct.position;
@@ -1113,7 +1390,7 @@ impl<S: EquitySink> Walk<'_, S> {
         self.fills.push(Fill {
             order_id: id,
             ts,
-            symbol: 0,
+            symbol: self.code,
             side: done.side,
             qty: done.size,
             price: done.price,
@@ -1130,7 +1407,7 @@ impl<S: EquitySink> Walk<'_, S> {
             book_fill(
                 &mut self.ledger,
                 &mut self.trades,
-                0,
+                self.code,
                 delta,
                 done.price,
                 ts,
@@ -1146,13 +1423,18 @@ impl<S: EquitySink> Walk<'_, S> {
             StopEntryPrice::FillPrice => done.price,
             StopEntryPrice::Close => self.inp.close[i],
         };
-        self.stops.update(before, now, from, cfg);
+        let pb = &self.inp.per_bar;
+        let levels = (
+            at(pb.sl_stop, row, cfg.sl_stop),
+            at(pb.tp_stop, row, cfg.tp_stop),
+        );
+        self.stops.update(before, now, from, levels, cfg);
         Ok(true)
     }
 
     /// Checks the armed stops against bar `i` and exits if one is hit; then raises
     /// a trailing stop's reference to the bar's extreme. Returns whether a stop fired.
-    fn stops(&mut self, i: usize, val_price: f64) -> EngineResult<bool> {
+    fn stops(&mut self, i: usize, price: f64, val_price: f64) -> EngineResult<bool> {
         if !self.stops.armed() {
             return Ok(false);
         }
@@ -1184,14 +1466,23 @@ impl<S: EquitySink> Walk<'_, S> {
         }
         self.touch(hit);
         let (f, accumulate) = stop_signal(position, self.cfg.upon_stop_exit, self.cfg.accumulate);
-        let slip = self.cfg.slippage;
+        let slip = self.slippage(i);
         let (price, slippage) = match self.cfg.stop_exit_price {
             StopExitPrice::StopMarket => (hit, slip),
             StopExitPrice::StopLimit => (hit, 0.0),
             StopExitPrice::Close => (c, slip),
-            StopExitPrice::Price => (c, slip),
+            StopExitPrice::Price => (price, slip),
         };
-        self.order(i, f, accumulate, price, slippage, val_price, Some(reason))?;
+        self.order(
+            i,
+            i,
+            f,
+            accumulate,
+            price,
+            slippage,
+            val_price,
+            Some(reason),
+        )?;
         Ok(true)
     }
 
@@ -1322,19 +1613,14 @@ impl<S: EquitySink> Walk<'_, S> {
         end
     }
 
-    fn run(mut self) -> EngineResult<(Vec<Fill>, Vec<Trade>, Position)> {
+    fn run(mut self) -> EngineResult<(Vec<Fill>, Vec<Trade>)> {
         let n = self.inp.ts.len();
         let mut pending: Option<(Flags, Accumulate)> = None;
         let mut next_signal = 0usize;
         let mut i = 0;
         while i < n {
             if pending.is_none() && i > 0 {
-                let sig = self.signal_bars;
-                while next_signal < sig.len() && sig[next_signal] < i {
-                    next_signal += 1;
-                }
-                // the last bar always gets the full treatment (it records a row)
-                let until = sig.get(next_signal).map_or(n - 1, |&b| b.min(n - 1));
+                let until = self.next_signal_bar(i, &mut next_signal);
                 if until > i {
                     i = self.quiet(i, until);
                 }
@@ -1342,7 +1628,9 @@ impl<S: EquitySink> Walk<'_, S> {
             self.bar(i, &mut pending)?;
             i += 1;
         }
-        Ok((self.fills, self.trades, self.ledger))
+        let last = self.open_trade();
+        self.trades.extend(last);
+        Ok((self.fills, self.trades))
     }
 
     fn bar(&mut self, i: usize, pending: &mut Option<(Flags, Accumulate)>) -> EngineResult<()> {
@@ -1355,9 +1643,11 @@ impl<S: EquitySink> Walk<'_, S> {
         }
         if self.cfg.price == SignalPrice::NextOpen {
             if let Some((f, accumulate)) = pending.take() {
-                self.order(i, f, accumulate, o, self.cfg.slippage, o, None)?;
+                // the settings of the signal's bar
+                let row = i - 1;
+                self.order(i, row, f, accumulate, o, self.slippage(row), o, None)?;
             }
-            let stopped = self.stops(i, o)?;
+            let stopped = self.stops(i, o, o)?;
             if !stopped && self.acct.position != 0.0 {
                 self.touch(l);
                 self.touch(h);
@@ -1369,7 +1659,8 @@ impl<S: EquitySink> Walk<'_, S> {
                 }
             }
         } else {
-            let stopped = self.stops(i, c)?;
+            let (p, val_price) = self.close_prices(i);
+            let stopped = self.stops(i, p, val_price)?;
             if !stopped {
                 if self.acct.position != 0.0 {
                     self.touch(l);
@@ -1377,7 +1668,7 @@ impl<S: EquitySink> Walk<'_, S> {
                 }
                 let (f, accumulate) = read_signals(&inp, i, self.acct.position, self.cfg);
                 if f != Flags::default() {
-                    self.order(i, f, accumulate, c, self.cfg.slippage, c, None)?;
+                    self.order(i, i, f, accumulate, p, self.slippage(i), val_price, None)?;
                 }
             }
         }
@@ -1404,31 +1695,21 @@ fn walk<S: EquitySink>(
     blocks: Option<&Blocks>,
     sink: &mut S,
 ) -> EngineResult<(Vec<Fill>, Vec<Trade>)> {
-    cfg.validate()?;
-    let w = Walk {
-        inp,
-        cfg,
-        acct: Account {
-            cash: cfg.init_cash,
-            position: 0.0,
-            debt: 0.0,
-            free_cash: cfg.init_cash,
-        },
-        stops: Stops::NONE,
-        ledger: Position::default(),
-        fills: Vec::new(),
-        trades: Vec::new(),
-        sink,
-        signal_bars,
-        blocks,
-    };
-    let (fills, mut trades, ledger) = w.run()?;
-    if ledger.qty != 0.0 {
-        if let (Some(&ts), Some(&mark)) = (inp.ts.last(), inp.close.last()) {
-            trades.push(open_trade(0, &ledger, ts, mark));
-        }
+    check_input(&inp, cfg)?;
+    Walk::new(inp, cfg, signal_bars, blocks, sink, 0).run()
+}
+
+/// The settings and per-bar values of one run, checked.
+fn check_input(inp: &SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<()> {
+    cfg.validate_with(&inp.per_bar)?;
+    inp.validate_per_bar(cfg)?;
+    if cfg.price == SignalPrice::NextOpen && !inp.per_bar.price.is_empty() {
+        return Err(EngineError::config(
+            "price",
+            "a price series goes with price='close' (it is the price of the signal's bar)",
+        ));
     }
-    Ok((fills, trades))
+    Ok(())
 }
 
 /// One signal backtest: fills, trades and, with `keep_equity`, equity rows (a row at

@@ -1,7 +1,7 @@
 //! Unit tests of the signal simulator (`signals.rs`); parity with vectorbt itself is
 //! tested from Python (tests/trading/test_parity_vectorbt.py), with vectorbt as the oracle.
 
-use super::signals::signal_bars;
+use super::signals::{floor_div, signal_bars};
 use super::*;
 
 struct Data {
@@ -46,6 +46,7 @@ impl Data {
             long_exits: &self.masks[1],
             short_entries: &self.masks[2],
             short_exits: &self.masks[3],
+            per_bar: PerBar::default(),
         }
     }
 }
@@ -327,4 +328,83 @@ fn timing_probe() {
         "best ms: full {:.3} stats {:.3} signal_bars {:.3} records only {:.3} ({rows} rows)",
         best[0], best[1], best[2], best[3]
     );
+}
+
+#[test]
+fn granularity_rounds_like_python_floor_division() {
+    // Python: 0.97 // 0.01 == 96.0, 1.0 // 0.01 == 99.0 (the exact quotients are just
+    // below 97 and 100), 0.3 // 0.1 == 2.0, -7.0 // 2.0 == -4.0
+    assert_eq!(floor_div(0.97, 0.01), 96.0);
+    assert_eq!(floor_div(1.0, 0.01), 99.0);
+    assert_eq!(floor_div(0.3, 0.1), 2.0);
+    assert_eq!(floor_div(7.0, 2.0), 3.0);
+    assert_eq!(floor_div(-7.0, 2.0), -4.0);
+}
+
+#[test]
+fn per_bar_settings_are_read_at_the_order_bar() {
+    // fees of 1% on bar 0 and 2% on bar 2: each fill pays its own bar's rate
+    let d = Data::new(&flat(4)).on(0, &[0]).on(1, &[2]);
+    let fees = [0.01, 0.5, 0.02, 0.5];
+    let size = [2.0, 9.0, 9.0, 9.0];
+    let mut inp = d.input();
+    inp.per_bar.fees = &fees;
+    inp.per_bar.size = &size;
+    let cfg = SignalConfig::default();
+    let out = simulate_signals(inp, &cfg, false).unwrap();
+    let got: Vec<(f64, f64)> = out.fills.iter().map(|f| (f.qty, f.fee)).collect();
+    assert_eq!(
+        got,
+        vec![(2.0, 2.0 * 100.0 * 0.01), (2.0, 2.0 * 100.0 * 0.02)]
+    );
+}
+
+#[test]
+fn a_nan_price_bar_takes_no_order_and_the_next_one_does() {
+    let d = Data::new(&flat(4)).on(0, &[0, 1]);
+    let price = [f64::NAN, 100.5, 100.0, 100.0];
+    let mut inp = d.input();
+    inp.per_bar.price = &price;
+    let cfg = SignalConfig {
+        size: 1.0,
+        ..SignalConfig::default()
+    };
+    let out = simulate_signals(inp, &cfg, false).unwrap();
+    assert_eq!(prices(&out), vec![100.5]);
+    assert_eq!(out.fills[0].ts, d.ts[1]);
+}
+
+#[test]
+fn a_group_with_shared_cash_spends_it_in_column_order() {
+    // two columns buy all cash on bar 0: the first takes it all, the second gets nothing
+    let a = Data::new(&flat(3)).on(0, &[0]);
+    let b = Data::new(&flat(3)).on(0, &[0]);
+    let cfg = SignalConfig {
+        init_cash: 1_000.0,
+        ..SignalConfig::default()
+    };
+    let shared = simulate_signal_group(&[a.input(), b.input()], &[0, 1], &cfg, true, true).unwrap();
+    assert_eq!(shared.fills.len(), 1);
+    assert_eq!((shared.fills[0].symbol, shared.fills[0].qty), (0, 10.0));
+    let apart = simulate_signal_group(&[a.input(), b.input()], &[0, 1], &cfg, false, true).unwrap();
+    let syms: Vec<usize> = apart.fills.iter().map(|f| f.symbol).collect();
+    assert_eq!(syms, vec![0, 1]);
+    // one equity for the group: both columns' cash and positions
+    assert_eq!(apart.equity.last().map(|r| r.equity), Some(2_000.0));
+}
+
+#[test]
+fn a_group_refuses_columns_with_different_timestamps() {
+    let a = Data::new(&flat(3)).on(0, &[0]);
+    let mut b = Data::new(&flat(3)).on(0, &[0]);
+    b.ts[2] += 1;
+    let err = simulate_signal_group(
+        &[a.input(), b.input()],
+        &[0, 1],
+        &SignalConfig::default(),
+        true,
+        false,
+    )
+    .unwrap_err();
+    assert!(format!("{err}").contains("timestamps"), "{err}");
 }

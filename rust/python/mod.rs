@@ -795,6 +795,9 @@ struct SignalViews<'a> {
     ts: Cow<'a, [i64]>,
     prices: [Cow<'a, [f64]>; 4],
     masks: [Cow<'a, [u8]>; 4],
+    /// Optional per-bar settings: float columns of the signals frame named after
+    /// `engine::PerBar`'s fields (price, size, fees, stops...).
+    per_bar: Vec<(&'static str, Cow<'a, [f64]>)>,
 }
 
 impl SignalFrames {
@@ -821,6 +824,16 @@ impl SignalFrames {
                 s.mask("short_entries")?,
                 s.mask("short_exits")?,
             ],
+            per_bar: {
+                let names = s.names();
+                let mut out = Vec::new();
+                for (key, _) in engine::PerBar::default().fields() {
+                    if names.iter().any(|n| n == key) {
+                        out.push((key, s.column::<f64>(key)?));
+                    }
+                }
+                out
+            },
         })
     }
 }
@@ -829,6 +842,10 @@ impl SignalViews<'_> {
     fn input(&self) -> SignalInput<'_> {
         let [o, h, l, c] = &self.prices;
         let [le, lx, se, sx] = &self.masks;
+        let mut per_bar = engine::PerBar::default();
+        for (key, values) in &self.per_bar {
+            per_bar.set(key, values);
+        }
         SignalInput {
             ts: &self.ts,
             open: o,
@@ -839,6 +856,7 @@ impl SignalViews<'_> {
             long_exits: lx,
             short_entries: se,
             short_exits: sx,
+            per_bar,
         }
     }
 }
@@ -912,7 +930,41 @@ fn simulate_signals_many<'py>(
     stats_columns(py, &stats)
 }
 
+/// Several symbols in one backtest (vectorbt's `group_by=True`, with or without
+/// `cash_sharing`): `bars[k]` and `signals[k]` are column `k`'s dicts, as for
+/// `simulate_signals`, and `codes[k]` its symbol code; columns run in list order.
+#[pyfunction]
+fn simulate_signal_group<'py>(
+    py: Python<'py>,
+    bars: Vec<Bound<'py, PyAny>>,
+    signals: Vec<Bound<'py, PyAny>>,
+    codes: Vec<usize>,
+    config: &Bound<'py, PyDict>,
+    cash_sharing: bool,
+    keep_equity: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let frames = bars
+        .iter()
+        .zip(&signals)
+        .map(|(b, s)| SignalFrames::from_py(b, s))
+        .collect::<PyResult<Vec<_>>>()?;
+    let config = signal_config_from_dict(config)?;
+    let views = frames
+        .iter()
+        .map(SignalFrames::views)
+        .collect::<PyResult<Vec<_>>>()?;
+    let inputs: Vec<SignalInput<'_>> = views.iter().map(SignalViews::input).collect();
+    let result = py.detach(|| {
+        engine::guarded(|| {
+            engine::simulate_signal_group(&inputs, &codes, &config, cash_sharing, keep_equity)
+        })
+    });
+    let out = result.map_err(|e| to_pyerr(py, e))?;
+    tables_to_dict(py, output_tables(&out))
+}
+
 fn add_signal_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(simulate_signal_group, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_signals, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_signals_many, m)?)?;
     Ok(())

@@ -55,6 +55,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 #: Settings that may be given as a list (a sweep over their product).
 SWEEPABLE = ("init_cash", "size", "fees", "fixed_fees", "slippage", "min_size", "max_size",
              "size_granularity", "sl_stop", "tsl_stop", "tp_stop")
+#: Settings that may be given bar by bar (a NumPy array, a Series or a column name of
+#: the bars, one value per bar), as vectorbt broadcasts a column along the rows.
+PER_BAR = SWEEPABLE[1:]
+# per-bar values that may be NaN: no order on that bar (size), no stop (stops), any size
+_NAN_OK = ("size", "size_granularity", "sl_stop", "tsl_stop", "tp_stop")
 # signal backtests have no orders frame: Result.orders is this empty one
 _NO_ORDERS = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String,
                                   "qty": pl.Float64, "tag": pl.String})
@@ -115,6 +120,53 @@ def _check(name: str, v: float) -> None:
         raise ConfigError(f"{name} must be >= 0 (inf: never fires), got {v}", column=name)
 
 
+def _is_per_bar(value: Any) -> bool:
+    """Arrays, Series and column names are per-bar values (a dict or a wide frame: per
+    symbol); lists and tuples are sweeps."""
+    if isinstance(value, (np.ndarray, pl.Series, str, dict, pl.DataFrame)):
+        return True
+    return type(value).__module__.startswith("pandas") and hasattr(value, "to_numpy")
+
+
+def _per_bar(name: str, value: Any, frame: pl.DataFrame, n: int) -> np.ndarray:
+    """A per-bar setting as a float array of one value per bar, checked like the scalar."""
+    if isinstance(value, str):
+        if value not in frame.columns:
+            raise ConfigError(f"{name}: no column {value!r} in bars", column=name)
+        value = frame.get_column(value)
+    if isinstance(value, pl.Series):
+        if not value.dtype.is_numeric():
+            raise ConfigError(f"{name} must be numeric, got {value.dtype}", column=name)
+        value = value.cast(pl.Float64).fill_null(math.nan).to_numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must hold numbers", column=name) from None
+    if arr.ndim != 1 or arr.shape[0] != n:
+        got = arr.shape[0] if arr.ndim == 1 else f"shape {arr.shape}"
+        raise ConfigError(f"{name}: a per-bar array has {got} values but the symbol has {n} bars "
+                          "(give a list for a sweep)", column=name)
+    arr = np.ascontiguousarray(arr)
+    with np.errstate(invalid="ignore"):
+        nan = np.isnan(arr)
+        if name == "price":
+            bad = ~nan & ~(np.isfinite(arr) & (arr > 0))
+        elif name == "size":
+            bad = ~nan & ~(arr >= 0)
+        else:
+            bad = nan if name not in _NAN_OK else np.zeros(n, dtype=bool)
+            ok = {
+                "fees": np.isfinite(arr), "fixed_fees": np.isfinite(arr),
+                "slippage": np.isfinite(arr) & (arr >= 0), "min_size": np.isfinite(arr) & (arr >= 0),
+                "max_size": arr > 0, "size_granularity": nan | (np.isfinite(arr) & (arr > 0)),
+            }.get(name, nan | (arr >= 0))
+            bad = bad | ~ok
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f"{name}: {arr[row]} is out of range", column=name, row=row)
+    return arr
+
+
 def _choice(name: str, value: Any, options: Sequence[str]) -> str:
     if value not in options:
         raise ConfigError(f"{name} must be one of {tuple(options)}, got {value!r}", column=name)
@@ -172,6 +224,7 @@ def from_signals(
     upon_opposite_entry: str = "reversereduce",
     upon_stop_exit: str = "close",
     upon_stop_update: str = "override",
+    cash_sharing: bool = False,
     threads: int | None = None,
     variant: int | None = None,
     checkpoint: Any = None,
@@ -187,7 +240,10 @@ def from_signals(
         result (validated once, reusable). With several symbols, ``symbol`` picks one.
     entries, exits, short_entries, short_exits:
         Boolean masks aligned with the symbol's bars: NumPy arrays, Polars Series,
-        lists, or names of boolean columns of ``bars``. Without short masks,
+        lists, or names of boolean columns of ``bars``. Several symbols in one
+        backtest (vectorbt's ``group_by=True``): a dict symbol -> mask or a wide
+        frame (a column per symbol); the symbols must share their timestamps and
+        run, bar by bar, in that order. Without short masks,
         ``direction`` says what ``entries``/``exits`` mean (``"both"``: entries go
         long, exits go short); with short masks, ``entries``/``exits`` are the long
         ones and ``direction`` is ignored.
@@ -199,6 +255,9 @@ def from_signals(
         reversals), or ``"percent_equity"`` (a fraction of equity, traded as a value).
     fees, fixed_fees, slippage:
         Fee fraction and fixed fee per fill (negative: a rebate), slippage fraction.
+        Any numeric setting but ``init_cash`` may be given per bar: a NumPy array,
+        a Series or a column name of ``bars`` (with several symbols, also a dict
+        symbol -> array); a list is a sweep.
     min_size, max_size, size_granularity:
         vectorbt's order limits: smaller fills are rejected, larger ones cut, sizes
         rounded down to the granularity.
@@ -212,13 +271,20 @@ def from_signals(
         ``True``/``"both"``: entries while in a position add ``size``, exits remove
         it; ``"addonly"``, ``"removeonly"``; ``False``: off.
     price:
-        ``"next_open"`` (default) or ``"close"``.
+        ``"next_open"`` (default), ``"close"`` (vectorbt's ``np.inf``), ``"open"``
+        (vectorbt's ``-np.inf``: a signal fills at its own bar's open), or a price
+        per bar (an array, a Series or a column name; NaN: no order on that bar),
+        which follows the ``"close"`` rules.
     stop_entry_price, stop_exit_price:
         vectorbt's names. Defaults: ``"close"`` and ``"stoplimit"`` with
         ``price="close"`` (vectorbt's), ``"fillprice"`` and ``"stopmarket"``
         (stop levels from the fill, slippage on every stop exit) with ``"next_open"``.
     upon_long_conflict, upon_short_conflict, upon_dir_conflict, upon_opposite_entry, upon_stop_exit, upon_stop_update:
         vectorbt's signal-resolution modes, with vectorbt's defaults.
+    cash_sharing:
+        With several symbols: one cash for all (vectorbt's ``cash_sharing=True``);
+        otherwise each symbol has ``init_cash`` of its own and the result's equity
+        is their sum.
     threads:
         Threads for a sweep (default: all cores).
     variant:
@@ -256,6 +322,13 @@ def from_signals(
     [(0, 0.01, 1), (1, 0.5, 0)]
     """
     direction = _choice("direction", direction, _DIRECTIONS)
+    price_series: Any = None
+    if isinstance(price, (float, int, np.floating)) and not isinstance(price, bool) and math.isinf(price):
+        price = "close" if price > 0 else "open"  # vectorbt's np.inf and -np.inf
+    if isinstance(price, str) and price == "open":
+        price_series, price = "open", "close"
+    elif _is_per_bar(price) and not (isinstance(price, str) and price in _PRICES):
+        price_series, price = price, "close"
     price = _choice("price", price, _PRICES)
     if size_type not in _SIZE_TYPES:
         raise ConfigError(f"size_type must be one of {sorted(_SIZE_TYPES)}, got {size_type!r}", column="size_type")
@@ -291,8 +364,12 @@ def from_signals(
                  tsl_stop=tsl_stop, tp_stop=tp_stop)
     optional = ("size_granularity", "sl_stop", "tsl_stop", "tp_stop")
     swept: dict[str, np.ndarray] = {}
+    per_bar_given: dict[str, Any] = {}
     for name, value in given.items():
-        if isinstance(value, (list, tuple, np.ndarray, pl.Series)):
+        if name in PER_BAR and _is_per_bar(value):
+            per_bar_given[name] = value
+            continue
+        if isinstance(value, (list, tuple)):
             values = [_number(name, v, allow_none=name in optional) for v in list(value)]
             if not values:
                 raise ConfigError(f"{name}: an empty list of values", column=name)
@@ -303,27 +380,34 @@ def from_signals(
             v = _number(name, value, allow_none=name in optional)
             _check(name, v)
             config[name] = v
+    if "tsl_stop" in per_bar_given and ("sl_stop" in per_bar_given or "sl_stop" in swept):
+        raise ConfigError("give sl_stop (with sl_trail) or tsl_stop, not both", column="tsl_stop")
+    if "tsl_stop" in per_bar_given:
+        config.pop("sl_stop", None)
     _fold_trailing(config)
     for name in ("size", "init_cash"):
+        if name in per_bar_given:
+            continue
         values = swept.get(name, np.array([config.get(name, 0.0)]))
-        if name == "size" and np.isinf(values).any() and config["size_type"] != "amount":
-            raise ConfigError("size=inf (all cash) only goes with size_type='amount'", column="size")
+        if name == "size" and np.isinf(values).any() and config["size_type"] not in ("amount", "value"):
+            raise ConfigError("size=inf (all cash) only goes with size_type='amount' or 'value'", column="size")
 
+    if _is_wide(entries):
+        if swept or variant is not None:
+            raise ConfigError("a sweep takes one symbol: give scalars or per-bar arrays with several symbols",
+                              column=next(iter(swept), "variant"))
+        if symbol is not None:
+            raise ConfigError("symbol= picks one symbol: with several, the masks' keys name them", column="symbol")
+        return _run_group(bars, (entries, exits, short_entries, short_exits), direction, per_bar_given,
+                          price_series, config, bool(cash_sharing))
+    if cash_sharing:
+        raise ConfigError("cash_sharing needs several symbols: give the masks as a dict or a wide frame",
+                          column="cash_sharing")
     prepared, symbol = _one_symbol(bars, symbol)
-    n = prepared.columns.height
-    one = prepared.frame
-    a, b = _mask(entries, one, n, "entries"), _mask(exits, one, n, "exits")
-    none = np.zeros(n, dtype=np.uint8)
-    if short_entries is not None or short_exits is not None:
-        masks = (a, b, _mask(short_entries, one, n, "short_entries"), _mask(short_exits, one, n, "short_exits"))
-    elif direction == "longonly":
-        masks = (a, b, none, none)
-    elif direction == "shortonly":
-        masks = (none, none, a, b)
-    else:
-        masks = (a, none, b, none)
-    signals = pl.DataFrame(dict(zip(("long_entries", "long_exits", "short_entries", "short_exits"), masks)))
     arrays = prepared.columns
+    views = {c: prepared.arrays[c] for c in ("ts", "open", "high", "low", "close")}
+    signals = pl.DataFrame(_column_signals(prepared.frame, views, (entries, exits, short_entries, short_exits),
+                                           direction, per_bar_given, price_series, config))
 
     if not swept:
         if variant is not None:
@@ -364,6 +448,98 @@ def from_signals(
     frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
                                   for k, v in columns.items() if k != "init_cash"})
     return pl.concat([frame, stats], how="horizontal")
+
+
+_MASKS = ("entries", "exits", "short_entries", "short_exits")
+
+
+def _column_signals(frame: pl.DataFrame, arrays: dict[str, np.ndarray], given: tuple[Any, ...], direction: str,
+                    per_bar: dict[str, Any], price_series: Any, config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One symbol's four masks and per-bar settings, as the engine reads them."""
+    n = len(arrays["ts"])
+    entries, exits, short_entries, short_exits = given
+    a, b = _mask(entries, frame, n, "entries"), _mask(exits, frame, n, "exits")
+    none = np.zeros(n, dtype=np.uint8)
+    if short_entries is not None or short_exits is not None:
+        masks = (a, b, _mask(short_entries, frame, n, "short_entries"), _mask(short_exits, frame, n, "short_exits"))
+    elif direction == "longonly":
+        masks = (a, b, none, none)
+    elif direction == "shortonly":
+        masks = (none, none, a, b)
+    else:
+        masks = (a, none, b, none)
+    signals = dict(zip(("long_entries", "long_exits", "short_entries", "short_exits"), masks))
+    for name, value in per_bar.items():
+        values = _per_bar(name, value, frame, n)
+        if config["size_type"] not in ("amount", "value") and name == "size" and np.isinf(values).any():
+            raise ConfigError("size=inf (all cash) only goes with size_type='amount' or 'value'", column="size",
+                              row=int(np.flatnonzero(np.isinf(values))[0]))
+        signals["sl_stop" if name == "tsl_stop" else name] = values
+    if price_series is not None:
+        signals["price"] = (arrays["open"] if isinstance(price_series, str) and price_series == "open"
+                            else _per_bar("price", price_series, frame, n))
+    return signals
+
+
+def _is_wide(value: Any) -> bool:
+    """Masks of several symbols: a dict symbol -> mask, or a wide frame (a column per symbol)."""
+    return isinstance(value, (dict, pl.DataFrame)) or (
+        type(value).__module__.startswith("pandas") and hasattr(value, "columns"))
+
+
+def _of(value: Any, sym: str, name: str, keys: list[str]) -> Any:
+    """Symbol ``sym``'s part of a setting given per symbol (a dict or a wide frame), else the setting."""
+    if isinstance(value, dict):
+        if set(value) != set(keys):
+            raise ConfigError(f"{name}: keys {sorted(map(str, value))} differ from the entries' {sorted(keys)}",
+                              column=name)
+        return value[sym]
+    if _is_wide(value):
+        columns = [str(c) for c in value.columns]
+        if set(columns) != set(keys):
+            raise ConfigError(f"{name}: columns {sorted(columns)} differ from the entries' {sorted(keys)}",
+                              column=name)
+        part = value[sym] if isinstance(value, pl.DataFrame) else value[value.columns[columns.index(sym)]]
+        return part.to_numpy() if hasattr(part, "to_numpy") else part
+    return value
+
+
+def _run_group(bars: Any, given: tuple[Any, ...], direction: str, per_bar: dict[str, Any], price_series: Any,
+               config: dict[str, Any], cash_sharing: bool) -> Result:
+    """Several symbols in one backtest (vectorbt's ``group_by=True``), columns in the masks' order."""
+    prepared = prepare_bars(bars)
+    entries = given[0]
+    keys = [str(k) for k in (entries if isinstance(entries, dict) else entries.columns)]
+    if not keys:
+        raise ConfigError("entries name no symbol", column="entries")
+    index = prepared.symbol_index
+    missing = [k for k in keys if k not in index]
+    if missing:
+        raise ConfigError(f"symbols {missing} not in bars", column="entries")
+    offsets = prepared.arrays["offsets"]
+    bar_dicts, signal_dicts = [], []
+    first_ts = None
+    for sym in keys:
+        lo, hi = (int(x) for x in offsets[index[sym]:index[sym] + 2])
+        arrays = {c: prepared.arrays[c][lo:hi] for c in ("ts", "open", "high", "low", "close")}
+        if first_ts is None:
+            first_ts = arrays["ts"]
+        elif len(arrays["ts"]) != len(first_ts) or not np.array_equal(arrays["ts"], first_ts):
+            bad = next((r for r in range(min(len(first_ts), len(arrays["ts"])))
+                        if arrays["ts"][r] != first_ts[r]), min(len(first_ts), len(arrays["ts"])))
+            raise InputError(f"symbol {sym!r} does not share {keys[0]!r}'s timestamps", column="ts", row=bad)
+        parts = tuple(_of(v, sym, name, keys) for v, name in zip(given, _MASKS))
+        mine = {k: _of(v, sym, k, keys) for k, v in per_bar.items()}
+        price = _of(price_series, sym, "price", keys) if price_series is not None else None
+        frame = prepared.frame.slice(lo, hi - lo)
+        bar_dicts.append(prepared.columns.slice(lo, hi - lo).rechunk())
+        signal_dicts.append(pl.DataFrame(_column_signals(frame, arrays, parts, direction, mine, price, config)))
+    codes = [index[k] for k in keys]
+    raw = _engine.simulate_signal_group(bar_dicts, signal_dicts, codes, config, cash_sharing, False)
+    lazy = _Raw(raw, lambda: _engine.simulate_signal_group(bar_dicts, signal_dicts, codes, config, cash_sharing,
+                                                           True))
+    init = config["init_cash"] if cash_sharing else config["init_cash"] * len(keys)
+    return Result(lazy, prepared, _NO_ORDERS, dict(config, init_cash=init, symbol=keys, cash_sharing=cash_sharing))
 
 
 def _fold_trailing(config: dict[str, Any]) -> None:
