@@ -83,3 +83,27 @@ def test_a_damaged_study_table_is_named(saved, tmp_path):
     target.write_bytes(target.read_bytes()[:-50])
     with pytest.raises(ash.PersistenceError, match=r"reactions\.parquet: truncated"):
         ash.load(tmp_path / "st")
+
+
+def test_the_bars_hash_is_of_the_bars_studied_even_if_the_frame_changes_before_save(tmp_path):
+    """The bars are hashed only when the study is saved (hashing is slower than the
+    study on big inputs); a change made in place to the caller's frame in between must
+    not reach the record."""
+    from aftershock.event_study.persist import bars_record
+
+    bars, cal = bars_and_calendar()
+    original = bars.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        st = ash.study(bars, cal, windows=["15m"], estimation=("-10d", "0m"), min_estimation=20)
+    i = bars.columns.index("close")
+    bars.replace_column(i, bars["close"] * 2)  # in place, on the caller's object
+    st.save(tmp_path / "st")
+    meta = json.loads((tmp_path / "st" / "meta.json").read_text())
+    assert meta["inputs"]["bars"] == bars_record(original)
+    assert meta["inputs"]["bars"] != bars_record(bars)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ash.load(tmp_path / "st").verify(original)
+        with pytest.raises(ash.errors.VerificationError, match="bars differ"):
+            st.verify(bars)

@@ -27,6 +27,32 @@ def bars_record(frame: pl.DataFrame) -> dict[str, Any]:
     return {"sha256": _store.frame_digest(frame, BAR_COLUMNS), "rows": frame.height}
 
 
+class LazyBarsRecord:
+    """The content record of a study's bars, computed when first asked for (by
+    ``save``, ``rerun`` or ``verify``): hashing ten years of minute bars for five
+    symbols takes longer than the study itself, and most studies are never saved.
+    It keeps a clone of the frame (Polars shares the column buffers, so this costs no
+    copy, and later in-place changes to the caller's frame do not reach it) until then.
+    """
+
+    def __init__(self, frame: pl.DataFrame):
+        self._frame: pl.DataFrame | None = frame.clone()
+        self._record: dict[str, Any] | None = None
+
+    def get(self) -> dict[str, Any]:
+        if self._record is None:
+            assert self._frame is not None
+            self._record = bars_record(self._frame)
+            self._frame = None
+        return self._record
+
+
+def recorded_bars(inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The bars record of a study's inputs, computing a lazy one."""
+    rec = inputs.get("bars")
+    return rec.get() if isinstance(rec, LazyBarsRecord) else rec
+
+
 def _windows_json(windows: tuple[Window, ...]) -> list[Any]:
     return [_store.to_json({"start": w.start, "end": w.end, "label": w.label}) for w in windows]
 
@@ -53,7 +79,7 @@ def save_study(st: Any, path: Any, *, overwrite: bool = False) -> Path:
             "settings": _store.to_json(st.settings, where="study settings"),
             "args": _store.to_json(inputs.get("args"), where="study arguments"),
         },
-        "inputs": {"bars": inputs.get("bars"), "calendar": _store.frame_record(calendar)},
+        "inputs": {"bars": recorded_bars(inputs), "calendar": _store.frame_record(calendar)},
     }
     return _store.write_saved(path, "study", frames, record, overwrite=overwrite)
 
@@ -80,11 +106,12 @@ def rerun_study(st: Any, bars: Any, calendar: Any = None) -> Any:
     if bars is None:
         raise VerificationError("a study keeps no bars: pass the bars it was computed from")
     frame = as_polars(bars, BarsError, "bars")
-    recorded = inputs.get("bars")
-    if recorded is not None and recorded["sha256"] != bars_record(frame)["sha256"]:
+    recorded = recorded_bars(inputs)
+    given_bars = bars_record(frame) if recorded is not None else None
+    if recorded is not None and given_bars is not None and recorded["sha256"] != given_bars["sha256"]:
         raise VerificationError(
             f"the bars differ from those the study was computed from (recorded {recorded['sha256']}, "
-            f"{recorded['rows']} rows; given {bars_record(frame)['sha256']}, {frame.height} rows)"
+            f"{recorded['rows']} rows; given {given_bars['sha256']}, {frame.height} rows)"
         )
     cal = calendar if calendar is not None else inputs.get("calendar")
     if cal is None:

@@ -228,10 +228,12 @@ def study(
         "rank_blocks": rank_blocks, "kp_bars": kp_bars, "rank_variance": rank_variance, "sign_p": sign_p,
         "symbols": None if symbols is None else list(symbols),
     }
-    from aftershock.event_study.persist import bars_record
+    from aftershock.event_study.persist import LazyBarsRecord, bars_record
 
-    bars_hash = bars_record(as_polars(bars, BarsError, "bars"))
-    object.__setattr__(out, "_inputs", {"bars": bars_hash, "calendar": calendar, "args": args})
+    # a Polars frame is hashed only if the study is saved or re-run; anything else was
+    # converted for the study, and is hashed now rather than kept converted
+    bars_rec = LazyBarsRecord(bars) if isinstance(bars, pl.DataFrame) else bars_record(as_polars(bars, BarsError, "bars"))
+    object.__setattr__(out, "_inputs", {"bars": bars_rec, "calendar": calendar, "args": args})
     return out
 
 
