@@ -14,7 +14,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
-    "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks",
+    "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks", "study_residuals",
     "simulate_many_stats_daily", "simulate_signal_group",
 ]
 
@@ -181,3 +181,17 @@ def study_blocks(
     out: npt.NDArray[np.float64],
 ) -> None:
     """Write each row's estimation-block abnormal returns into ``out`` (rows × max_blocks)."""
+
+def study_residuals(
+    usable: Mapping[str, npt.NDArray[Any]],
+    log_close: npt.NDArray[np.float64],
+    market_log: npt.NDArray[np.float64] | None,
+    market_returns: npt.NDArray[np.float64] | None,
+    hi: npt.NDArray[np.int64],
+    lo: npt.NDArray[np.int64],
+    alpha: npt.NDArray[np.float64],
+    beta: npt.NDArray[np.float64],
+    bars: int,
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Write each row's last ``bars`` estimation residuals into ``out`` (rows × bars)."""

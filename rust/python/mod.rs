@@ -1287,7 +1287,81 @@ fn study_blocks(
     .map_err(|e| to_pyerr(py, e))
 }
 
+/// The last `bars` estimation residuals of each row (`crate::study::residuals`) into
+/// `out` (rows × `bars`). `usable` as for `study_blocks`; the market's returns are
+/// `market_returns` when given, else the differences of `market_log`, else 0.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (usable, log_close, market_log, market_returns, hi, lo, alpha, beta, bars, out))]
+fn study_residuals(
+    py: Python<'_>,
+    usable: &Bound<'_, PyDict>,
+    log_close: PyBuffer<f64>,
+    market_log: Option<PyBuffer<f64>>,
+    market_returns: Option<PyBuffer<f64>>,
+    hi: PyBuffer<i64>,
+    lo: PyBuffer<i64>,
+    alpha: PyBuffer<f64>,
+    beta: PyBuffer<f64>,
+    bars: usize,
+    out: PyBuffer<f64>,
+) -> PyResult<()> {
+    let n = get_opt::<i64>(usable, "n")?;
+    let (r, ex_n): (PyBuffer<f64>, PyBuffer<i64>) = (get(usable, "r")?, get(usable, "ex_n")?);
+    let (ex_a, ex_b): (PyBuffer<i64>, PyBuffer<i64>) = (get(usable, "ex_a")?, get(usable, "ex_b")?);
+    let (ex_r, ex_m): (PyBuffer<f64>, PyBuffer<f64>) = (get(usable, "ex_r")?, get(usable, "ex_m")?);
+    let u = crate::study::Usable {
+        n: n.as_ref().map(|b| view(b, "n")).transpose()?,
+        r: view(&r, "r")?,
+        m: None,
+        ex_a: view(&ex_a, "ex_a")?,
+        ex_b: view(&ex_b, "ex_b")?,
+        ex_n: view(&ex_n, "ex_n")?,
+        ex_r: view(&ex_r, "ex_r")?,
+        ex_m: view(&ex_m, "ex_m")?,
+    };
+    let market = match (&market_returns, &market_log) {
+        (Some(b), _) => crate::study::MarketReturns::Returns(view(b, "market_returns")?),
+        (None, Some(b)) => crate::study::MarketReturns::LogCloses(view(b, "market_log")?),
+        (None, None) => crate::study::MarketReturns::None,
+    };
+    let rows = crate::study::BlockRows {
+        hi: view(&hi, "hi")?,
+        lo: view(&lo, "lo")?,
+        alpha: view(&alpha, "alpha")?,
+        beta: view(&beta, "beta")?,
+        h: &[],
+    };
+    let n_rows = rows.hi.len();
+    let consistent = [rows.lo.len(), rows.alpha.len(), rows.beta.len()]
+        .iter()
+        .all(|&l| l == n_rows)
+        && n_rows.checked_mul(bars) == Some(out.item_count())
+        && u.ex_b.len() == u.ex_a.len();
+    if !consistent {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "study_residuals: inconsistent array lengths",
+        ));
+    }
+    let mut inputs = vec![span(&log_close), span(&ex_a), span(&ex_b)];
+    inputs.extend(n.as_ref().map(span));
+    inputs.extend(market_log.as_ref().map(span));
+    inputs.extend(market_returns.as_ref().map(span));
+    inputs.extend([span(&hi), span(&lo), span(&alpha), span(&beta)]);
+    disjoint(&[span(&out)], &inputs)?;
+    let lc = view(&log_close, "log_close")?;
+    let dst = view_mut(&out, "out")?;
+    py.detach(|| {
+        crate::engine::guarded(|| {
+            crate::study::residuals(&u, lc, market, rows, bars, dst);
+            Ok(())
+        })
+    })
+    .map_err(|e| to_pyerr(py, e))
+}
+
 fn add_study_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(study_residuals, m)?)?;
     m.add_function(wrap_pyfunction!(study_check, m)?)?;
     m.add_function(wrap_pyfunction!(study_spacing, m)?)?;
     m.add_function(wrap_pyfunction!(study_series, m)?)?;

@@ -91,3 +91,74 @@ pub fn block_abnormal(u: &Usable<'_>, rows: BlockRows<'_>, max_blocks: usize, ou
         }
     }
 }
+
+/// The benchmark's return over each of the asset's bar returns, as
+/// `PreparedSeries.m_at` gives it.
+#[derive(Debug, Clone, Copy)]
+pub enum MarketReturns<'a> {
+    /// No benchmark: every market return is 0.
+    None,
+    /// The benchmark's log closes on the asset's bar grid: `m_j = m_log[j] − m_log[j−1]`.
+    LogCloses(&'a [f64]),
+    /// The market return of each of the asset's returns, explicitly.
+    Returns(&'a [f64]),
+}
+
+impl Usable<'_> {
+    /// Whether return `idx` is usable (`PreparedSeries.usable_at`); `k` is the number
+    /// of excluded ranges starting at or before `idx`, kept by the caller as `idx`
+    /// grows.
+    fn usable_at(&self, idx: i64, k: &mut usize) -> bool {
+        if idx < 1 {
+            return false;
+        }
+        if let Some(n) = self.n {
+            return Self::at(n, idx) - Self::at(n, idx - 1) == 1;
+        }
+        while *k < self.ex_a.len() && self.ex_a[*k] <= idx {
+            *k += 1;
+        }
+        !(*k > 0 && idx < self.ex_b[*k - 1])
+    }
+}
+
+/// For each row, the residuals `r_j − alpha − beta·m_j` of the last `bars` returns of
+/// its estimation window `(lo, hi]` (column `c` holds return `hi − (bars − 1 − c)`,
+/// oldest first), with `r_j = log_close[j] − log_close[j−1]`: the arithmetic of
+/// `residual_matrix` in `event_study/models.py`. NaN where `j <= lo` or the return is
+/// unusable. `out` is rows × `bars`.
+///
+/// Panics on an index outside the arrays (the binding turns that into an error).
+pub fn residuals(
+    u: &Usable<'_>,
+    log_close: &[f64],
+    market: MarketReturns<'_>,
+    rows: BlockRows<'_>,
+    bars: usize,
+    out: &mut [f64],
+) {
+    let at = |a: &[f64], i: i64| a[usize::try_from(i).unwrap_or(usize::MAX)];
+    let prev = |i: i64| (i - 1).max(0);
+    for (row, dst) in out.chunks_mut(bars.max(1)).enumerate().take(rows.hi.len()) {
+        let (hi, lo, alpha, beta) = (rows.hi[row], rows.lo[row], rows.alpha[row], rows.beta[row]);
+        let first = hi - (bars as i64 - 1);
+        let mut k = 0usize;
+        if u.n.is_none() {
+            k = u.ex_a.partition_point(|&a| a < first);
+        }
+        for (c, slot) in dst.iter_mut().enumerate() {
+            let j = first + c as i64;
+            *slot = if j > lo && u.usable_at(j, &mut k) {
+                let r = at(log_close, j) - at(log_close, prev(j));
+                let m = match market {
+                    MarketReturns::None => 0.0,
+                    MarketReturns::LogCloses(ml) => at(ml, j) - at(ml, prev(j)),
+                    MarketReturns::Returns(mr) => at(mr, j),
+                };
+                r - alpha - beta * m
+            } else {
+                f64::NAN
+            };
+        }
+    }
+}

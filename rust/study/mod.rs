@@ -12,5 +12,5 @@ mod series;
 #[cfg(test)]
 mod tests;
 
-pub use blocks::{block_abnormal, BlockRows, Usable};
+pub use blocks::{block_abnormal, residuals, BlockRows, MarketReturns, Usable};
 pub use series::{check_symbol, cross_cum, median_spacing, series_sums, SeriesOut, SymbolColumns};

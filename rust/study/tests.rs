@@ -184,3 +184,70 @@ fn blocks_by_brute_force() {
         }
     }
 }
+
+#[test]
+fn residuals_by_brute_force() {
+    // log closes 0..=40 of a made-up series; returns 9..12 and 25 are excluded
+    let lc: Vec<f64> = (0..41)
+        .map(|i| ((i * 7919) % 101) as f64 / 1000.0)
+        .collect();
+    let ml: Vec<f64> = (0..41)
+        .map(|i| ((i * 104729) % 97) as f64 / 500.0)
+        .collect();
+    let (ex_a, ex_b) = (vec![9i64, 25], vec![13i64, 26]);
+    let zeros = vec![0.0; 3];
+    let ex_n = vec![0i64, 4, 5];
+    let u = Usable {
+        n: None,
+        r: &lc,
+        m: None,
+        ex_a: &ex_a,
+        ex_b: &ex_b,
+        ex_n: &ex_n,
+        ex_r: &zeros,
+        ex_m: &zeros,
+    };
+    let usable = |j: i64| j >= 1 && !((9..13).contains(&j) || j == 25);
+    let (hi, lo, alpha, beta) = (
+        [40i64, 30, 12, 5],
+        [2i64, -1, 0, 3],
+        [0.01, 0.02, 0.0, 0.5],
+        [0.3, -0.1, 1.0, 0.0],
+    );
+    let bars = 16;
+    let explicit: Vec<f64> = (0..41).map(|i| i as f64 / 100.0).collect();
+    let markets = [
+        MarketReturns::None,
+        MarketReturns::LogCloses(&ml),
+        MarketReturns::Returns(&explicit),
+    ];
+    for market in markets {
+        let mut out = vec![0.0; 4 * bars];
+        let rows = BlockRows {
+            hi: &hi,
+            lo: &lo,
+            alpha: &alpha,
+            beta: &beta,
+            h: &[],
+        };
+        residuals(&u, &lc, market, rows, bars, &mut out);
+        for row in 0..4 {
+            for c in 0..bars {
+                let j = hi[row] - (bars as i64 - 1 - c as i64);
+                let got = out[row * bars + c];
+                if j <= lo[row] || !usable(j) {
+                    assert!(got.is_nan(), "row {row} col {c}: {got}");
+                    continue;
+                }
+                let ju = j as usize;
+                let m = match market {
+                    MarketReturns::None => 0.0,
+                    MarketReturns::LogCloses(x) => x[ju] - x[ju - 1],
+                    MarketReturns::Returns(x) => x[ju],
+                };
+                let want = (lc[ju] - lc[ju - 1]) - alpha[row] - beta[row] * m;
+                assert_eq!(got.to_bits(), want.to_bits(), "row {row} col {c}");
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from aftershock.errors import BarsError
 from aftershock.event_study import study
-from aftershock.event_study.models import ModelFit, block_abnormal, excluded_ranges, prepare
+from aftershock.event_study.models import ModelFit, block_abnormal, excluded_ranges, prepare, residual_matrix
 from aftershock.event_study.returns import SymbolSeries
 
 
@@ -96,6 +96,48 @@ def test_blocks_equal_the_numpy_reference_and_a_brute_force_mask(seed, market):
             else:
                 want = r[sel].sum() - fit.alpha[e[row]] * h[row] - fit.beta[e[row]] * m[sel].sum()
                 assert got[row, b] == pytest.approx(want, abs=1e-12)
+
+
+def _numpy_residuals(prep, fit: ModelFit, bars: int) -> np.ndarray:
+    """The NumPy gathers the Rust residual pass replaced: every (event, offset) index
+    at once, the returns and the usable mask looked up there."""
+    offs = np.arange(bars - 1, -1, -1)
+    idx = fit.hi[:, None] - offs[None, :]
+    ok = idx > fit.lo[:, None]
+    idx_c = np.where(ok, idx, 0)
+    res = prep.r_at(idx_c) - fit.alpha[:, None] - fit.beta[:, None] * prep.m_at(idx_c)
+    return np.where(ok & prep.usable_at(idx_c), res, np.nan)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), market=st.sampled_from(["none", "same_grid", "other_grid"]),
+       bars=st.sampled_from([1, 7, 60, 400]))
+def test_residuals_equal_the_numpy_gathers_bit_for_bit(seed, market, bars):
+    """The Kolari–Pynnönen residual matrix: the same bits as the NumPy computation, and
+    NaN exactly where a brute-force usable mask says so."""
+    rng, frame = _bars(seed, 500)
+    ser = SymbolSeries.from_frame("X", frame, 60_000_000)
+    bench = None
+    if market == "same_grid":
+        bench = SymbolSeries.from_frame("M", frame.with_columns(pl.col("close").reverse()), 60_000_000)
+    elif market == "other_grid":
+        _, other = _bars(seed + 1, 500, steps=(60,))
+        bench = SymbolSeries.from_frame("M", other, 60_000_000)
+    starts = rng.choice(ser.close_time, 12) + rng.integers(-120, 120, 12) * 1_000_000
+    ends = starts + rng.integers(1, 5400, 12) * 1_000_000
+    prep = prepare(ser, bench, *excluded_ranges(ser.close_time, starts, ends))
+    n_ev = 30
+    lo = rng.integers(-1, 300, n_ev)
+    hi = np.minimum(lo + rng.integers(0, 200, n_ev), ser.n - 1)
+    fit = ModelFit(2, np.zeros(n_ev, dtype=np.int64), rng.normal(0, 1e-3, n_ev), rng.normal(1, 0.3, n_ev),
+                   np.ones(n_ev), np.zeros(n_ev), np.zeros(n_ev), lo, hi)
+    got = residual_matrix(prep, fit, bars)
+    np.testing.assert_array_equal(got, _numpy_residuals(prep, fit, bars))
+    usable = prep.usable_at(np.arange(ser.n))
+    for row in range(n_ev):
+        for c in range(bars):
+            j = hi[row] - (bars - 1 - c)
+            assert np.isnan(got[row, c]) == (j <= lo[row] or j < 1 or not usable[j])
 
 
 def test_volume_and_ordering_errors_name_the_row_of_the_whole_frame():

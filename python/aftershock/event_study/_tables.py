@@ -14,7 +14,7 @@ from aftershock.event_study.regression import coef_row, ols, ols_groups
 from aftershock.event_study.returns import REASONS
 from aftershock.event_study.windows import Window
 
-__all__ = ["reactions_frame", "event_tests", "sensitivity", "paths_frame", "drift_frame", "volatility_frame"]
+__all__ = ["reactions_frame", "event_tests", "sensitivity", "merge_symbols", "paths_frame", "drift_frame", "volatility_frame"]
 
 # Calendar columns copied into ``reactions`` when present (a day-precision policy
 # timestamp makes a 5-minute reaction meaningless: keep it visible).
@@ -93,7 +93,9 @@ _TEST_COLUMNS = ("mean_car", "median_car", "sd_car", "frac_positive", "t_cs", "p
 def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.ndarray, resid: dict, k_by_symbol: dict,
                 rank_variance: str = "known") -> pl.DataFrame:
     """The cross-event tests per indicator × symbol × window × gap, raw and surprise-signed.
-    ``blocks``/``sign_blocks`` are aligned with the rows of ``reactions``.
+    ``blocks``/``sign_blocks`` are aligned with the rows of ``reactions``. ``_first``
+    holds the ``_event`` of each group's first row (to order the groups of several
+    symbols' tables as one table's: see :func:`merge_symbols`).
 
     Row-level pieces (standardized ranks, sign fractions, Patell terms) are computed for
     every row at once and summed per group with ``bincount``; only the Kolari–Pynnönen
@@ -110,6 +112,7 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
     dof = r["n_est"].to_numpy().astype(np.float64) - k
     x = r["hawkish_z"].fill_null(np.nan).to_numpy()
     events = r["_event"].to_numpy()
+    first_event = events[np.unique(g, return_index=True)[1]]
     bl = blocks[rows]
     sbl = bl if sign_blocks is blocks else sign_blocks[rows]
     corr_cache: dict = {}
@@ -139,12 +142,12 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
         frame = keys.with_columns(
             pl.lit(signed).alias("signed"), pl.Series("n", stats["n"].astype(np.int64)),
             *[pl.Series(c, np.asarray(stats[c], dtype=np.float64)) for c in _TEST_COLUMNS],
-            pl.Series("_g", np.arange(n_groups)),
+            pl.Series("_g", np.arange(n_groups)), pl.Series("_first", first_event, dtype=pl.Int64),
         )
         out.append(frame.filter(pl.col("n") > 0))
     return (
         pl.concat(out).sort("_g", "signed").drop("_g")
-        .select(*KEYS, "signed", "n", *_TEST_COLUMNS)
+        .select(*KEYS, "signed", "n", *_TEST_COLUMNS, "_first")
         .with_columns(pl.col(pl.Float64).fill_nan(None))
     )
 
@@ -239,13 +242,35 @@ _SENS_SCHEMA = {
     "slope": pl.Float64, "se_hc1": pl.Float64, "t_hc1": pl.Float64, "se_hc3": pl.Float64, "t_hc3": pl.Float64,
     "p": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "r2": pl.Float64, "intercept": pl.Float64,
 }
+# with the ordering columns of :func:`merge_symbols`
+_SENS_ORDERED = {**_SENS_SCHEMA, "_joint": pl.Int32, "_first": pl.Int64}
+
+
+def merge_symbols(parts: Sequence[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]]
+                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One symbol's ``(reactions, tests, sensitivity)`` at a time (the symbols in the
+    study's order), as the tables of all symbols computed at once: the reactions sorted
+    by event, symbol and window; the groups of tests and regressions in order of their
+    first reaction in that sort. No group spans two symbols, so only the order needs
+    merging: a group's first reaction is its first ``_event``, then its symbol, then (within
+    one symbol, already in order) its window."""
+    def tagged(frames):
+        return pl.concat([f.with_columns(pl.lit(i, dtype=pl.Int32).alias("_sidx")) for i, f in enumerate(frames)])
+
+    reactions = tagged([p[0] for p in parts]).sort("_event", "_sidx", maintain_order=True).drop("_sidx")
+    tests = tagged([p[1] for p in parts]).sort("_first", "_sidx", maintain_order=True).drop("_first", "_sidx")
+    sens = (tagged([p[2] for p in parts]).sort("_joint", "_first", "_sidx", maintain_order=True)
+            .drop("_joint", "_first", "_sidx"))
+    return reactions, tests, sens
 
 
 def sensitivity(reactions: pl.DataFrame, cov: str) -> pl.DataFrame:
     """Single, asymmetric and joint regressions of the abnormal return on the surprise
-    (every group's single and asymmetric fits in one batched computation)."""
+    (every group's single and asymmetric fits in one batched computation), with the
+    ordering columns ``_joint`` and ``_first`` of :func:`merge_symbols`."""
     r = reactions.filter(pl.col("car").is_not_null() & pl.col("hawkish_z").is_not_null() & pl.col("hawkish_z").is_finite())
     keys, g = _group_ids(r, KEYS)
+    keys = keys.with_columns(pl.Series("_first", r["_event"].to_numpy()[np.unique(g, return_index=True)[1]], dtype=pl.Int64))
     n_groups = keys.height
     y, z = r["car"].to_numpy(), r["hawkish_z"].to_numpy()
     ones = np.ones(y.size)
@@ -257,9 +282,9 @@ def sensitivity(reactions: pl.DataFrame, cov: str) -> pl.DataFrame:
     asym = ols_groups(np.column_stack([ones, pos, neg]), y, g, n_groups)
     frames.append(_spec_frame(keys, asym, 1, "positive", cov, asym.ok & both))
     frames.append(_spec_frame(keys, asym, 2, "negative", cov, asym.ok & both))
-    order = pl.concat(frames).sort("_g", "_s").drop("_g", "_s")
-    joint = pl.DataFrame(_joint_rows(r, cov), schema=_SENS_SCHEMA)
-    return pl.concat([order.select(list(_SENS_SCHEMA)), joint]).with_columns(pl.col(pl.Float64).fill_nan(None))
+    order = pl.concat(frames).sort("_g", "_s").drop("_g", "_s").with_columns(pl.lit(0, dtype=pl.Int32).alias("_joint"))
+    joint = pl.DataFrame(_joint_rows(r, cov), schema=_SENS_ORDERED)
+    return pl.concat([order.select(list(_SENS_ORDERED)), joint]).with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
 def _spec_frame(keys: pl.DataFrame, fit, j: int, spec: str, cov: str, ok: np.ndarray) -> pl.DataFrame:
@@ -295,7 +320,9 @@ def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
     for sym, win, gap, ind in counts.select(*keys, "indicator").iter_rows():
         inds_of.setdefault((sym, win, gap), []).append(ind)
     rows = []
-    for key in r.select(keys).unique(maintain_order=True).iter_rows():
+    firsts = r.select(*keys, "_event").unique(subset=keys, keep="first", maintain_order=True)
+    for *key_list, first in firsts.iter_rows():
+        key = tuple(key_list)
         if key not in parts or len(inds_of.get(key, ())) < 2:
             continue
         part = parts[key]
@@ -314,7 +341,7 @@ def _joint_rows(r: pl.DataFrame, cov: str) -> list[dict]:
         sym, win, gap = key
         for j, ind in enumerate(inds, start=1):
             rows.append({"indicator": ind, "symbol": sym, "window": win, "gap": gap, "spec": "joint", **coef_row(res, j, cov),
-                         "intercept": float(res.coef[0])})
+                         "intercept": float(res.coef[0]), "_joint": 1, "_first": first})
     return rows
 
 

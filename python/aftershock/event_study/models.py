@@ -275,10 +275,16 @@ def block_abnormal(prep: PreparedSeries, fit: ModelFit, e: np.ndarray, h: np.nda
 
 def residual_matrix(prep: PreparedSeries, fit: ModelFit, bars: int) -> np.ndarray:
     """The last ``bars`` estimation residuals of each event, aligned in event time
-    (NaN where a return is unusable or before the window): shape ``(events, bars)``."""
-    offs = np.arange(bars - 1, -1, -1)
-    idx = fit.hi[:, None] - offs[None, :]
-    ok = idx > fit.lo[:, None]
-    idx_c = np.where(ok, idx, 0)
-    res = prep.r_at(idx_c) - fit.alpha[:, None] - fit.beta[:, None] * prep.m_at(idx_c)
-    return np.where(ok & prep.usable_at(idx_c), res, np.nan)
+    (NaN where a return is unusable or before the window): shape ``(events, bars)``.
+    One pass per row in Rust (``rust/study/blocks.rs``): ``r_j - alpha - beta * m_j``
+    with ``r_j``, ``m_j`` as :meth:`PreparedSeries.r_at` and :meth:`~PreparedSeries.m_at`
+    give them."""
+    out = np.empty((fit.hi.size, bars))
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    market_log = None if prep.m_log is None or prep._m is not None else f64(prep.m_log)
+    market_returns = None if prep._m is None else f64(prep._m)
+    _engine.study_residuals(prep.usable_sums(), f64(prep.series.log_close), market_log, market_returns,
+                            i64(fit.hi), i64(fit.lo), f64(fit.alpha), f64(fit.beta), bars, out)
+    return out
+

@@ -210,8 +210,7 @@ def study(
         rank_variance=rank_variance, sign_p=sign_p, symbols=symbols,
     )
     cal = prepared_calendar(calendar)
-    reactions, tests, paths, bar_us = _reactions_and_tests(bars_in, cal, s)
-    sens = _tables.sensitivity(reactions, s.cov)
+    reactions, tests, sens, paths, bar_us = _reactions_and_tests(bars_in, cal, s)
     settings = {
         "estimation": estimation, "exclude": (s.ex0, s.ex1), "min_estimation": s.min_estimation,
         "bar_length_us": {sym: bar_us[sym] for sym in s.symbols}, "cov": s.cov,
@@ -238,8 +237,11 @@ def study(
 
 
 def _reactions_and_tests(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings):
-    """Reactions, the cross-event tests and the CAR paths, streaming the symbols one at
-    a time: only the benchmark's arrays stay loaded throughout, and the next symbol's."""
+    """Reactions, the cross-event tests, the regressions and the CAR paths, streaming the
+    symbols one at a time: only the benchmark's arrays stay loaded throughout, and the
+    next symbol's. No test or regression group spans two symbols, so each symbol's
+    tables are computed as soon as its reactions are (while the other core prepares
+    the next symbol's arrays) and merged in the end."""
     with ThreadPoolExecutor(max_workers=2) as pool:  # the Rust passes release the GIL
         return _stream_symbols(bars_in, cal, s, pool)
 
@@ -264,7 +266,7 @@ def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: T
     def load(sym: str) -> SymbolSeries:
         return bench if bench is not None and sym == s.benchmark else series(sym, bench)
 
-    parts, blocks, sign_blocks, resid, k_by_symbol, paths = [], [], [], {}, {}, []
+    tables, reasons, paths = [], [], []
     # the next symbol's per-bar pass runs on the other core while this one is studied
     upcoming = pool.submit(load, s.symbols[0])
     for s_idx, sym in enumerate(s.symbols):
@@ -273,27 +275,29 @@ def _stream_symbols(bars_in: SymbolBars, cal: pl.DataFrame, s: Settings, pool: T
         clock = event_clock(release, precision, s.sessions[sym])
         res = symbol_reactions(ser, bench if sym != s.benchmark else None, clock, s, grid)
         res.columns["_symbol"] = np.full(res.columns["_event"].size, s_idx)
-        parts.append(res.columns)
-        blocks.append(res.blocks)
-        sign_blocks.append(res.sign_blocks)
-        resid[sym], k_by_symbol[sym] = res.resid, res.k
+        reasons.append(res.columns["_reason"])
         paths.append((s_idx, res.path))
+        tables.append(_symbol_tables(res, sym, cal, s))
         if ser is not bench:
             ser.release(spare)
         del ser, res
     spare.clear()
     bench = None  # the tables below need no bar arrays
 
-    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    _warn_short_estimation(data["_reason"], s)
-    reactions = _tables.reactions_frame(data, cal, s.symbols, s.windows)
+    _warn_short_estimation(np.concatenate(reasons), s)
+    reactions, tests, sens = _tables.merge_symbols(tables)
+    return reactions.drop("_row").with_row_index("_row"), tests, sens, _tables.paths_frame(paths, grid, cal, s.symbols), bar_us
+
+
+def _symbol_tables(res: Any, sym: str, cal: pl.DataFrame, s: Settings) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One symbol's reactions, cross-event tests and regressions."""
+    reactions = _tables.reactions_frame(res.columns, cal, s.symbols, s.windows)
     order = reactions["_row"].to_numpy()
     reactions = reactions.drop("_row").with_row_index("_row")
-    same = sign_blocks[0] is blocks[0]
-    blocks = np.concatenate(blocks)[order]
-    sign_blocks = blocks if same else np.concatenate(sign_blocks)[order]
-    tests = _tables.event_tests(reactions, blocks, sign_blocks, resid, k_by_symbol, s.rank_variance)
-    return reactions, tests, _tables.paths_frame(paths, grid, cal, s.symbols), bar_us
+    blocks = res.blocks[order]
+    sign_blocks = blocks if res.sign_blocks is res.blocks else res.sign_blocks[order]
+    tests = _tables.event_tests(reactions, blocks, sign_blocks, {sym: res.resid}, {sym: res.k}, s.rank_variance)
+    return reactions, tests, _tables.sensitivity(reactions, s.cov)
 
 
 def _warn_short_estimation(reason: np.ndarray, s: Settings) -> None:
