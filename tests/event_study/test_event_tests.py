@@ -312,6 +312,32 @@ def test_kp_correlation_is_pairwise_complete_and_bounded(n, m, missing, scale, s
     assert math.isnan(rbar) or -1.0 <= rbar <= 1.0
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 30), m=st.integers(1, 60), missing=st.sampled_from([0.0, 0.0, 0.05]),
+       constant=st.booleans(), seed=st.integers(0, 10_000))
+def test_kp_mean_correlation_of_any_subset_equals_the_pairwise_matrix_average(n, m, missing, constant, seed):
+    """The study's r̄ of a group of events (a subset of an indicator's events, signs
+    applied for the signed tests) equals the mean off-diagonal entry of the
+    sign-adjusted pairwise-complete correlation matrix, whether the O(n·m) path for
+    complete rows or the matrix path runs, and stays within [-1, 1]."""
+    from aftershock.event_study.tests_stats import EventCorrelations, mean_offdiagonal, pairwise_correlation
+
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=m)
+    x = (common[None, :] * rng.uniform(-1, 1, (n, 1)) + rng.normal(size=(n, m))) * 1e-4 + rng.normal(size=(n, 1)) * 1e-3
+    x[rng.uniform(size=(n, m)) < missing] = np.nan
+    if constant:
+        x[rng.integers(n)] = 0.5
+    corr = EventCorrelations(x)
+    full = pairwise_correlation(x)
+    for _ in range(5):
+        rows = np.sort(rng.choice(n, size=rng.integers(1, n + 1), replace=False))
+        signs = rng.choice([-1.0, 1.0], rows.size)
+        want = mean_offdiagonal(full[np.ix_(rows, rows)] * np.outer(signs, signs))
+        got = corr.mean(rows, signs)
+        assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        assert math.isnan(got) or -1.0 <= got <= 1.0
+
 def test_kp_correlation_old_estimator_could_exceed_one():
     """The regression behind the pairwise-complete estimator: two rows perfectly
     correlated where they overlap, but with different means elsewhere; centring each row

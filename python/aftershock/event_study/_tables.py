@@ -202,8 +202,8 @@ def _group_statistics(c, sc, dof, bl, sbl, g, n_groups) -> dict:
 def _kp_rbar(r: pl.DataFrame, resid: dict, events: np.ndarray, sgn: np.ndarray, keep: np.ndarray, g: np.ndarray,
              n_groups: int, signed: bool, corr_cache: dict) -> np.ndarray:
     """Kolari–Pynnönen's mean pairwise correlation of each group's events (sign-adjusted
-    for the signed tests). Groups sharing their events share the computation; the
-    correlation matrix of an indicator × symbol's events is computed once."""
+    for the signed tests). Groups sharing their events share the computation; an
+    indicator × symbol's events are standardized once (:class:`tests_stats.EventCorrelations`)."""
     ind = r["indicator"].to_numpy()
     sym = r["symbol"].to_numpy()
     out = np.full(n_groups, np.nan)
@@ -221,11 +221,9 @@ def _kp_rbar(r: pl.DataFrame, resid: dict, events: np.ndarray, sgn: np.ndarray, 
         if memo not in done:
             if key not in corr_cache:
                 all_events = np.unique(events[(ind == key[0]) & (sym == key[1])])
-                corr_cache[key] = (all_events, ts.pairwise_correlation(resid[key[1]][all_events]))
+                corr_cache[key] = (all_events, ts.EventCorrelations(resid[key[1]][all_events]))
             all_events, corr = corr_cache[key]
-            pos = np.searchsorted(all_events, evs)
-            s = sgn[idx]
-            done[memo] = ts.mean_offdiagonal(corr[np.ix_(pos, pos)] * np.outer(s, s))
+            done[memo] = corr.mean(np.searchsorted(all_events, evs), sgn[idx])
         out[j] = done[memo]
     return out
 

@@ -45,6 +45,7 @@ __all__ = [
     "mean_pairwise_correlation",
     "pairwise_correlation",
     "mean_offdiagonal",
+    "EventCorrelations",
     "normal_p",
     "student_p",
     "student_quantile",
@@ -160,6 +161,46 @@ def mean_offdiagonal(corr: np.ndarray) -> float:
     off = corr[~np.eye(n, dtype=bool)]
     off = off[np.isfinite(off)]
     return float(off.mean()) if off.size else math.nan
+
+
+class EventCorrelations:
+    """The pairwise-complete correlations of a set of events' residual series (rows of
+    ``resid``), for the sign-adjusted mean over any subset of them (Kolari–Pynnönen's
+    r̄ of a group of events).
+
+    When every row of the subset is complete and not constant, each correlation is the
+    dot product of two standardized rows ``z_i·z_j`` and the sum over the ordered pairs
+    ``i ≠ j`` of ``s_i s_j z_i·z_j`` is ``|Σ s_i z_i|² − Σ |z_i|²``: O(n·m), with no
+    n × n matrix. Otherwise the pairwise matrix (:func:`pairwise_correlation`) is built
+    once and averaged as :func:`mean_offdiagonal` does.
+    """
+
+    def __init__(self, resid: np.ndarray, min_shared: int = 3):
+        self.resid = resid
+        self.min_shared = min_shared
+        n, m = resid.shape
+        valid = np.isfinite(resid)
+        complete = valid.all(axis=1) & (m >= min_shared)
+        x = np.where(complete[:, None], resid, 0.0)
+        x = x - (x.sum(axis=1) / max(m, 1))[:, None]
+        norm = np.sqrt(np.einsum("ik,ik->i", x, x))
+        self.fast = complete & (norm > 0)
+        self.z = x / np.where(self.fast, norm, 1.0)[:, None]
+        self._matrix: np.ndarray | None = None
+
+    def mean(self, rows: np.ndarray, signs: np.ndarray) -> float:
+        """The mean of ``signs_i * signs_j * corr_ij`` over the pairs ``i ≠ j`` of ``rows``."""
+        n = rows.size
+        if n < 2:
+            return math.nan
+        if self.fast[rows].all():
+            z = self.z[rows]
+            v = signs @ z
+            total = float(v @ v - np.einsum("ik,ik->", z, z))
+            return min(max(total / (n * (n - 1)), -1.0), 1.0)
+        if self._matrix is None:
+            self._matrix = pairwise_correlation(self.resid, self.min_shared)
+        return mean_offdiagonal(self._matrix[np.ix_(rows, rows)] * np.outer(signs, signs))
 
 
 def mean_pairwise_correlation(resid: np.ndarray) -> float:
