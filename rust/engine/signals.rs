@@ -145,6 +145,18 @@ pub struct SignalConfig {
     pub upon_stop_exit: StopExitMode,
     pub upon_stop_update: StopUpdateMode,
     pub price: SignalPrice,
+    /// vectorbt's `val_price`, the valuation price of a bar (value sizing, the
+    /// reversal of a value size, `stop_entry_price="valprice"`, `percent_equity`):
+    /// `inf` the bar's order price (vectorbt's default), `-inf` the previous bar's
+    /// close (NaN on the first bar), else this price.
+    pub val_price: f64,
+    /// A NaN valuation price keeps the last known one (vectorbt's default);
+    /// `false`: it becomes NaN, and value orders are ignored until a price is known.
+    pub ffill_val_price: bool,
+    /// `false`: an order that cannot be filled in full (cut by `max_size`, by the
+    /// cash, by the position, or rounded down to the granularity) is rejected
+    /// instead (vectorbt's `allow_partial=False`; `size=inf` is never partial).
+    pub allow_partial: bool,
 }
 
 impl Default for SignalConfig {
@@ -173,6 +185,9 @@ impl Default for SignalConfig {
             upon_stop_exit: StopExitMode::Close,
             upon_stop_update: StopUpdateMode::Override,
             price: SignalPrice::Close,
+            val_price: f64::INFINITY,
+            ffill_val_price: true,
+            allow_partial: true,
         }
     }
 }
@@ -221,6 +236,7 @@ impl SignalConfig {
             ("size_granularity", self.size_granularity),
             ("sl_stop", self.sl_stop),
             ("tp_stop", self.tp_stop),
+            ("val_price", self.val_price),
         ] {
             if given(field) {
                 continue;
@@ -230,6 +246,13 @@ impl SignalConfig {
             }
         }
         if self.price == SignalPrice::NextOpen {
+            if !(self.val_price.is_infinite() && !given("val_price")) {
+                return bad(
+                    "val_price",
+                    "with price='next_open' the valuation price is the fill's open (inf) or the signal bar's close (-inf); a price series goes with price='close'"
+                        .into(),
+                );
+            }
             if self.stop_entry_price == StopEntryPrice::Close {
                 return bad(
                     "stop_entry_price",
@@ -266,6 +289,10 @@ pub struct PerBar<'a> {
     pub size_granularity: &'a [f64],
     pub sl_stop: &'a [f64],
     pub tp_stop: &'a [f64],
+    /// vectorbt's `val_price` per bar (`inf`, `-inf`, a price or NaN: unknown).
+    pub val_price: &'a [f64],
+    /// vectorbt's `allow_partial` per bar: 0 rejects partial fills, 1 allows them.
+    pub allow_partial: &'a [f64],
 }
 
 impl<'a> PerBar<'a> {
@@ -282,6 +309,8 @@ impl<'a> PerBar<'a> {
             "size_granularity" => &mut self.size_granularity,
             "sl_stop" => &mut self.sl_stop,
             "tp_stop" => &mut self.tp_stop,
+            "val_price" => &mut self.val_price,
+            "allow_partial" => &mut self.allow_partial,
             _ => return false,
         };
         *slot = values;
@@ -289,7 +318,7 @@ impl<'a> PerBar<'a> {
     }
 
     /// (name, values) of every per-bar setting.
-    pub fn fields(&self) -> [(&'static str, &'a [f64]); 10] {
+    pub fn fields(&self) -> [(&'static str, &'a [f64]); 12] {
         [
             ("price", self.price),
             ("size", self.size),
@@ -301,6 +330,8 @@ impl<'a> PerBar<'a> {
             ("size_granularity", self.size_granularity),
             ("sl_stop", self.sl_stop),
             ("tp_stop", self.tp_stop),
+            ("val_price", self.val_price),
+            ("allow_partial", self.allow_partial),
         ]
     }
 }
@@ -415,6 +446,9 @@ fn check_setting(field: &str, v: f64) -> Result<(), String> {
         "max_size" => v > 0.0,
         "size_granularity" => v.is_nan() || (v.is_finite() && v > 0.0),
         "sl_stop" | "tp_stop" => !(v < 0.0),
+        // vectorbt raises on a valuation price <= 0 when it sizes a value order
+        "val_price" => v.is_nan() || v.is_infinite() || v > 0.0,
+        "allow_partial" => v == 0.0 || v == 1.0,
         _ => true,
     };
     if ok {
@@ -426,6 +460,8 @@ fn check_setting(field: &str, v: f64) -> Result<(), String> {
         "slippage" | "min_size" => format!("must be finite and >= 0, got {v}"),
         "max_size" => format!("must be > 0, got {v}"),
         "size_granularity" => format!("must be finite and > 0, got {v}"),
+        "val_price" => format!("must be > 0, inf (the order price), -inf (the previous close) or NaN, got {v}"),
+        "allow_partial" => format!("must be a bool, got {v}"),
         _ => format!("must be >= 0 (inf: never fires), got {v}"),
     })
 }
@@ -510,6 +546,7 @@ struct Costs {
     min_size: f64,
     max_size: f64,
     size_granularity: f64,
+    allow_partial: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -603,6 +640,13 @@ fn execute(
         if val_price.is_nan() {
             return Ok(None);
         }
+        if val_price.is_infinite() || val_price <= 0.0 {
+            // vectorbt raises here ("val_price_now must be finite and greater than 0")
+            return Err(EngineError::config(
+                "val_price",
+                format!("a value order needs a valuation price > 0, got {val_price}"),
+            ));
+        }
         size /= val_price;
         kind = SignalSize::Amount;
     }
@@ -652,6 +696,9 @@ fn buy(
         return Ok(None);
     }
     if adj_size > cfg.max_size {
+        if !cfg.allow_partial {
+            return Ok(None);
+        }
         adj_size = cfg.max_size;
     }
     adj_size = floor_to(adj_size, cfg.size_granularity);
@@ -677,6 +724,9 @@ fn buy(
         }
     };
     if is_close(adj_size, 0.0) || is_less(final_size, cfg.min_size) {
+        return Ok(None);
+    }
+    if !cfg.allow_partial && size.is_finite() && is_less(final_size, size) {
         return Ok(None);
     }
     let new_position = add(a.position, final_size);
@@ -746,6 +796,9 @@ fn sell(
         size_limit *= percent;
     }
     if size_limit > cfg.max_size {
+        if !cfg.allow_partial {
+            return Ok(None);
+        }
         size_limit = cfg.max_size;
     }
     if req.dir == Dir::LongOnly {
@@ -759,6 +812,9 @@ fn sell(
     }
     size_limit = floor_to(size_limit, cfg.size_granularity);
     if is_close(size_limit, 0.0) || is_less(size_limit, cfg.min_size) {
+        return Ok(None);
+    }
+    if !cfg.allow_partial && size.is_finite() && is_less(size_limit, size) {
         return Ok(None);
     }
     let acq_cash = size_limit * adj_price;
@@ -1306,6 +1362,7 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             min_size: at(pb.min_size, row, cfg.min_size),
             max_size: at(pb.max_size, row, cfg.max_size),
             size_granularity: at(pb.size_granularity, row, cfg.size_granularity),
+            allow_partial: at(pb.allow_partial, row, f64::from(u8::from(cfg.allow_partial))) != 0.0,
         }
     }
 
@@ -1313,25 +1370,72 @@ impl<'a, S: EquitySink> Walk<'a, S> {
         at(self.inp.per_bar.slippage, row, self.cfg.slippage)
     }
 
-    /// The order price and valuation price of bar `i` with `price="close"`: the
-    /// close, or the per-bar price and its last non-NaN value (vectorbt forward-fills
-    /// the valuation price).
+    /// The order price of bar `i` with `price="close"`: the close or the price series.
+    fn order_price(&self, i: usize) -> f64 {
+        at(self.inp.per_bar.price, i, self.inp.close[i])
+    }
+
+    /// vectorbt's valuation price of bar `i` before forward filling: `val_price`
+    /// resolved (`inf`: the order price `p`, `-inf`: the previous close).
+    fn own_val_price(&self, i: usize, p: f64) -> f64 {
+        let v = at(self.inp.per_bar.val_price, i, self.cfg.val_price);
+        if v == f64::INFINITY {
+            p
+        } else if v == f64::NEG_INFINITY {
+            if i > 0 {
+                self.inp.close[i - 1]
+            } else {
+                f64::NAN
+            }
+        } else {
+            v
+        }
+    }
+
+    /// The order price and valuation price of bar `i` with `price="close"`. vectorbt
+    /// resolves the valuation price of every bar and, with `ffill_val_price`, keeps
+    /// the last non-NaN one; the bars skipped since the last call are looked at
+    /// backwards, up to the first known price.
     fn close_prices(&mut self, i: usize) -> (f64, f64) {
-        let prices = self.inp.per_bar.price;
-        if prices.is_empty() {
+        let (pb, cfg) = (&self.inp.per_bar, self.cfg);
+        if pb.price.is_empty() && pb.val_price.is_empty() && cfg.val_price == f64::INFINITY {
             let c = self.inp.close[i];
             return (c, c);
         }
-        let mut j = i + 1;
-        while j > self.val_seen {
-            j -= 1;
-            if !prices[j].is_nan() {
-                self.last_val = prices[j];
-                break;
+        let p = self.order_price(i);
+        if !cfg.ffill_val_price {
+            self.last_val = self.own_val_price(i, p);
+        } else {
+            let mut j = i + 1;
+            while j > self.val_seen {
+                j -= 1;
+                let v = if j == i {
+                    self.own_val_price(j, p)
+                } else {
+                    self.own_val_price(j, self.order_price(j))
+                };
+                if !v.is_nan() {
+                    self.last_val = v;
+                    break;
+                }
             }
         }
         self.val_seen = i + 1;
-        (prices[i], self.last_val)
+        (p, self.last_val)
+    }
+
+    /// The valuation price of a fill at bar `i`'s open with `price="next_open"`:
+    /// the open (`val_price=inf`) or the signal bar's close (`-inf`).
+    fn open_val_price(&self, i: usize) -> f64 {
+        if self.cfg.val_price == f64::NEG_INFINITY {
+            if i > 0 {
+                self.inp.close[i - 1]
+            } else {
+                f64::NAN
+            }
+        } else {
+            self.inp.open[i]
+        }
     }
 
     fn touch(&mut self, x: f64) {
@@ -1645,9 +1749,10 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             if let Some((f, accumulate)) = pending.take() {
                 // the settings of the signal's bar
                 let row = i - 1;
-                self.order(i, row, f, accumulate, o, self.slippage(row), o, None)?;
+                let val = self.open_val_price(i);
+                self.order(i, row, f, accumulate, o, self.slippage(row), val, None)?;
             }
-            let stopped = self.stops(i, o, o)?;
+            let stopped = self.stops(i, o, self.open_val_price(i))?;
             if !stopped && self.acct.position != 0.0 {
                 self.touch(l);
                 self.touch(h);
