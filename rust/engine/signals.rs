@@ -246,7 +246,7 @@ impl SignalConfig {
             }
         }
         if self.price == SignalPrice::NextOpen {
-            if !(self.val_price.is_infinite() && !given("val_price")) {
+            if !self.val_price.is_infinite() || given("val_price") {
                 return bad(
                     "val_price",
                     "with price='next_open' the valuation price is the fill's open (inf) or the signal bar's close (-inf); a price series goes with price='close'"
@@ -460,7 +460,9 @@ fn check_setting(field: &str, v: f64) -> Result<(), String> {
         "slippage" | "min_size" => format!("must be finite and >= 0, got {v}"),
         "max_size" => format!("must be > 0, got {v}"),
         "size_granularity" => format!("must be finite and > 0, got {v}"),
-        "val_price" => format!("must be > 0, inf (the order price), -inf (the previous close) or NaN, got {v}"),
+        "val_price" => {
+            format!("must be > 0, inf (the order price), -inf (the previous close) or NaN, got {v}")
+        }
         "allow_partial" => format!("must be a bool, got {v}"),
         _ => format!("must be >= 0 (inf: never fires), got {v}"),
     })
@@ -1362,7 +1364,11 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             min_size: at(pb.min_size, row, cfg.min_size),
             max_size: at(pb.max_size, row, cfg.max_size),
             size_granularity: at(pb.size_granularity, row, cfg.size_granularity),
-            allow_partial: at(pb.allow_partial, row, f64::from(u8::from(cfg.allow_partial))) != 0.0,
+            allow_partial: at(
+                pb.allow_partial,
+                row,
+                f64::from(u8::from(cfg.allow_partial)),
+            ) != 0.0,
         }
     }
 
