@@ -520,7 +520,7 @@ def test_next_open_is_vectorbt_at_the_next_open_without_stops(seed):
 # ------------------------------------------------- several symbols, grouped, with and without shared cash
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(40))
 def test_several_symbols_in_one_group_match_vectorbt(seed):
     """vectorbt's ``group_by=True`` over a wide frame, ``cash_sharing`` four cases in five, at its
     default call sequence (column order), with valuation prices and ``allow_partial=False`` in about
@@ -572,6 +572,8 @@ def test_several_symbols_in_one_group_match_vectorbt(seed):
             vp[pick < 0.15] = np.nan
             vp[(pick >= 0.15) & (pick < 0.2)] = np.inf
             per_bar["val_price"][s] = vp
+    if valuation != "default" and rng.random() < 0.6:  # where the valuation price sizes the orders
+        kw.update(size=float(rng.choice([50.0, 300.0])), size_type="value")
     if rng.random() < 0.25:
         kw["ffill_val_price"] = False
     partial = rng.choice(["default", "default", "off", "per_bar"])
