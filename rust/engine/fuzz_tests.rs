@@ -427,6 +427,7 @@ fn decode(bytes: &[u8]) -> Case {
         val_price: d.float(&[f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, 100.0]),
         ffill_val_price: !d.chance(64),
         allow_partial: !d.chance(64),
+        raise_reject: d.chance(32),
     };
     case
 }

@@ -157,6 +157,9 @@ pub struct SignalConfig {
     /// cash, by the position, or rounded down to the granularity) is rejected
     /// instead (vectorbt's `allow_partial=False`; `size=inf` is never partial).
     pub allow_partial: bool,
+    /// A rejected order raises (`EngineError::InvalidConfig` naming `raise_reject`
+    /// and the row) instead of placing nothing (vectorbt's `raise_reject=True`).
+    pub raise_reject: bool,
 }
 
 impl Default for SignalConfig {
@@ -188,6 +191,7 @@ impl Default for SignalConfig {
             val_price: f64::INFINITY,
             ffill_val_price: true,
             allow_partial: true,
+            raise_reject: false,
         }
     }
 }
@@ -607,13 +611,27 @@ pub(super) fn floor_div(x: f64, g: f64) -> f64 {
     }
 }
 
-/// Executes `req` against the account: `Ok(None)` when it is ignored or rejected.
-fn execute(
-    acct: &mut Account,
-    req: &Request,
-    cfg: &Costs,
-    val_price: f64,
-) -> EngineResult<Option<Executed>> {
+/// Why an order placed nothing, in vectorbt's terms: ignored (nothing to do), or
+/// rejected (with the reason, which `raise_reject` raises).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Skip {
+    Ignored,
+    Rejected(&'static str),
+}
+
+/// What executing an order gives: a fill, or why there is none.
+type Executes = EngineResult<Result<Executed, Skip>>;
+
+fn ignored() -> Executes {
+    Ok(Err(Skip::Ignored))
+}
+
+fn rejected(why: &'static str) -> Executes {
+    Ok(Err(Skip::Rejected(why)))
+}
+
+/// Executes `req` against the account.
+fn execute(acct: &mut Account, req: &Request, cfg: &Costs, val_price: f64) -> Executes {
     *acct = Account {
         cash: snap(acct.cash),
         position: snap(acct.position),
@@ -622,7 +640,7 @@ fn execute(
     };
     let val_price = snap(val_price);
     if req.size.is_nan() || req.price.is_nan() {
-        return Ok(None);
+        return ignored();
     }
     if acct.cash.is_nan() || acct.cash < 0.0 {
         return Err(EngineError::Internal(format!(
@@ -640,7 +658,7 @@ fn execute(
     let mut kind = req.kind;
     if kind == SignalSize::Value {
         if val_price.is_nan() {
-            return Ok(None);
+            return ignored();
         }
         if val_price.is_infinite() || val_price <= 0.0 {
             // vectorbt raises here ("val_price_now must be finite and greater than 0")
@@ -669,13 +687,7 @@ fn execute(
     }
 }
 
-fn buy(
-    acct: &mut Account,
-    size: f64,
-    req: &Request,
-    cfg: &Costs,
-    percent: f64,
-) -> EngineResult<Option<Executed>> {
+fn buy(acct: &mut Account, size: f64, req: &Request, cfg: &Costs, percent: f64) -> Executes {
     let a = *acct;
     let adj_price = req.price * (1.0 + req.slippage);
     let mut cash_limit = a.cash;
@@ -684,10 +696,10 @@ fn buy(
     }
     if req.dir == Dir::ShortOnly {
         if a.position == 0.0 {
-            return Ok(None);
+            return rejected("no open position to reduce");
         }
     } else if cash_limit == 0.0 {
-        return Ok(None);
+        return rejected("no cash to buy with");
     }
     let mut adj_size = if req.dir == Dir::ShortOnly {
         (-a.position).min(size)
@@ -695,11 +707,11 @@ fn buy(
         size
     };
     if adj_size == 0.0 {
-        return Ok(None);
+        return ignored();
     }
     if adj_size > cfg.max_size {
         if !cfg.allow_partial {
-            return Ok(None);
+            return rejected("the size exceeds max_size");
         }
         adj_size = cfg.max_size;
     }
@@ -713,7 +725,7 @@ fn buy(
         // the cash buys less than asked: all of it, fees included
         let max_req_cash = add(cash_limit, -cfg.fixed_fees) / nonzero(1.0 + cfg.fees, "fees")?;
         if max_req_cash <= 0.0 {
-            return Ok(None);
+            return rejected("the cash does not cover the fees");
         }
         let max_acq_size = max_req_cash / adj_price;
         if cfg.size_granularity.is_nan() {
@@ -725,11 +737,14 @@ fn buy(
             (s, fees, cost + fees)
         }
     };
-    if is_close(adj_size, 0.0) || is_less(final_size, cfg.min_size) {
-        return Ok(None);
+    if is_close(adj_size, 0.0) {
+        return ignored();
+    }
+    if is_less(final_size, cfg.min_size) {
+        return rejected("the size is below min_size");
     }
     if !cfg.allow_partial && size.is_finite() && is_less(final_size, size) {
-        return Ok(None);
+        return rejected("it would fill only in part");
     }
     let new_position = add(a.position, final_size);
     let (debt, free_cash) = if a.position < 0.0 {
@@ -753,7 +768,7 @@ fn buy(
         debt,
         free_cash,
     };
-    Ok(Some(Executed {
+    Ok(Ok(Executed {
         side: Side::Buy,
         size: final_size,
         price: adj_price,
@@ -761,13 +776,7 @@ fn buy(
     }))
 }
 
-fn sell(
-    acct: &mut Account,
-    size: f64,
-    req: &Request,
-    cfg: &Costs,
-    percent: f64,
-) -> EngineResult<Option<Executed>> {
+fn sell(acct: &mut Account, size: f64, req: &Request, cfg: &Costs, percent: f64) -> Executes {
     let a = *acct;
     let adj_price = req.price * (1.0 - req.slippage);
     let mut size_limit = if req.dir == Dir::LongOnly {
@@ -779,7 +788,7 @@ fn sell(
         let total_free_cash = add(a.free_cash, long_cash);
         if total_free_cash <= 0.0 {
             if a.position <= 0.0 {
-                return Ok(None);
+                return rejected("no free cash to sell short");
             }
             long_size
         } else {
@@ -787,7 +796,7 @@ fn sell(
                 / nonzero(adj_price * (1.0 + cfg.fees), "slippage")?;
             let limit = add(long_size, max_short_size);
             if limit <= 0.0 {
-                return Ok(None);
+                return rejected("the cash does not cover the fees");
             }
             limit
         }
@@ -799,13 +808,13 @@ fn sell(
     }
     if size_limit > cfg.max_size {
         if !cfg.allow_partial {
-            return Ok(None);
+            return rejected("the size exceeds max_size");
         }
         size_limit = cfg.max_size;
     }
     if req.dir == Dir::LongOnly {
         if a.position == 0.0 {
-            return Ok(None);
+            return rejected("no open position to reduce");
         }
     } else if size_limit.is_infinite() {
         return Err(EngineError::Internal(
@@ -813,18 +822,21 @@ fn sell(
         ));
     }
     size_limit = floor_to(size_limit, cfg.size_granularity);
-    if is_close(size_limit, 0.0) || is_less(size_limit, cfg.min_size) {
-        return Ok(None);
+    if is_close(size_limit, 0.0) {
+        return ignored();
+    }
+    if is_less(size_limit, cfg.min_size) {
+        return rejected("the size is below min_size");
     }
     if !cfg.allow_partial && size.is_finite() && is_less(size_limit, size) {
-        return Ok(None);
+        return rejected("it would fill only in part");
     }
     let acq_cash = size_limit * adj_price;
     let fees_paid = acq_cash * cfg.fees + cfg.fixed_fees;
     let final_acq_cash = add(acq_cash, -fees_paid);
     if final_acq_cash < 0.0 {
         // the proceeds do not cover the fees
-        return Ok(None);
+        return rejected("the proceeds do not cover the fees");
     }
     let new_position = add(a.position, -size_limit);
     let (debt, free_cash) = if new_position < 0.0 {
@@ -847,7 +859,7 @@ fn sell(
         debt,
         free_cash,
     };
-    Ok(Some(Executed {
+    Ok(Ok(Executed {
         side: Side::Sell,
         size: size_limit,
         price: adj_price,
@@ -1484,8 +1496,15 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             slippage,
         };
         let costs = self.costs(row);
-        let Some(done) = execute(&mut self.acct, &req, &costs, val_price)? else {
-            return Ok(false);
+        let done = match execute(&mut self.acct, &req, &costs, val_price)? {
+            Ok(done) => done,
+            Err(Skip::Rejected(why)) if cfg.raise_reject => {
+                return Err(EngineError::config(
+                    "raise_reject",
+                    format!("the order of row {row} was rejected: {why}"),
+                ));
+            }
+            Err(_) => return Ok(false),
         };
         let now = self.acct.position;
         let ts = self.inp.ts[i];

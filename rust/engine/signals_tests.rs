@@ -498,3 +498,27 @@ fn next_open_takes_the_open_or_the_signal_close_as_valuation_price() {
     cfg.val_price = 100.0;
     assert!(simulate_signals(d.input(), &cfg, false).is_err());
 }
+
+#[test]
+fn raise_reject_turns_a_rejection_into_an_error_naming_the_row() {
+    let d = Data::new(&flat(4)).on(0, &[0, 1]);
+    let mut cfg = SignalConfig {
+        init_cash: 100.0,
+        size: 1.0,
+        accumulate: Accumulate::Both,
+        raise_reject: true,
+        ..SignalConfig::default()
+    };
+    // bar 1's buy finds no cash left: rejected, hence an error
+    let err = simulate_signals(d.input(), &cfg, false).unwrap_err();
+    assert!(err.to_string().contains("row 1"), "{err}");
+    // without accumulation the second entry is ignored, not rejected
+    cfg.accumulate = Accumulate::Disabled;
+    assert_eq!(
+        simulate_signals(d.input(), &cfg, false)
+            .unwrap()
+            .fills
+            .len(),
+        1
+    );
+}

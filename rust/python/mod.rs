@@ -763,6 +763,7 @@ fn signal_config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<SignalConfig> {
             "sl_trail" => Some(&mut cfg.sl_trail),
             "ffill_val_price" => Some(&mut cfg.ffill_val_price),
             "allow_partial" => Some(&mut cfg.allow_partial),
+            "raise_reject" => Some(&mut cfg.raise_reject),
             _ => None,
         } {
             *slot = value

@@ -11,7 +11,8 @@ gives settings bar by bar (arrays vectorbt broadcasts along the rows, NaN sizes 
 stops included), and one in two fills at the open or at a price series with gaps; one in four
 values at another price (``val_price``: the previous close, a fixed price or a series with
 unknown bars, forward filled or not), one in five rejects partial fills (``allow_partial=False``,
-or per bar). Every fill (bar,
+or per bar), one in ten raises on a rejection (``raise_reject=True``: where vectorbt raises, we
+must too). Every fill (bar,
 side, size, price, fee), the trade count and the final value must equal vectorbt's
 to 1e-9 relative, against both vectorbt's numba engine and its Rust engine
 (``engine="rust"``, provided by the ``vectorbt-rust`` package). When vectorbt
@@ -165,6 +166,9 @@ def cases(draw):
         params["allow_partial"] = False
     elif partial == "per_bar":
         params["allow_partial"] = rng.random(n) < 0.5
+    # a rejection raises, one case in ten: where vectorbt raises, we must raise too
+    if draw(rare) == 0:
+        params["raise_reject"] = True
     # vectorbt's non-default modes, now and then
     if draw(rare) == 0:
         params["stop_entry_price"] = draw(st.sampled_from(["close", "price", "fillprice", "valprice"]))
@@ -190,7 +194,7 @@ def cases(draw):
 #: vectorbt's settings that may be given per bar, and their defaults
 BROADCAST = {"size": np.inf, "price": np.inf, "fees": 0.0, "fixed_fees": 0.0, "slippage": 0.0, "min_size": 1e-8,
              "max_size": np.inf, "size_granularity": np.nan, "sl_stop": np.nan, "tp_stop": np.nan,
-             "val_price": np.inf, "allow_partial": True}
+             "val_price": np.inf, "allow_partial": True, "raise_reject": False}
 
 
 def _as_arrays(kwargs: dict, n: int) -> None:
@@ -201,7 +205,7 @@ def _as_arrays(kwargs: dict, n: int) -> None:
     for key, default in BROADCAST.items():
         value = kwargs.get(key, default)
         if not isinstance(value, np.ndarray):
-            dtype = bool if key == "allow_partial" else np.float64
+            dtype = bool if key in ("allow_partial", "raise_reject") else np.float64
             kwargs[key] = np.full(n, value, dtype=dtype)
     if isinstance(kwargs.get("accumulate"), (bool, np.bool_)):  # a bool and a mode compile apart too
         kwargs["accumulate"] = "both" if kwargs["accumulate"] else "disabled"
@@ -472,6 +476,24 @@ def test_allow_partial_false_rejects_what_cannot_fill_in_full():
     everything = {**BASE, "init_cash": 1_000.0, "allow_partial": False}
     assert_parity(ohlc, _masks(4, [0], [3]), everything)
     assert run_ours(ohlc, _masks(4, [0], [3]), everything)[0][0][2] == pytest.approx(10.0, rel=1e-12)
+
+
+def test_raise_reject_raises_where_vectorbt_raises():
+    """With ``raise_reject=True`` a rejected order raises (vectorbt: ``RejectedOrderError``;
+    aftershock: a ``ConfigError`` naming ``raise_reject`` and the row); orders that fill or
+    are merely ignored do not."""
+    ohlc = _ohlc([(100, 101, 99, 100), (100, 101, 99, 100), (110, 111, 109, 110), (110, 111, 109, 110)])
+    partial = {**BASE, "init_cash": 100.0, "size": 2.0, "allow_partial": False, "raise_reject": True}
+    assert isinstance(run_vectorbt(ohlc, _masks(4, [0], [3]), partial, "numba"), Exception)
+    with pytest.raises(ConfigError, match="row 0.*in part.*raise_reject"):
+        from_signals(to_bars(ohlc), _masks(4, [0])["entries"], None, price="close",
+                     **{k: v for k, v in partial.items() if k not in ("direction", "sl_stop", "tp_stop")})
+    no_cash = {**BASE, "init_cash": 100.0, "size": 1.0, "accumulate": True, "raise_reject": True}
+    assert_parity(ohlc, _masks(4, [0, 1, 2]), no_cash)  # the third buy finds no cash: both raise
+    assert isinstance(run_ours(ohlc, _masks(4, [0, 1, 2]), no_cash), ConfigError)
+    fine = {**BASE, "init_cash": 100.0, "size": 1.0, "raise_reject": True}
+    assert_parity(ohlc, _masks(4, [0, 1], [3]), fine)  # an entry while long is ignored, not rejected
+    assert len(run_ours(ohlc, _masks(4, [0, 1], [3]), fine)[0]) == 2
 
 
 def test_worked_examples_match_both_vectorbt_engines():

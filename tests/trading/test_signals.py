@@ -166,6 +166,7 @@ def test_one_symbol_of_many():
         (dict(entries=mask(5, [0]), val_price=np.full(5, 100.0)), ConfigError, "next_open"),
         (dict(entries=mask(5, [0]), ffill_val_price="yes"), ConfigError, "ffill_val_price"),
         (dict(entries=mask(5, [0]), allow_partial=None), ConfigError, "allow_partial"),
+        (dict(entries=mask(5, [0]), raise_reject=np.ones(5, dtype=bool)), ConfigError, "raise_reject"),
         (dict(entries=mask(5, [0]), allow_partial=np.array([1.0, 0, 2, 0, 0])), ConfigError, "allow_partial.*row 2"),
     ],
 )

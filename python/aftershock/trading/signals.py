@@ -238,6 +238,7 @@ def from_signals(
     val_price: Any = None,
     ffill_val_price: bool = True,
     allow_partial: Any = True,
+    raise_reject: bool = False,
     cash_sharing: bool = False,
     threads: int | None = None,
     variant: int | None = None,
@@ -304,6 +305,12 @@ def from_signals(
         cash or the position, or rounded down to ``size_granularity``) is rejected
         and nothing happens, as vectorbt's ``allow_partial=False``; ``size=inf``
         (all cash) is never partial. A bool, or one per bar (a boolean array).
+    raise_reject:
+        ``True``: an order vectorbt would reject (no cash to buy with, no free cash to
+        sell short, fees the cash or proceeds do not cover, a size beyond
+        ``min_size``/``max_size``, a partial fill with ``allow_partial=False``)
+        raises a ``ConfigError`` naming ``raise_reject`` and the row, as vectorbt's
+        ``raise_reject=True`` raises; by default it places nothing.
     stop_entry_price, stop_exit_price:
         vectorbt's names. Defaults: ``"close"`` and ``"stoplimit"`` with
         ``price="close"`` (vectorbt's), ``"fillprice"`` and ``"stopmarket"``
@@ -393,6 +400,9 @@ def from_signals(
     if not isinstance(ffill_val_price, (bool, np.bool_)):
         raise ConfigError(f"ffill_val_price must be a bool, got {ffill_val_price!r}", column="ffill_val_price")
     config["ffill_val_price"] = bool(ffill_val_price)
+    if not isinstance(raise_reject, (bool, np.bool_)):
+        raise ConfigError(f"raise_reject must be a bool, got {raise_reject!r}", column="raise_reject")
+    config["raise_reject"] = bool(raise_reject)
     per_bar_given: dict[str, Any] = {}
     for name, value, default in (("val_price", val_price, math.inf), ("allow_partial", allow_partial, True)):
         if _is_per_bar(value):
