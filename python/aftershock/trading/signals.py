@@ -600,7 +600,12 @@ def _run_group(bars: Any, given: tuple[Any, ...], direction: str, per_bar: dict[
         price = _of(price_series, sym, "price", keys) if price_series is not None else None
         frame = prepared.frame.slice(lo, hi - lo)
         bar_dicts.append(prepared.columns.slice(lo, hi - lo).rechunk())
-        signal_dicts.append(pl.DataFrame(_column_signals(frame, arrays, parts, direction, mine, price, config)))
+        try:
+            columns = _column_signals(frame, arrays, parts, direction, mine, price, config)
+        except (ConfigError, InputError) as exc:  # say whose values they are
+            raise type(exc)(f"symbol {sym!r}: {exc.message}", column=exc.column if exc.argument is None else None,
+                            row=exc.row, argument=exc.argument) from None
+        signal_dicts.append(pl.DataFrame(columns))
     codes = [index[k] for k in keys]
     raw = _engine.simulate_signal_group(bar_dicts, signal_dicts, codes, config, cash_sharing, False)
     lazy = _Raw(raw, lambda: _engine.simulate_signal_group(bar_dicts, signal_dicts, codes, config, cash_sharing,
