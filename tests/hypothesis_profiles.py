@@ -7,6 +7,8 @@ minutes on two cores, and a long seeded run is one environment variable away:
 * ``AFTERSHOCK_HYPOTHESIS=long``: the long, seeded (``derandomize``) profile — 20,000
   parity examples, 5,000 reference examples — run by hand, e.g.
   ``AFTERSHOCK_HYPOTHESIS=long pytest tests/trading/test_parity_vectorbt.py``.
+* ``AFTERSHOCK_HYPOTHESIS=medium``: a tenth of the long profile (2,000 parity examples),
+  seeded as well, for a check by hand between the two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, settings
 
 PROFILE = os.environ.get("AFTERSHOCK_HYPOTHESIS", "ci")
 LONG = PROFILE == "long"
+MEDIUM = PROFILE == "medium"
 
 _COMMON = dict(
     deadline=None,
@@ -29,4 +32,6 @@ def examples(ci: int, long: int) -> settings:
     """A settings object running ``ci`` examples normally and ``long`` (seeded) under the long profile."""
     if LONG:
         return settings(max_examples=long, derandomize=True, **_COMMON)
+    if MEDIUM:
+        return settings(max_examples=max(ci, long // 10), derandomize=True, **_COMMON)
     return settings(max_examples=ci, **_COMMON)

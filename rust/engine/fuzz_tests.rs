@@ -424,6 +424,10 @@ fn decode(bytes: &[u8]) -> Case {
         upon_stop_exit: d.pick(StopExitMode::ALL),
         upon_stop_update: d.pick(StopUpdateMode::ALL),
         price,
+        val_price: d.float(&[f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, 100.0]),
+        ffill_val_price: !d.chance(64),
+        allow_partial: !d.chance(64),
+        raise_reject: d.chance(32),
     };
     case
 }

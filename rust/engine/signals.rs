@@ -145,6 +145,21 @@ pub struct SignalConfig {
     pub upon_stop_exit: StopExitMode,
     pub upon_stop_update: StopUpdateMode,
     pub price: SignalPrice,
+    /// vectorbt's `val_price`, the valuation price of a bar (value sizing, the
+    /// reversal of a value size, `stop_entry_price="valprice"`, `percent_equity`):
+    /// `inf` the bar's order price (vectorbt's default), `-inf` the previous bar's
+    /// close (NaN on the first bar), else this price.
+    pub val_price: f64,
+    /// A NaN valuation price keeps the last known one (vectorbt's default);
+    /// `false`: it becomes NaN, and value orders are ignored until a price is known.
+    pub ffill_val_price: bool,
+    /// `false`: an order that cannot be filled in full (cut by `max_size`, by the
+    /// cash, by the position, or rounded down to the granularity) is rejected
+    /// instead (vectorbt's `allow_partial=False`; `size=inf` is never partial).
+    pub allow_partial: bool,
+    /// A rejected order raises (`EngineError::InvalidConfig` naming `raise_reject`
+    /// and the row) instead of placing nothing (vectorbt's `raise_reject=True`).
+    pub raise_reject: bool,
 }
 
 impl Default for SignalConfig {
@@ -173,6 +188,10 @@ impl Default for SignalConfig {
             upon_stop_exit: StopExitMode::Close,
             upon_stop_update: StopUpdateMode::Override,
             price: SignalPrice::Close,
+            val_price: f64::INFINITY,
+            ffill_val_price: true,
+            allow_partial: true,
+            raise_reject: false,
         }
     }
 }
@@ -221,6 +240,7 @@ impl SignalConfig {
             ("size_granularity", self.size_granularity),
             ("sl_stop", self.sl_stop),
             ("tp_stop", self.tp_stop),
+            ("val_price", self.val_price),
         ] {
             if given(field) {
                 continue;
@@ -230,6 +250,13 @@ impl SignalConfig {
             }
         }
         if self.price == SignalPrice::NextOpen {
+            if !self.val_price.is_infinite() || given("val_price") {
+                return bad(
+                    "val_price",
+                    "with price='next_open' the valuation price is the fill's open (inf) or the signal bar's close (-inf); a price series goes with price='close'"
+                        .into(),
+                );
+            }
             if self.stop_entry_price == StopEntryPrice::Close {
                 return bad(
                     "stop_entry_price",
@@ -266,6 +293,10 @@ pub struct PerBar<'a> {
     pub size_granularity: &'a [f64],
     pub sl_stop: &'a [f64],
     pub tp_stop: &'a [f64],
+    /// vectorbt's `val_price` per bar (`inf`, `-inf`, a price or NaN: unknown).
+    pub val_price: &'a [f64],
+    /// vectorbt's `allow_partial` per bar: 0 rejects partial fills, 1 allows them.
+    pub allow_partial: &'a [f64],
 }
 
 impl<'a> PerBar<'a> {
@@ -282,6 +313,8 @@ impl<'a> PerBar<'a> {
             "size_granularity" => &mut self.size_granularity,
             "sl_stop" => &mut self.sl_stop,
             "tp_stop" => &mut self.tp_stop,
+            "val_price" => &mut self.val_price,
+            "allow_partial" => &mut self.allow_partial,
             _ => return false,
         };
         *slot = values;
@@ -289,7 +322,7 @@ impl<'a> PerBar<'a> {
     }
 
     /// (name, values) of every per-bar setting.
-    pub fn fields(&self) -> [(&'static str, &'a [f64]); 10] {
+    pub fn fields(&self) -> [(&'static str, &'a [f64]); 12] {
         [
             ("price", self.price),
             ("size", self.size),
@@ -301,6 +334,8 @@ impl<'a> PerBar<'a> {
             ("size_granularity", self.size_granularity),
             ("sl_stop", self.sl_stop),
             ("tp_stop", self.tp_stop),
+            ("val_price", self.val_price),
+            ("allow_partial", self.allow_partial),
         ]
     }
 }
@@ -415,6 +450,9 @@ fn check_setting(field: &str, v: f64) -> Result<(), String> {
         "max_size" => v > 0.0,
         "size_granularity" => v.is_nan() || (v.is_finite() && v > 0.0),
         "sl_stop" | "tp_stop" => !(v < 0.0),
+        // vectorbt raises on a valuation price <= 0 when it sizes a value order
+        "val_price" => v.is_nan() || v.is_infinite() || v > 0.0,
+        "allow_partial" => v == 0.0 || v == 1.0,
         _ => true,
     };
     if ok {
@@ -426,6 +464,10 @@ fn check_setting(field: &str, v: f64) -> Result<(), String> {
         "slippage" | "min_size" => format!("must be finite and >= 0, got {v}"),
         "max_size" => format!("must be > 0, got {v}"),
         "size_granularity" => format!("must be finite and > 0, got {v}"),
+        "val_price" => {
+            format!("must be > 0, inf (the order price), -inf (the previous close) or NaN, got {v}")
+        }
+        "allow_partial" => format!("must be a bool, got {v}"),
         _ => format!("must be >= 0 (inf: never fires), got {v}"),
     })
 }
@@ -510,6 +552,7 @@ struct Costs {
     min_size: f64,
     max_size: f64,
     size_granularity: f64,
+    allow_partial: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -568,13 +611,27 @@ pub(super) fn floor_div(x: f64, g: f64) -> f64 {
     }
 }
 
-/// Executes `req` against the account: `Ok(None)` when it is ignored or rejected.
-fn execute(
-    acct: &mut Account,
-    req: &Request,
-    cfg: &Costs,
-    val_price: f64,
-) -> EngineResult<Option<Executed>> {
+/// Why an order placed nothing, in vectorbt's terms: ignored (nothing to do), or
+/// rejected (with the reason, which `raise_reject` raises).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Skip {
+    Ignored,
+    Rejected(&'static str),
+}
+
+/// What executing an order gives: a fill, or why there is none.
+type Executes = EngineResult<Result<Executed, Skip>>;
+
+fn ignored() -> Executes {
+    Ok(Err(Skip::Ignored))
+}
+
+fn rejected(why: &'static str) -> Executes {
+    Ok(Err(Skip::Rejected(why)))
+}
+
+/// Executes `req` against the account.
+fn execute(acct: &mut Account, req: &Request, cfg: &Costs, val_price: f64) -> Executes {
     *acct = Account {
         cash: snap(acct.cash),
         position: snap(acct.position),
@@ -583,7 +640,7 @@ fn execute(
     };
     let val_price = snap(val_price);
     if req.size.is_nan() || req.price.is_nan() {
-        return Ok(None);
+        return ignored();
     }
     if acct.cash.is_nan() || acct.cash < 0.0 {
         return Err(EngineError::Internal(format!(
@@ -601,7 +658,14 @@ fn execute(
     let mut kind = req.kind;
     if kind == SignalSize::Value {
         if val_price.is_nan() {
-            return Ok(None);
+            return ignored();
+        }
+        if val_price.is_infinite() || val_price <= 0.0 {
+            // vectorbt raises here ("val_price_now must be finite and greater than 0")
+            return Err(EngineError::config(
+                "val_price",
+                format!("a value order needs a valuation price > 0, got {val_price}"),
+            ));
         }
         size /= val_price;
         kind = SignalSize::Amount;
@@ -623,13 +687,7 @@ fn execute(
     }
 }
 
-fn buy(
-    acct: &mut Account,
-    size: f64,
-    req: &Request,
-    cfg: &Costs,
-    percent: f64,
-) -> EngineResult<Option<Executed>> {
+fn buy(acct: &mut Account, size: f64, req: &Request, cfg: &Costs, percent: f64) -> Executes {
     let a = *acct;
     let adj_price = req.price * (1.0 + req.slippage);
     let mut cash_limit = a.cash;
@@ -638,10 +696,10 @@ fn buy(
     }
     if req.dir == Dir::ShortOnly {
         if a.position == 0.0 {
-            return Ok(None);
+            return rejected("no open position to reduce");
         }
     } else if cash_limit == 0.0 {
-        return Ok(None);
+        return rejected("no cash to buy with");
     }
     let mut adj_size = if req.dir == Dir::ShortOnly {
         (-a.position).min(size)
@@ -649,9 +707,12 @@ fn buy(
         size
     };
     if adj_size == 0.0 {
-        return Ok(None);
+        return ignored();
     }
     if adj_size > cfg.max_size {
+        if !cfg.allow_partial {
+            return rejected("the size exceeds max_size");
+        }
         adj_size = cfg.max_size;
     }
     adj_size = floor_to(adj_size, cfg.size_granularity);
@@ -664,7 +725,7 @@ fn buy(
         // the cash buys less than asked: all of it, fees included
         let max_req_cash = add(cash_limit, -cfg.fixed_fees) / nonzero(1.0 + cfg.fees, "fees")?;
         if max_req_cash <= 0.0 {
-            return Ok(None);
+            return rejected("the cash does not cover the fees");
         }
         let max_acq_size = max_req_cash / adj_price;
         if cfg.size_granularity.is_nan() {
@@ -676,8 +737,14 @@ fn buy(
             (s, fees, cost + fees)
         }
     };
-    if is_close(adj_size, 0.0) || is_less(final_size, cfg.min_size) {
-        return Ok(None);
+    if is_close(adj_size, 0.0) {
+        return ignored();
+    }
+    if is_less(final_size, cfg.min_size) {
+        return rejected("the size is below min_size");
+    }
+    if !cfg.allow_partial && size.is_finite() && is_less(final_size, size) {
+        return rejected("it would fill only in part");
     }
     let new_position = add(a.position, final_size);
     let (debt, free_cash) = if a.position < 0.0 {
@@ -701,7 +768,7 @@ fn buy(
         debt,
         free_cash,
     };
-    Ok(Some(Executed {
+    Ok(Ok(Executed {
         side: Side::Buy,
         size: final_size,
         price: adj_price,
@@ -709,13 +776,7 @@ fn buy(
     }))
 }
 
-fn sell(
-    acct: &mut Account,
-    size: f64,
-    req: &Request,
-    cfg: &Costs,
-    percent: f64,
-) -> EngineResult<Option<Executed>> {
+fn sell(acct: &mut Account, size: f64, req: &Request, cfg: &Costs, percent: f64) -> Executes {
     let a = *acct;
     let adj_price = req.price * (1.0 - req.slippage);
     let mut size_limit = if req.dir == Dir::LongOnly {
@@ -727,7 +788,7 @@ fn sell(
         let total_free_cash = add(a.free_cash, long_cash);
         if total_free_cash <= 0.0 {
             if a.position <= 0.0 {
-                return Ok(None);
+                return rejected("no free cash to sell short");
             }
             long_size
         } else {
@@ -735,7 +796,7 @@ fn sell(
                 / nonzero(adj_price * (1.0 + cfg.fees), "slippage")?;
             let limit = add(long_size, max_short_size);
             if limit <= 0.0 {
-                return Ok(None);
+                return rejected("the cash does not cover the fees");
             }
             limit
         }
@@ -746,11 +807,14 @@ fn sell(
         size_limit *= percent;
     }
     if size_limit > cfg.max_size {
+        if !cfg.allow_partial {
+            return rejected("the size exceeds max_size");
+        }
         size_limit = cfg.max_size;
     }
     if req.dir == Dir::LongOnly {
         if a.position == 0.0 {
-            return Ok(None);
+            return rejected("no open position to reduce");
         }
     } else if size_limit.is_infinite() {
         return Err(EngineError::Internal(
@@ -758,15 +822,21 @@ fn sell(
         ));
     }
     size_limit = floor_to(size_limit, cfg.size_granularity);
-    if is_close(size_limit, 0.0) || is_less(size_limit, cfg.min_size) {
-        return Ok(None);
+    if is_close(size_limit, 0.0) {
+        return ignored();
+    }
+    if is_less(size_limit, cfg.min_size) {
+        return rejected("the size is below min_size");
+    }
+    if !cfg.allow_partial && size.is_finite() && is_less(size_limit, size) {
+        return rejected("it would fill only in part");
     }
     let acq_cash = size_limit * adj_price;
     let fees_paid = acq_cash * cfg.fees + cfg.fixed_fees;
     let final_acq_cash = add(acq_cash, -fees_paid);
     if final_acq_cash < 0.0 {
         // the proceeds do not cover the fees
-        return Ok(None);
+        return rejected("the proceeds do not cover the fees");
     }
     let new_position = add(a.position, -size_limit);
     let (debt, free_cash) = if new_position < 0.0 {
@@ -789,7 +859,7 @@ fn sell(
         debt,
         free_cash,
     };
-    Ok(Some(Executed {
+    Ok(Ok(Executed {
         side: Side::Sell,
         size: size_limit,
         price: adj_price,
@@ -1306,6 +1376,11 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             min_size: at(pb.min_size, row, cfg.min_size),
             max_size: at(pb.max_size, row, cfg.max_size),
             size_granularity: at(pb.size_granularity, row, cfg.size_granularity),
+            allow_partial: at(
+                pb.allow_partial,
+                row,
+                f64::from(u8::from(cfg.allow_partial)),
+            ) != 0.0,
         }
     }
 
@@ -1313,25 +1388,72 @@ impl<'a, S: EquitySink> Walk<'a, S> {
         at(self.inp.per_bar.slippage, row, self.cfg.slippage)
     }
 
-    /// The order price and valuation price of bar `i` with `price="close"`: the
-    /// close, or the per-bar price and its last non-NaN value (vectorbt forward-fills
-    /// the valuation price).
+    /// The order price of bar `i` with `price="close"`: the close or the price series.
+    fn order_price(&self, i: usize) -> f64 {
+        at(self.inp.per_bar.price, i, self.inp.close[i])
+    }
+
+    /// vectorbt's valuation price of bar `i` before forward filling: `val_price`
+    /// resolved (`inf`: the order price `p`, `-inf`: the previous close).
+    fn own_val_price(&self, i: usize, p: f64) -> f64 {
+        let v = at(self.inp.per_bar.val_price, i, self.cfg.val_price);
+        if v == f64::INFINITY {
+            p
+        } else if v == f64::NEG_INFINITY {
+            if i > 0 {
+                self.inp.close[i - 1]
+            } else {
+                f64::NAN
+            }
+        } else {
+            v
+        }
+    }
+
+    /// The order price and valuation price of bar `i` with `price="close"`. vectorbt
+    /// resolves the valuation price of every bar and, with `ffill_val_price`, keeps
+    /// the last non-NaN one; the bars skipped since the last call are looked at
+    /// backwards, up to the first known price.
     fn close_prices(&mut self, i: usize) -> (f64, f64) {
-        let prices = self.inp.per_bar.price;
-        if prices.is_empty() {
+        let (pb, cfg) = (&self.inp.per_bar, self.cfg);
+        if pb.price.is_empty() && pb.val_price.is_empty() && cfg.val_price == f64::INFINITY {
             let c = self.inp.close[i];
             return (c, c);
         }
-        let mut j = i + 1;
-        while j > self.val_seen {
-            j -= 1;
-            if !prices[j].is_nan() {
-                self.last_val = prices[j];
-                break;
+        let p = self.order_price(i);
+        if !cfg.ffill_val_price {
+            self.last_val = self.own_val_price(i, p);
+        } else {
+            let mut j = i + 1;
+            while j > self.val_seen {
+                j -= 1;
+                let v = if j == i {
+                    self.own_val_price(j, p)
+                } else {
+                    self.own_val_price(j, self.order_price(j))
+                };
+                if !v.is_nan() {
+                    self.last_val = v;
+                    break;
+                }
             }
         }
         self.val_seen = i + 1;
-        (prices[i], self.last_val)
+        (p, self.last_val)
+    }
+
+    /// The valuation price of a fill at bar `i`'s open with `price="next_open"`:
+    /// the open (`val_price=inf`) or the signal bar's close (`-inf`).
+    fn open_val_price(&self, i: usize) -> f64 {
+        if self.cfg.val_price == f64::NEG_INFINITY {
+            if i > 0 {
+                self.inp.close[i - 1]
+            } else {
+                f64::NAN
+            }
+        } else {
+            self.inp.open[i]
+        }
     }
 
     fn touch(&mut self, x: f64) {
@@ -1374,8 +1496,15 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             slippage,
         };
         let costs = self.costs(row);
-        let Some(done) = execute(&mut self.acct, &req, &costs, val_price)? else {
-            return Ok(false);
+        let done = match execute(&mut self.acct, &req, &costs, val_price)? {
+            Ok(done) => done,
+            Err(Skip::Rejected(why)) if cfg.raise_reject => {
+                return Err(EngineError::config(
+                    "raise_reject",
+                    format!("the order of row {row} was rejected: {why}"),
+                ));
+            }
+            Err(_) => return Ok(false),
         };
         let now = self.acct.position;
         let ts = self.inp.ts[i];
@@ -1645,9 +1774,10 @@ impl<'a, S: EquitySink> Walk<'a, S> {
             if let Some((f, accumulate)) = pending.take() {
                 // the settings of the signal's bar
                 let row = i - 1;
-                self.order(i, row, f, accumulate, o, self.slippage(row), o, None)?;
+                let val = self.open_val_price(i);
+                self.order(i, row, f, accumulate, o, self.slippage(row), val, None)?;
             }
-            let stopped = self.stops(i, o, o)?;
+            let stopped = self.stops(i, o, self.open_val_price(i))?;
             if !stopped && self.acct.position != 0.0 {
                 self.touch(l);
                 self.touch(h);

@@ -408,3 +408,117 @@ fn a_group_refuses_columns_with_different_timestamps() {
     .unwrap_err();
     assert!(format!("{err}").contains("timestamps"), "{err}");
 }
+
+#[test]
+fn allow_partial_false_rejects_an_order_the_cash_cuts() {
+    // 100 of cash at 100 buys one unit: two are cut to one, or rejected
+    let d = Data::new(&flat(4)).on(0, &[0]).on(1, &[3]);
+    let mut cfg = SignalConfig {
+        init_cash: 100.0,
+        size: 2.0,
+        ..SignalConfig::default()
+    };
+    let out = simulate_signals(d.input(), &cfg, false).unwrap();
+    assert_eq!(out.fills.len(), 2);
+    assert_eq!(out.fills[0].qty, 1.0);
+    cfg.allow_partial = false;
+    // rejected: nothing happens, and the exit has nothing to close
+    assert!(simulate_signals(d.input(), &cfg, false)
+        .unwrap()
+        .fills
+        .is_empty());
+    // per bar: bar 0 allows the cut
+    let allow = [1.0, 0.0, 0.0, 0.0];
+    let mut inp = d.input();
+    inp.per_bar.allow_partial = &allow;
+    assert_eq!(simulate_signals(inp, &cfg, false).unwrap().fills.len(), 2);
+    // all the cash is never partial
+    cfg.size = f64::INFINITY;
+    assert_eq!(
+        simulate_signals(d.input(), &cfg, false).unwrap().fills[0].qty,
+        1.0
+    );
+}
+
+#[test]
+fn value_sizes_convert_at_the_valuation_price() {
+    let rows = [
+        (100.0, 101.0, 99.0, 100.0),
+        (100.0, 121.0, 99.0, 120.0),
+        (120.0, 121.0, 119.0, 120.0),
+    ];
+    let d = Data::new(&rows).on(0, &[1]);
+    let qty = |val_price: f64, ffill: bool, per_bar: &[f64]| {
+        let cfg = SignalConfig {
+            size: 60.0,
+            size_type: SignalSize::Value,
+            val_price,
+            ffill_val_price: ffill,
+            ..SignalConfig::default()
+        };
+        let mut inp = d.input();
+        inp.per_bar.val_price = per_bar;
+        let out = simulate_signals(inp, &cfg, false).unwrap();
+        out.fills.first().map(|f| f.qty)
+    };
+    assert_eq!(qty(f64::INFINITY, true, &[]), Some(0.5)); // the order price, 120
+    assert_eq!(qty(f64::NEG_INFINITY, true, &[]), Some(0.6)); // the previous close, 100
+    assert_eq!(qty(150.0, true, &[]), Some(0.4));
+    // unknown on bar 1: the last known price, or no valuation (the order is ignored)
+    let series = [100.0, f64::NAN, 120.0];
+    assert_eq!(qty(f64::INFINITY, true, &series), Some(0.6));
+    assert_eq!(qty(f64::INFINITY, false, &series), None);
+}
+
+#[test]
+fn next_open_takes_the_open_or_the_signal_close_as_valuation_price() {
+    let rows = [
+        (100.0, 101.0, 99.0, 100.0),
+        (120.0, 121.0, 99.0, 110.0),
+        (110.0, 111.0, 109.0, 110.0),
+    ];
+    let d = Data::new(&rows).on(0, &[0]);
+    let mut cfg = SignalConfig {
+        size: 60.0,
+        size_type: SignalSize::Value,
+        price: SignalPrice::NextOpen,
+        stop_entry_price: StopEntryPrice::FillPrice,
+        stop_exit_price: StopExitPrice::StopMarket,
+        ..SignalConfig::default()
+    };
+    assert_eq!(
+        simulate_signals(d.input(), &cfg, false).unwrap().fills[0].qty,
+        0.5
+    );
+    cfg.val_price = f64::NEG_INFINITY;
+    assert_eq!(
+        simulate_signals(d.input(), &cfg, false).unwrap().fills[0].qty,
+        0.6
+    );
+    cfg.val_price = 100.0;
+    assert!(simulate_signals(d.input(), &cfg, false).is_err());
+}
+
+#[test]
+fn raise_reject_turns_a_rejection_into_an_error_naming_the_row() {
+    let d = Data::new(&flat(4)).on(0, &[0, 1]);
+    let mut cfg = SignalConfig {
+        init_cash: 100.0,
+        size: 1.0,
+        accumulate: Accumulate::Both,
+        raise_reject: true,
+        ..SignalConfig::default()
+    };
+    // bar 1's buy finds no cash left: rejected, hence an error
+    let err = simulate_signals(d.input(), &cfg, false).unwrap_err();
+    assert!(err.to_string().contains("row 1"), "{err}");
+    // without accumulation the second entry is ignored, not rejected
+    cfg.accumulate = Accumulate::Disabled;
+    assert_eq!(
+        simulate_signals(d.input(), &cfg, false)
+            .unwrap()
+            .fills
+            .len(),
+        1
+    );
+}

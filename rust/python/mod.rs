@@ -753,8 +753,20 @@ fn signal_config_from_dict(d: &Bound<'_, PyDict>) -> PyResult<SignalConfig> {
                 .map_err(|_| bad("expected a number"))?;
             continue;
         }
-        if key == "sl_trail" {
-            cfg.sl_trail = value
+        if key == "val_price" {
+            cfg.val_price = value
+                .extract::<f64>()
+                .map_err(|_| bad("expected a number"))?;
+            continue;
+        }
+        if let Some(slot) = match key.as_str() {
+            "sl_trail" => Some(&mut cfg.sl_trail),
+            "ffill_val_price" => Some(&mut cfg.ffill_val_price),
+            "allow_partial" => Some(&mut cfg.allow_partial),
+            "raise_reject" => Some(&mut cfg.raise_reject),
+            _ => None,
+        } {
+            *slot = value
                 .extract::<bool>()
                 .map_err(|_| bad("expected a bool"))?;
             continue;

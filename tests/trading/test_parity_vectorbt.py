@@ -8,7 +8,11 @@ up to 100 %, ``init_cash`` including 0, stop-losses and take-profits including 0
 stops beyond 100 % and infinite ones, trailing stops, accumulation modes, and now
 and then vectorbt's non-default stop prices and conflict modes. One case in three
 gives settings bar by bar (arrays vectorbt broadcasts along the rows, NaN sizes and
-stops included), and one in two fills at the open or at a price series with gaps. Every fill (bar,
+stops included), and one in two fills at the open or at a price series with gaps; one in four
+values at another price (``val_price``: the previous close, a fixed price or a series with
+unknown bars, forward filled or not), one in five rejects partial fills (``allow_partial=False``,
+or per bar), one in ten raises on a rejection (``raise_reject=True``: where vectorbt raises, we
+must too). Every fill (bar,
 side, size, price, fee), the trade count and the final value must equal vectorbt's
 to 1e-9 relative, against both vectorbt's numba engine and its Rust engine
 (``engine="rust"``, provided by the ``vectorbt-rust`` package). When vectorbt
@@ -139,6 +143,32 @@ def cases(draw):
         series = ohlc["low"] + (ohlc["high"] - ohlc["low"]) * rng.random(n)
         series[rng.random(n) < 0.1] = math.nan
         params["price"] = series
+    # the valuation price (value sizes, value reversals, stop_entry_price="valprice"), one case
+    # in four: the previous close (-np.inf), a fixed price, or a series of prices around the
+    # close with unknown (NaN), order-price (inf) and previous-close (-inf) bars; forward
+    # filled or not; and allow_partial=False (or per bar) one case in five
+    val_kind = draw(st.sampled_from(["default"] * 6 + ["prev_close", "fixed", "series"]))
+    if val_kind == "prev_close":
+        params["val_price"] = -np.inf
+    elif val_kind == "fixed":
+        params["val_price"] = draw(st.sampled_from([50.0, 100.0, 150.0]))
+    elif val_kind == "series":
+        vp = ohlc["close"] * np.exp(rng.normal(0, 0.05, n))
+        pick = rng.random(n)
+        vp[pick < 0.15] = math.nan
+        vp[(pick >= 0.15) & (pick < 0.2)] = math.inf
+        vp[(pick >= 0.2) & (pick < 0.25)] = -math.inf
+        params["val_price"] = vp
+    if draw(st.integers(0, 4)) == 0:
+        params["ffill_val_price"] = False
+    partial = draw(st.sampled_from(["default"] * 8 + ["off", "per_bar"]))
+    if partial == "off":
+        params["allow_partial"] = False
+    elif partial == "per_bar":
+        params["allow_partial"] = rng.random(n) < 0.5
+    # a rejection raises, one case in ten: where vectorbt raises, we must raise too
+    if draw(rare) == 0:
+        params["raise_reject"] = True
     # vectorbt's non-default modes, now and then
     if draw(rare) == 0:
         params["stop_entry_price"] = draw(st.sampled_from(["close", "price", "fillprice", "valprice"]))
@@ -161,6 +191,26 @@ def cases(draw):
 # ----------------------------------------------------------------------------- runners
 
 
+#: vectorbt's settings that may be given per bar, and their defaults
+BROADCAST = {"size": np.inf, "price": np.inf, "fees": 0.0, "fixed_fees": 0.0, "slippage": 0.0, "min_size": 1e-8,
+             "max_size": np.inf, "size_granularity": np.nan, "sl_stop": np.nan, "tp_stop": np.nan,
+             "val_price": np.inf, "allow_partial": True, "raise_reject": False}
+
+
+def _as_arrays(kwargs: dict, n: int) -> None:
+    """Every per-bar-capable setting as a full array of its value (vectorbt broadcasts a scalar
+    along the rows just the same). numba compiles vectorbt's simulator once per combination of
+    argument types, for seconds each: with arrays only, the suite compiles it a few times
+    instead of once for nearly every case that mixes scalars and arrays."""
+    for key, default in BROADCAST.items():
+        value = kwargs.get(key, default)
+        if not isinstance(value, np.ndarray):
+            dtype = bool if key in ("allow_partial", "raise_reject") else np.float64
+            kwargs[key] = np.full(n, value, dtype=dtype)
+    if isinstance(kwargs.get("accumulate"), (bool, np.bool_)):  # a bool and a mode compile apart too
+        kwargs["accumulate"] = "both" if kwargs["accumulate"] else "disabled"
+
+
 def run_vectorbt(ohlc, masks, params, engine: str):
     """(fills, trade count, final value) from vectorbt, or the exception it raised."""
     kwargs = {k: v for k, v in params.items() if k != "direction"}
@@ -168,6 +218,8 @@ def run_vectorbt(ohlc, masks, params, engine: str):
         kwargs[stop] = np.nan if params[stop] is None else params[stop]
     if isinstance(params.get("price"), str):
         kwargs["price"] = {"open": -np.inf, "close": np.inf}[params["price"]]
+    if engine == "numba":
+        _as_arrays(kwargs, len(ohlc["close"]))
     kwargs.update(entries=masks["entries"], exits=masks["exits"], open=ohlc["open"], high=ohlc["high"],
                   low=ohlc["low"], engine=engine)
     if masks["short_entries"] is not None:
@@ -378,6 +430,72 @@ def test_percent_reversal_is_refused_like_vectorbt():
     assert isinstance(run_ours(ohlc, _masks(3, [0], [1]), params), ConfigError)
 
 
+def test_value_sizes_convert_at_the_valuation_price():
+    """``size=60`` in value at bar 1 (close 120): the order price buys 0.5, vectorbt's previous
+    close (``val_price=-np.inf``, 100) 0.6, a fixed valuation price of 150 buys 0.4."""
+    ohlc = _ohlc([(100, 101, 99, 100), (100, 121, 99, 120), (120, 121, 119, 120)])
+    masks = _masks(3, [1], [2])
+    for val_price, qty in ((None, 0.5), (-np.inf, 0.6), (150.0, 0.4)):
+        params = {**BASE, "size": 60.0, "size_type": "value"}
+        if val_price is not None:
+            params["val_price"] = val_price
+        assert_parity(ohlc, masks, params)
+        fills, _, _ = run_ours(ohlc, masks, params)
+        assert fills[0][:3] == (1, "buy", pytest.approx(qty, rel=1e-12))
+
+
+def test_an_unknown_valuation_price_is_forward_filled_or_ignores_value_orders():
+    ohlc = _ohlc([(100, 101, 99, 100), (100, 121, 99, 120), (120, 121, 119, 120)])
+    masks = _masks(3, [1], [2])
+    params = {**BASE, "size": 60.0, "size_type": "value", "val_price": np.array([100.0, np.nan, 120.0])}
+    assert_parity(ohlc, masks, params)
+    assert run_ours(ohlc, masks, params)[0][0][2] == pytest.approx(0.6, rel=1e-12)  # the last known, 100
+    params["ffill_val_price"] = False
+    assert_parity(ohlc, masks, params)
+    assert run_ours(ohlc, masks, params)[0] == []  # no valuation price: vectorbt ignores the order
+
+
+def test_allow_partial_false_rejects_what_cannot_fill_in_full():
+    """100 of cash at 100 buys one unit: an order for two is cut to one, or rejected (and the
+    exit then has nothing to close); per bar, bar 0 rejects and bar 1 allows the cut; a
+    ``max_size`` cut is rejected too, even of ``size=inf``, which the cash alone never makes partial."""
+    ohlc = _ohlc([(100, 101, 99, 100), (100, 101, 99, 100), (110, 111, 109, 110), (110, 111, 109, 110)])
+    base = {**BASE, "init_cash": 100.0, "size": 2.0}
+    fills = {}
+    for allow in (True, False, np.array([False, True, True, True])):
+        assert_parity(ohlc, _masks(4, [0, 1], [3]), {**base, "allow_partial": allow})
+        fills[str(allow)] = run_ours(ohlc, _masks(4, [0, 1], [3]), {**base, "allow_partial": allow})[0]
+    assert [f[:3] for f in fills["True"]] == [(0, "buy", 1.0), (3, "sell", 1.0)]
+    assert fills["False"] == []
+    assert [f[:3] for f in fills[str(np.array([False, True, True, True]))]] == [(1, "buy", 1.0), (3, "sell", 1.0)]
+    capped = {**BASE, "init_cash": 1_000.0, "max_size": 5.0, "allow_partial": False}
+    assert_parity(ohlc, _masks(4, [0], [3]), capped)
+    # all the cash buys 10 units, above max_size: rejected, as vectorbt checks max_size before
+    # exempting size=inf
+    assert run_ours(ohlc, _masks(4, [0], [3]), capped)[0] == []
+    everything = {**BASE, "init_cash": 1_000.0, "allow_partial": False}
+    assert_parity(ohlc, _masks(4, [0], [3]), everything)
+    assert run_ours(ohlc, _masks(4, [0], [3]), everything)[0][0][2] == pytest.approx(10.0, rel=1e-12)
+
+
+def test_raise_reject_raises_where_vectorbt_raises():
+    """With ``raise_reject=True`` a rejected order raises (vectorbt: ``RejectedOrderError``;
+    aftershock: a ``ConfigError`` naming ``raise_reject`` and the row); orders that fill or
+    are merely ignored do not."""
+    ohlc = _ohlc([(100, 101, 99, 100), (100, 101, 99, 100), (110, 111, 109, 110), (110, 111, 109, 110)])
+    partial = {**BASE, "init_cash": 100.0, "size": 2.0, "allow_partial": False, "raise_reject": True}
+    assert isinstance(run_vectorbt(ohlc, _masks(4, [0], [3]), partial, "numba"), Exception)
+    with pytest.raises(ConfigError, match="row 0.*in part.*raise_reject"):
+        from_signals(to_bars(ohlc), _masks(4, [0])["entries"], None, price="close",
+                     **{k: v for k, v in partial.items() if k not in ("direction", "sl_stop", "tp_stop")})
+    no_cash = {**BASE, "init_cash": 100.0, "size": 1.0, "accumulate": True, "raise_reject": True}
+    assert_parity(ohlc, _masks(4, [0, 1, 2]), no_cash)  # the third buy finds no cash: both raise
+    assert isinstance(run_ours(ohlc, _masks(4, [0, 1, 2]), no_cash), ConfigError)
+    fine = {**BASE, "init_cash": 100.0, "size": 1.0, "raise_reject": True}
+    assert_parity(ohlc, _masks(4, [0, 1], [3]), fine)  # an entry while long is ignored, not rejected
+    assert len(run_ours(ohlc, _masks(4, [0, 1], [3]), fine)[0]) == 2
+
+
 def test_worked_examples_match_both_vectorbt_engines():
     ohlc = _ohlc([(100, 101, 99, 100), (100, 100.5, 96, 97), (99, 100, 98, 99), (99, 99, 90, 91)])
     assert_parity(ohlc, _masks(4, [0, 2], [3]), {**BASE, "sl_stop": 0.02, "fees": 0.001}, engines=ENGINES)
@@ -424,10 +542,11 @@ def test_next_open_is_vectorbt_at_the_next_open_without_stops(seed):
 # ------------------------------------------------- several symbols, grouped, with and without shared cash
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(40))
 def test_several_symbols_in_one_group_match_vectorbt(seed):
     """vectorbt's ``group_by=True`` over a wide frame, ``cash_sharing`` four cases in five, at its
-    default call sequence (column order): every fill of every column and the group's final value."""
+    default call sequence (column order), with valuation prices and ``allow_partial=False`` in about
+    half the cases: every fill of every column and the group's final value."""
     rng = np.random.default_rng(1000 + seed)
     n, k = int(rng.integers(5, 120)), int(rng.integers(1, 5))
     symbols = [f"S{j}" for j in range(k)]
@@ -462,6 +581,28 @@ def test_several_symbols_in_one_group_match_vectorbt(seed):
         per_bar["fees"] = {s: rng.choice([0.0, 0.002, 0.01], n) for s in symbols}
         del kw["fees"]
     open_price = bool(rng.random() < 0.5)
+    # the valuation price per symbol (the previous close, or a series around the close with
+    # unknown and order-price bars), forward filled or not, and allow_partial=False, scalar or per bar
+    valuation = rng.choice(["default", "default", "prev_close", "series"])
+    if valuation == "prev_close":
+        kw["val_price"] = -np.inf
+    elif valuation == "series":
+        per_bar["val_price"] = {}
+        for s in symbols:
+            vp = ohlcs[s]["close"] * np.exp(rng.normal(0, 0.05, n))
+            pick = rng.random(n)
+            vp[pick < 0.15] = np.nan
+            vp[(pick >= 0.15) & (pick < 0.2)] = np.inf
+            per_bar["val_price"][s] = vp
+    if valuation != "default" and rng.random() < 0.6:  # where the valuation price sizes the orders
+        kw.update(size=float(rng.choice([50.0, 300.0])), size_type="value")
+    if rng.random() < 0.25:
+        kw["ffill_val_price"] = False
+    partial = rng.choice(["default", "default", "off", "per_bar"])
+    if partial == "off":
+        kw["allow_partial"] = False
+    elif partial == "per_bar":
+        per_bar["allow_partial"] = {s: rng.random(n) < 0.5 for s in symbols}
     ours = from_signals(bars, entries, exits, direction=direction, price="open" if open_price else "close",
                         cash_sharing=sharing, **kw, **per_bar)
     wide = {key: pd.DataFrame({s: o[key] for s, o in ohlcs.items()}) for key in ("open", "high", "low", "close")}

@@ -153,6 +153,21 @@ def test_one_symbol_of_many():
         (dict(entries=mask(5, [0]), tp_stop=[]), ConfigError, "tp_stop"),
         (dict(entries=mask(5, [0]), tp_stop=[0.01, 0.02], variant=2), ConfigError, "variant"),
         (dict(entries=mask(5, [0]), variant=0), ConfigError, "variant"),
+        # per-bar fees are checked like the scalar (> -1), naming the row
+        (dict(entries=mask(5, [0]), fees=-1.0), ConfigError, "fees"),
+        (dict(entries=mask(5, [0]), fees=np.array([0.0, 0.0, 0.0, -1.0, 0.0])), ConfigError, "fees.*row 3"),
+        (dict(entries={"BTC": mask(5, [0])}, fees={"BTC": np.array([0.0, -2.0, 0.0, 0.0, 0.0])}), ConfigError,
+         "fees.*row 1"),
+        (dict(entries=mask(5, [0]), price="close", val_price=0.0), ConfigError, "val_price"),
+        (dict(entries=mask(5, [0]), price="close", val_price=np.array([1.0, 1, -1, 1, 1])), ConfigError,
+         "val_price.*row 2"),
+        (dict(entries=mask(5, [0]), price="close", val_price=[1.0, 2.0]), ConfigError, "val_price"),
+        (dict(entries=mask(5, [0]), val_price=100.0), ConfigError, "next_open"),
+        (dict(entries=mask(5, [0]), val_price=np.full(5, 100.0)), ConfigError, "next_open"),
+        (dict(entries=mask(5, [0]), ffill_val_price="yes"), ConfigError, "ffill_val_price"),
+        (dict(entries=mask(5, [0]), allow_partial=None), ConfigError, "allow_partial"),
+        (dict(entries=mask(5, [0]), raise_reject=np.ones(5, dtype=bool)), ConfigError, "raise_reject"),
+        (dict(entries=mask(5, [0]), allow_partial=np.array([1.0, 0, 2, 0, 0])), ConfigError, "allow_partial.*row 2"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(kwargs, error, match):

@@ -58,8 +58,17 @@ SWEEPABLE = ("init_cash", "size", "fees", "fixed_fees", "slippage", "min_size", 
 #: Settings that may be given bar by bar (a NumPy array, a Series or a column name of
 #: the bars, one value per bar), as vectorbt broadcasts a column along the rows.
 PER_BAR = SWEEPABLE[1:]
-# per-bar values that may be NaN: no order on that bar (size), no stop (stops), any size
-_NAN_OK = ("size", "size_granularity", "sl_stop", "tsl_stop", "tp_stop")
+# per-bar values that may be NaN: no order on that bar (size), no stop (stops), any size,
+# an unknown valuation price
+_NAN_OK = ("size", "size_granularity", "sl_stop", "tsl_stop", "tp_stop", "val_price")
+# the domain of each per-bar setting, as its error message states it (the scalar's, but NaN where _NAN_OK)
+_DOMAINS = {
+    "price": "finite and > 0, or NaN (no order on that bar)", "size": ">= 0, or NaN (no order on that bar)",
+    "fees": "finite and > -1", "fixed_fees": "finite", "slippage": "finite and >= 0", "min_size": "finite and >= 0",
+    "max_size": "> 0", "size_granularity": "finite and > 0, or NaN (any size)",
+    "val_price": "> 0, inf (the order price), -inf (the previous close) or NaN (unknown)",
+    "allow_partial": "a bool",
+}
 # signal backtests have no orders frame: Result.orders is this empty one
 _NO_ORDERS = pl.DataFrame(schema={"submit_ts": pl.Datetime("us", "UTC"), "symbol": pl.String, "side": pl.String,
                                   "qty": pl.Float64, "tag": pl.String})
@@ -135,7 +144,7 @@ def _per_bar(name: str, value: Any, frame: pl.DataFrame, n: int) -> np.ndarray:
             raise ConfigError(f"{name}: no column {value!r} in bars", column=name)
         value = frame.get_column(value)
     if isinstance(value, pl.Series):
-        if not value.dtype.is_numeric():
+        if not (value.dtype.is_numeric() or (name == "allow_partial" and value.dtype == pl.Boolean)):
             raise ConfigError(f"{name} must be numeric, got {value.dtype}", column=name)
         value = value.cast(pl.Float64).fill_null(math.nan).to_numpy()
     try:
@@ -156,14 +165,16 @@ def _per_bar(name: str, value: Any, frame: pl.DataFrame, n: int) -> np.ndarray:
         else:
             bad = nan if name not in _NAN_OK else np.zeros(n, dtype=bool)
             ok = {
-                "fees": np.isfinite(arr), "fixed_fees": np.isfinite(arr),
+                "fees": np.isfinite(arr) & (arr > -1), "fixed_fees": np.isfinite(arr),
+                "val_price": nan | np.isinf(arr) | (arr > 0), "allow_partial": (arr == 0) | (arr == 1),
                 "slippage": np.isfinite(arr) & (arr >= 0), "min_size": np.isfinite(arr) & (arr >= 0),
                 "max_size": arr > 0, "size_granularity": nan | (np.isfinite(arr) & (arr > 0)),
             }.get(name, nan | (arr >= 0))
             bad = bad | ~ok
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ConfigError(f"{name}: {arr[row]} is out of range", column=name, row=row)
+        domain = _DOMAINS.get(name, ">= 0 (inf: never fires), or NaN (none)")
+        raise ConfigError(f"{name}: {arr[row]} at row {row} is out of range (must be {domain})", column=name, row=row)
     return arr
 
 
@@ -224,6 +235,10 @@ def from_signals(
     upon_opposite_entry: str = "reversereduce",
     upon_stop_exit: str = "close",
     upon_stop_update: str = "override",
+    val_price: Any = None,
+    ffill_val_price: bool = True,
+    allow_partial: Any = True,
+    raise_reject: bool = False,
     cash_sharing: bool = False,
     threads: int | None = None,
     variant: int | None = None,
@@ -275,6 +290,27 @@ def from_signals(
         (vectorbt's ``-np.inf``: a signal fills at its own bar's open), or a price
         per bar (an array, a Series or a column name; NaN: no order on that bar),
         which follows the ``"close"`` rules.
+    val_price, ffill_val_price:
+        vectorbt's valuation price, which converts ``size_type="value"`` sizes (and
+        the value added by a reversal) into units, sizes ``"percent_equity"`` and
+        is ``stop_entry_price="valprice"``: ``None``/``np.inf`` (default) the bar's
+        order price, ``-np.inf`` the previous bar's close, a price, or one per bar
+        (an array, a Series or a column name, which may hold ``inf``, ``-inf`` and
+        NaN: unknown). With ``ffill_val_price`` (default) an unknown price keeps the
+        last known one; without it, value orders are ignored until one is known.
+        With ``price="next_open"``: ``np.inf`` (the open of the fill) or ``-np.inf``
+        (the signal bar's close).
+    allow_partial:
+        ``False``: an order that cannot be filled in full (cut by ``max_size``, the
+        cash or the position, or rounded down to ``size_granularity``) is rejected
+        and nothing happens, as vectorbt's ``allow_partial=False``; ``size=inf``
+        (all cash) is never partial. A bool, or one per bar (a boolean array).
+    raise_reject:
+        ``True``: an order vectorbt would reject (no cash to buy with, no free cash to
+        sell short, fees the cash or proceeds do not cover, a size beyond
+        ``min_size``/``max_size``, a partial fill with ``allow_partial=False``)
+        raises a ``ConfigError`` naming ``raise_reject`` and the row, as vectorbt's
+        ``raise_reject=True`` raises; by default it places nothing.
     stop_entry_price, stop_exit_price:
         vectorbt's names. Defaults: ``"close"`` and ``"stoplimit"`` with
         ``price="close"`` (vectorbt's), ``"fillprice"`` and ``"stopmarket"``
@@ -346,7 +382,9 @@ def from_signals(
         "upon_stop_exit": upon_stop_exit,
         "upon_stop_update": upon_stop_update,
     }
-    config: dict[str, Any] = {k: _choice(k, v, _CHOICES[k]) for k, v in modes.items()}
+    # vectorbt reads its mode names ignoring case and underscores ("val_price", "ReverseReduce")
+    config: dict[str, Any] = {k: _choice(k, v.lower().replace("_", "") if isinstance(v, str) else v, _CHOICES[k])
+                              for k, v in modes.items()}
     if not close_mode and config["stop_entry_price"] == "close":
         raise ConfigError("stop_entry_price='close' needs price='close' (a next-open entry's stops cannot "
                           "start from a later close)", column="stop_entry_price")
@@ -359,12 +397,41 @@ def from_signals(
     config.update(size_type=_SIZE_TYPES[size_type], accumulate=_ACCUMULATE[accumulate], price=price,
                   sl_trail=bool(sl_trail) or tsl_stop is not None)
 
+    if not isinstance(ffill_val_price, (bool, np.bool_)):
+        raise ConfigError(f"ffill_val_price must be a bool, got {ffill_val_price!r}", column="ffill_val_price")
+    config["ffill_val_price"] = bool(ffill_val_price)
+    if not isinstance(raise_reject, (bool, np.bool_)):
+        raise ConfigError(f"raise_reject must be a bool, got {raise_reject!r}", column="raise_reject")
+    config["raise_reject"] = bool(raise_reject)
+    per_bar_given: dict[str, Any] = {}
+    for name, value, default in (("val_price", val_price, math.inf), ("allow_partial", allow_partial, True)):
+        if _is_per_bar(value):
+            per_bar_given[name] = value
+        elif name == "allow_partial":
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"allow_partial must be a bool or a boolean array, got {value!r}",
+                                  column="allow_partial")
+            config[name] = bool(value)
+        elif value is None:
+            config[name] = default
+        else:
+            if isinstance(value, (list, tuple)):
+                raise ConfigError("val_price: give one price or an array (one per bar), not a list",
+                                  column="val_price")
+            v = _number("val_price", value, allow_none=True)
+            if not (math.isnan(v) or math.isinf(v) or v > 0):
+                raise ConfigError(f"val_price must be {_DOMAINS['val_price']}, got {v}", column="val_price")
+            config[name] = v
+    if price == "next_open" and (config.get("val_price", math.inf) not in (math.inf, -math.inf)
+                                 or "val_price" in per_bar_given):
+        raise ConfigError("with price='next_open', val_price is np.inf (the fill's open) or -np.inf (the signal "
+                          "bar's close); a price or a series of them goes with price='close'", column="val_price")
+
     given = dict(init_cash=init_cash, size=size, fees=fees, fixed_fees=fixed_fees, slippage=slippage,
                  min_size=min_size, max_size=max_size, size_granularity=size_granularity, sl_stop=sl_stop,
                  tsl_stop=tsl_stop, tp_stop=tp_stop)
     optional = ("size_granularity", "sl_stop", "tsl_stop", "tp_stop")
     swept: dict[str, np.ndarray] = {}
-    per_bar_given: dict[str, Any] = {}
     for name, value in given.items():
         if name in PER_BAR and _is_per_bar(value):
             per_bar_given[name] = value
@@ -533,7 +600,12 @@ def _run_group(bars: Any, given: tuple[Any, ...], direction: str, per_bar: dict[
         price = _of(price_series, sym, "price", keys) if price_series is not None else None
         frame = prepared.frame.slice(lo, hi - lo)
         bar_dicts.append(prepared.columns.slice(lo, hi - lo).rechunk())
-        signal_dicts.append(pl.DataFrame(_column_signals(frame, arrays, parts, direction, mine, price, config)))
+        try:
+            columns = _column_signals(frame, arrays, parts, direction, mine, price, config)
+        except (ConfigError, InputError) as exc:  # say whose values they are
+            raise type(exc)(f"symbol {sym!r}: {exc.message}", column=exc.column if exc.argument is None else None,
+                            row=exc.row, argument=exc.argument) from None
+        signal_dicts.append(pl.DataFrame(columns))
     codes = [index[k] for k in keys]
     raw = _engine.simulate_signal_group(bar_dicts, signal_dicts, codes, config, cash_sharing, False)
     lazy = _Raw(raw, lambda: _engine.simulate_signal_group(bar_dicts, signal_dicts, codes, config, cash_sharing,
