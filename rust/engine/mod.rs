@@ -7,6 +7,7 @@
 mod daily;
 mod error;
 mod metrics;
+mod rows;
 mod signals;
 mod sim;
 mod types;
@@ -24,7 +25,8 @@ mod tests;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use daily::{simulate_many_stats_daily, simulate_stats_daily};
+pub use daily::{simulate_many_stats_daily, simulate_row, simulate_stats_daily};
+pub use rows::{Conventions, RowContext};
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{
@@ -73,8 +75,9 @@ pub fn simulate_many_stats(
     check: BarCheck,
     spec: StatsSpec,
 ) -> Vec<EngineResult<Stats>> {
+    let ctx = RowContext::new(bars, Conventions::aftershock(spec.periods_per_year), spec.day);
     run_checked(bars, jobs, threads, check, |job| {
-        simulate_stats(bars, job.orders, job.config, spec)
+        simulate_row(bars, job.orders, job.config, spec.day, &ctx).map(|(s, _)| s)
     })
 }
 

@@ -349,8 +349,11 @@ def verify_sweep(sw: "Sweep", bars: Any = None, calendar: Any = None, threads: i
     if calendar is not None:
         _check_input("calendar", recorded["calendar"], frame_record(calendar_frame(calendar)))
         cal = calendar
-    fresh = Sweep(prepared, sw.strategy, sw.grid, calendar=cal, periods_per_year=sw.periods_per_year, **sw.config)
-    _compare("sweep table", sw.table, fresh.run(threads=threads))
+    ppy = sw.periods_per_year if getattr(sw, "_ppy_given", True) else None
+    fresh = Sweep(prepared, sw.strategy, sw.grid, calendar=cal, periods_per_year=ppy, **sw.config)
+    named = sw.table.get_column("conventions")[0] if "conventions" in sw.table.columns and sw.table.height else None
+    conventions = named if named in ("aftershock", "backtesting.py") else None
+    _compare("sweep table", sw.table, fresh.run(threads=threads, conventions=conventions))
 
 
 # -- checkpoints -------------------------------------------------------------------

@@ -1,0 +1,568 @@
+//! Sweep rows: every figure of `Result.stats()` for one run, under a set of
+//! conventions, computed in the sweep's parallel loop.
+//!
+//! [`super::metrics`] gives the figures a stream of equity rows can carry; the rest
+//! (drawdown episodes, calmar, alpha and beta, and the figures the conventions of
+//! `python/aftershock/trading/stats.py` compute differently) need the run's own
+//! equity rows, which the row keeps for the one run it scores (event-sparse: rows at
+//! the bars the engine touched) and drops after. What is the same for every variant
+//! over the same bars — the benchmarks' log returns, the bar timeline, the trading
+//! days — is computed once per sweep in a [`RowContext`].
+//!
+//! Each function mirrors its Python twin (named in its doc) operation for operation,
+//! sums in NumPy's order ([`pairwise_sum`]), so a row equals `stats()` of that run.
+
+use super::metrics::{figures, mean, pairwise_sum, power_minus_one, EquityFigures, Parts, Stats};
+use super::types::{Bars, Output, Trade};
+
+/// `aftershock.trading.stats.Conventions`, parsed once at the boundary; the sampling
+/// and annualization already resolved for the sweep's bars.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conventions {
+    /// Periodic returns on days with bars only (`returns="trading"`), else every day.
+    pub trading_days: bool,
+    pub periods_per_year: f64,
+    /// `risk="compounded"`: backtesting.py's return, volatility, Sharpe, Sortino, Calmar.
+    pub compounded: bool,
+    /// `avg_trade="geometric"`.
+    pub geometric_avg_trade: bool,
+    /// `profit_factor="returns"`.
+    pub profit_factor_returns: bool,
+    /// `exposure="bars"`.
+    pub exposure_bars: bool,
+    /// `year="periods"`: CAGR's year is `periods_per_year` days.
+    pub year_periods: bool,
+    /// `durations="bar"`: durations rounded up to the bar resolution.
+    pub bar_durations: bool,
+    /// `fees="closed"`.
+    pub fees_closed: bool,
+    /// `alpha_risk_free="simple"`.
+    pub alpha_simple: bool,
+    /// Benchmark bars buy & hold skips.
+    pub warmup: usize,
+}
+
+impl Conventions {
+    /// aftershock's defaults, annualized by `periods_per_year` over calendar days.
+    pub fn aftershock(periods_per_year: f64) -> Self {
+        Conventions {
+            trading_days: false,
+            periods_per_year,
+            compounded: false,
+            geometric_avg_trade: false,
+            profit_factor_returns: false,
+            exposure_bars: false,
+            year_periods: false,
+            bar_durations: false,
+            fees_closed: false,
+            alpha_simple: false,
+            warmup: 0,
+        }
+    }
+}
+
+/// What every run of a sweep over the same bars shares: computed once per sweep.
+#[derive(Debug, Clone)]
+pub struct RowContext {
+    pub conv: Conventions,
+    day: i64,
+    /// Sample variance (ddof=1) and mean of each symbol's per-bar log returns of the
+    /// close, when it has 3 bars or more.
+    bench: Vec<Option<(f64, f64)>>,
+    /// Per bar, the log return of its close from the symbol's previous bar (NaN at a
+    /// symbol's first bar), laid out like the bars.
+    log_returns: Vec<f64>,
+    /// The sorted distinct bar times of all symbols (only for `exposure_bars`).
+    timeline: Vec<i64>,
+    /// backtesting.py's duration unit (only for `bar_durations`).
+    bar_unit: i64,
+    /// First calendar day of the bars, and whether each day from it has a bar.
+    first_day: i64,
+    trading: Vec<bool>,
+}
+
+impl RowContext {
+    pub fn new(bars: Bars<'_>, conv: Conventions, day: i64) -> Self {
+        let day = day.max(1);
+        let n = bars.n_symbols();
+        let logs: Vec<f64> = bars.close.iter().map(|c| c.ln()).collect();
+        let mut log_returns = vec![f64::NAN; logs.len()];
+        for s in 0..n {
+            let r = bars.range(s);
+            for i in r.start + 1..r.end {
+                log_returns[i] = logs[i] - logs[i - 1];
+            }
+        }
+        let bench = (0..n)
+            .map(|s| {
+                let r = bars.range(s);
+                (r.len() >= 3).then(|| {
+                    let (m, var) = mean_var(&log_returns[r.start + 1..r.end]);
+                    (var, m)
+                })
+            })
+            .collect();
+        let timeline = if conv.exposure_bars {
+            let mut t = bars.ts.to_vec();
+            t.sort_unstable();
+            t.dedup();
+            t
+        } else {
+            Vec::new()
+        };
+        let bar_unit = if conv.bar_durations {
+            let mut tail: Vec<i64> = (0..n)
+                .flat_map(|s| {
+                    let r = bars.range(s);
+                    bars.ts[r.start.max(r.end.saturating_sub(100))..r.end].iter().copied()
+                })
+                .collect();
+            tail.sort_unstable();
+            tail.dedup();
+            bar_resolution(&tail[tail.len().saturating_sub(100)..])
+        } else {
+            1
+        };
+        let (mut first_day, mut trading) = (0, Vec::new());
+        if conv.trading_days {
+            if let Some((start, end)) = bars.time_span() {
+                first_day = start.div_euclid(day);
+                trading = vec![false; (end.div_euclid(day) - first_day + 1) as usize];
+                for &t in bars.ts {
+                    trading[(t.div_euclid(day) - first_day) as usize] = true;
+                }
+            }
+        }
+        RowContext {
+            conv,
+            day,
+            bench,
+            log_returns,
+            timeline,
+            bar_unit,
+            first_day,
+            trading,
+        }
+    }
+}
+
+/// NumPy's mean and `var(ddof=1)`.
+fn mean_var(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = pairwise_sum(x) / n;
+    let sq: Vec<f64> = x.iter().map(|v| (v - m) * (v - m)).collect();
+    (m, pairwise_sum(&sq) / (n - 1.0))
+}
+
+/// NaN-propagating min and max, as NumPy's.
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// `_bar_resolution_us`: the largest of day, hour, minute, second, ms, µs dividing
+/// the median spacing of `tail` (the last 100 distinct bar times).
+fn bar_resolution(tail: &[i64]) -> i64 {
+    if tail.len() < 2 {
+        return 1;
+    }
+    let mut d: Vec<i64> = tail.windows(2).map(|w| w[1] - w[0]).collect();
+    d.sort_unstable();
+    let k = d.len();
+    let median = if k % 2 == 1 {
+        d[k / 2] as f64
+    } else {
+        (d[k / 2 - 1] as f64 + d[k / 2] as f64) / 2.0
+    };
+    let period = median as i64;
+    for unit in [86_400_000_000, 3_600_000_000, 60_000_000, 1_000_000, 1_000, 1] {
+        if period % unit == 0 {
+            return unit;
+        }
+    }
+    1
+}
+
+/// `_ceil_us`.
+fn ceil_to(total: f64, unit: i64) -> i64 {
+    (total / unit as f64).ceil() as i64 * unit
+}
+
+/// `_geometric_mean`: NaN counts as 0, a loss of 100% or more gives 0.
+fn geometric_mean(r: &[f64]) -> f64 {
+    if r.is_empty() {
+        return f64::NAN;
+    }
+    let g: Vec<f64> = r
+        .iter()
+        .map(|&x| {
+            let x = if x.is_nan() {
+                0.0
+            } else if x == f64::INFINITY {
+                f64::MAX
+            } else if x == f64::NEG_INFINITY {
+                f64::MIN
+            } else {
+                x
+            };
+            x + 1.0
+        })
+        .collect();
+    if g.iter().any(|&x| x <= 0.0) {
+        return 0.0;
+    }
+    let logs: Vec<f64> = g.iter().map(|x| x.ln()).collect();
+    (pairwise_sum(&logs) / g.len() as f64).exp() - 1.0
+}
+
+/// The latest bar time of any symbol strictly before `t` (`_previous_bar`).
+fn previous_bar(bars: Bars<'_>, t: i64) -> i64 {
+    (0..bars.n_symbols())
+        .filter_map(|s| {
+            let seg = &bars.ts[bars.range(s)];
+            let i = seg.partition_point(|&x| x < t);
+            (i > 0).then(|| seg[i - 1])
+        })
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
+/// `_drawdown_episodes`: depth and length of each drawdown episode, and the deepest
+/// drawdown of the rows (their own running peak, init_cash only before a first row
+/// later than the first bar).
+fn drawdown_episodes(
+    rows: &[(i64, f64)],
+    init: f64,
+    start: i64,
+    end: i64,
+    bars: Bars<'_>,
+) -> (Vec<f64>, Vec<i64>, f64) {
+    let mut ts: Vec<i64> = Vec::with_capacity(rows.len() + 2);
+    let mut v: Vec<f64> = Vec::with_capacity(rows.len() + 2);
+    if rows.first().map_or(true, |r| r.0 > start) {
+        ts.push(start);
+        v.push(init);
+    }
+    for &(t, e) in rows {
+        ts.push(t);
+        v.push(e);
+    }
+    if *ts.last().unwrap() < end {
+        let last = *v.last().unwrap();
+        ts.push(end);
+        v.push(last);
+    }
+    let mut peak = v[0];
+    let dd: Vec<f64> = v
+        .iter()
+        .map(|&x| {
+            peak = nan_max(peak, x);
+            x / peak - 1.0
+        })
+        .collect();
+    let max_dd = dd.iter().copied().fold(dd[0], nan_min);
+    let mut marks: Vec<usize> = (0..dd.len()).filter(|&i| dd[i] == 0.0).collect();
+    if marks.last() != Some(&(dd.len() - 1)) {
+        marks.push(dd.len() - 1);
+    }
+    let (mut depth, mut length) = (Vec::new(), Vec::new());
+    for w in marks.windows(2) {
+        let (p, q) = (w[0], w[1]);
+        if q > p + 1 {
+            // the rows after q up to the next episode are at the peak: no deeper
+            depth.push(dd[p + 1..=q].iter().copied().fold(dd[p + 1], nan_min));
+            length.push(ts[q].wrapping_sub(previous_bar(bars, ts[p + 1])));
+        }
+    }
+    (depth, length, max_dd)
+}
+
+/// The first index of sorted `ts` at or after each of the sorted `times`
+/// (`np.searchsorted(ts, times, "left")`), searching forward from the last answer:
+/// rows are mostly at consecutive bars, so each step is a few comparisons.
+fn search_sorted_forward(ts: &[i64], times: impl Iterator<Item = i64>) -> Vec<usize> {
+    let mut lo = 0usize;
+    times
+        .map(|t| {
+            if lo >= ts.len() || ts[lo] >= t {
+                return lo;
+            }
+            // ts[below] < t: gallop forward, then bisect the last stride
+            let (mut below, mut step) = (lo, 1usize);
+            loop {
+                let probe = below + step;
+                if probe >= ts.len() || ts[probe] >= t {
+                    let hi = probe.min(ts.len());
+                    lo = below + 1 + ts[below + 1..hi].partition_point(|&x| x < t);
+                    return lo;
+                }
+                below = probe;
+                step *= 2;
+            }
+        })
+        .collect()
+}
+
+/// `_sparse_cov`: sample covariance of the per-bar log returns of equity and of
+/// the benchmark, on its bars; `log_returns` its bars' log returns, `mean_b` their mean.
+fn sparse_cov(rows: &[(i64, f64)], init: f64, bench_ts: &[i64], log_returns: &[f64], mean_b: f64) -> f64 {
+    let nb = bench_ts.len();
+    let at = search_sorted_forward(bench_ts, rows.iter().map(|r| r.0));
+    let mut picked: Vec<(usize, f64)> = Vec::new();
+    for i in 0..rows.len() {
+        let last_of_bar = i + 1 == rows.len() || at[i + 1] != at[i];
+        if last_of_bar && at[i] < nb {
+            picked.push((at[i], rows[i].1));
+        }
+    }
+    let mut cross = 0.0;
+    let mut before = init;
+    for &(bar, val) in &picked {
+        if bar >= 1 && val != before {
+            cross += (val / before).ln() * log_returns[bar];
+        }
+        before = val;
+    }
+    let n = (nb - 1) as f64;
+    let first = match picked.first() {
+        Some(&(bar, val)) if bar == 0 => val,
+        _ => init,
+    };
+    let last = picked.last().map_or(init, |p| p.1);
+    let mean_e = (last / first).ln() / n;
+    (cross - n * mean_e * mean_b) / (n - 1.0)
+}
+
+/// Every figure of `Result.stats(conventions=...)` for a finished run whose stream
+/// kept its rows (`EquityStream::keeping_rows`). `start`/`end`: the first and last
+/// bar times.
+pub(super) fn finish_row(
+    eq: &EquityFigures,
+    out: &Output,
+    bars: Bars<'_>,
+    start: i64,
+    end: i64,
+    ctx: &RowContext,
+) -> Stats {
+    let conv = &ctx.conv;
+    let init = eq.init_cash;
+    let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
+    // the sampled close-of-day equity: every calendar day, or the days with bars
+    let daily: Vec<f64> = if conv.trading_days {
+        let first = eq
+            .kept_rows
+            .first()
+            .map_or(ctx.first_day, |r| r.0.div_euclid(ctx.day));
+        eq.daily_equity
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| {
+                let d = first + i as i64 - ctx.first_day;
+                d >= 0 && ctx.trading.get(d as usize).copied().unwrap_or(false)
+            })
+            .map(|(_, &e)| e)
+            .collect()
+    } else {
+        eq.daily_equity.clone()
+    };
+    let rets: Vec<f64> = std::iter::once(init)
+        .chain(daily.iter().copied())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| (w[1] - w[0]) / w[0])
+        .collect();
+    let nonempty: Vec<usize> = (0..bars.n_symbols())
+        .filter(|&s| !bars.range(s).is_empty())
+        .collect();
+    let closes: Vec<(f64, f64)> = nonempty
+        .iter()
+        .map(|&s| {
+            let r = bars.range(s);
+            (bars.close[r.start], bars.close[r.end - 1])
+        })
+        .collect();
+    let mut s = figures(Parts {
+        start,
+        end,
+        init_cash: init,
+        final_equity,
+        equity_peak: eq.peak,
+        max_drawdown: eq.max_drawdown,
+        daily_returns: &rets,
+        periods_per_year: conv.periods_per_year,
+        exposed_time: eq.exposed_time,
+        fills: &out.fills,
+        trades: &out.trades,
+        bars_visited: out.bars_visited,
+        closes: &closes,
+    });
+
+    let (depth, length, max_dd_rows) = drawdown_episodes(&eq.kept_rows, init, start, end, bars);
+    s.avg_drawdown = (!depth.is_empty()).then(|| mean(&depth));
+    s.max_drawdown_duration = length.iter().copied().max();
+    let length_f: Vec<f64> = length.iter().map(|&l| l as f64).collect();
+    s.avg_drawdown_duration =
+        (!length.is_empty()).then(|| mean(&length_f).round_ties_even() as i64);
+    s.calmar = match s.return_ann {
+        Some(ann) if max_dd_rows < 0.0 => Some(ann / -max_dd_rows),
+        _ => None,
+    };
+
+    // benchmark: beta from per-bar log returns, alpha against buy & hold
+    let years = (end - start) as f64 / (365.0 * 86_400e6);
+    let bench = s.benchmark.map(|b| nonempty[b as usize]);
+    if let Some(b) = bench {
+        let r = bars.range(b);
+        if let (Some((var_b, mean_b)), true) = (ctx.bench[b], init > 0.0) {
+            if var_b > 0.0 {
+                let cov = sparse_cov(&eq.kept_rows, init, &bars.ts[r.clone()], &ctx.log_returns[r.clone()], mean_b);
+                let beta = cov / var_b;
+                let rf_total = 1.0f64.powf(years) - 1.0;
+                let bh = s.buy_hold_return.unwrap_or(f64::NAN);
+                s.beta = Some(beta);
+                s.alpha = Some((final_equity / init - 1.0 - rf_total) - beta * (bh - rf_total));
+            }
+        }
+    }
+
+    apply_conventions(&mut s, conv, ctx, &daily, &out.trades, bars, bench, years, &eq.kept_rows, start, end);
+    s
+}
+
+/// `convention_figures`: the figures `conv` computes differently from aftershock's.
+#[allow(clippy::too_many_arguments)]
+fn apply_conventions(
+    s: &mut Stats,
+    conv: &Conventions,
+    ctx: &RowContext,
+    daily: &[f64],
+    trades: &[Trade],
+    bars: Bars<'_>,
+    bench: Option<usize>,
+    years: f64,
+    rows: &[(i64, f64)],
+    start: i64,
+    end: i64,
+) {
+    let closed: Vec<&Trade> = trades.iter().filter(|t| t.exit_reason.is_some()).collect();
+    let ret: Vec<f64> = closed.iter().map(|t| t.ret).collect();
+    let (init, final_equity) = (s.init_cash, s.final_equity);
+    let n = conv.periods_per_year;
+    if conv.compounded {
+        let r: Vec<f64> = daily.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let g = if daily.is_empty() {
+            f64::NAN
+        } else {
+            let mut with_first = Vec::with_capacity(r.len() + 1);
+            with_first.push(f64::NAN);
+            with_first.extend_from_slice(&r);
+            geometric_mean(&with_first)
+        };
+        let ann = if g.is_finite() {
+            (1.0 + g).powf(n) - 1.0
+        } else {
+            f64::NAN
+        };
+        let var = if r.len() >= 2 { mean_var(&r).1 } else { f64::NAN };
+        let vol = if var.is_finite() {
+            ((var + (1.0 + g).powf(2.0)).powf(n) - (1.0 + g).powf(2.0 * n)).sqrt()
+        } else {
+            f64::NAN
+        };
+        let downside = if r.is_empty() {
+            f64::NAN
+        } else {
+            let sq: Vec<f64> = r.iter().map(|x| x.min(0.0) * x.min(0.0)).collect();
+            mean(&sq).sqrt() * n.sqrt()
+        };
+        let finite = |x: f64| x.is_finite().then_some(x);
+        s.return_ann = finite(ann);
+        s.volatility_ann = finite(vol);
+        s.sharpe = (vol.is_finite() && vol > 0.0 && ann.is_finite()).then(|| ann / vol);
+        s.sortino = (downside.is_finite() && downside > 0.0 && ann.is_finite()).then(|| ann / downside);
+        s.calmar = (s.max_drawdown < 0.0 && ann.is_finite()).then(|| ann / -s.max_drawdown);
+    }
+    if conv.year_periods {
+        let y = (end - start) as f64 / 86_400e6 / n;
+        s.cagr = if y > 0.0 && final_equity > 0.0 && init > 0.0 {
+            power_minus_one(final_equity / init, 1.0 / y)
+        } else {
+            None
+        };
+    }
+    if conv.geometric_avg_trade {
+        s.avg_trade_return = (!ret.is_empty()).then(|| geometric_mean(&ret));
+    }
+    if conv.profit_factor_returns {
+        let losses: Vec<f64> = ret.iter().copied().filter(|&x| x < 0.0).collect();
+        let gains: Vec<f64> = ret.iter().copied().filter(|&x| x > 0.0).collect();
+        let loss = -pairwise_sum(&losses);
+        s.profit_factor = (loss > 0.0).then(|| pairwise_sum(&gains) / loss);
+    }
+    if conv.exposure_bars {
+        let tl = &ctx.timeline;
+        let mut spans: Vec<(usize, usize)> = closed
+            .iter()
+            .map(|t| {
+                (
+                    tl.partition_point(|&x| x < t.entry_ts),
+                    tl.partition_point(|&x| x < t.exit_ts),
+                )
+            })
+            .collect();
+        spans.sort_unstable();
+        // bars covered by the union of [entry, exit], within the timeline
+        let (mut covered, mut next) = (0usize, 0usize);
+        for (a, b) in spans {
+            let (a, b) = (a.max(next), (b + 1).min(tl.len()));
+            if b > a {
+                covered += b - a;
+                next = b;
+            }
+        }
+        s.exposure = covered as f64 / tl.len() as f64;
+    }
+    if conv.fees_closed {
+        let fees: Vec<f64> = closed.iter().map(|t| t.fees).collect();
+        s.total_fees = pairwise_sum(&fees);
+    }
+    let mut bh_changed = false;
+    if let (Some(b), true) = (bench, conv.warmup > 0) {
+        let c = &bars.close[bars.range(b)];
+        if !c.is_empty() {
+            let first = conv.warmup.min(c.len() - 1);
+            s.buy_hold_return = Some(c[c.len() - 1] / c[first] - 1.0);
+            bh_changed = true;
+        }
+    }
+    if let (true, Some(beta), Some(bh)) = (conv.alpha_simple || bh_changed, s.beta, s.buy_hold_return) {
+        let rf = if conv.alpha_simple { 0.0 } else { 1.0f64.powf(years) - 1.0 };
+        s.alpha = Some((final_equity / init - 1.0 - rf) - beta * (bh - rf));
+    }
+    if conv.bar_durations {
+        let unit = ctx.bar_unit;
+        let (_, length, _) = drawdown_episodes(rows, init, start, end, bars);
+        let held: Vec<i64> = closed.iter().map(|t| t.exit_ts - t.entry_ts).collect();
+        let round = |v: &[i64]| -> (Option<i64>, Option<i64>) {
+            if v.is_empty() {
+                return (None, None);
+            }
+            let max = *v.iter().max().unwrap();
+            let sum: i64 = v.iter().sum();
+            (Some(ceil_to(max as f64, unit)), Some(ceil_to(sum as f64 / v.len() as f64, unit)))
+        };
+        (s.max_drawdown_duration, s.avg_drawdown_duration) = round(&length);
+        (s.max_trade_duration, s.avg_trade_duration) = round(&held);
+    }
+}
