@@ -130,8 +130,11 @@ def simulate_signals_many(
     variants: _ArrowStream,
     threads: int,
     progress: Progress | None = None,
+    conventions: Mapping[str, Any] | None = None,
+    periods_per_year: float = 365.0,
 ) -> ArrowTable:
-    """A sweep of signal backtests; one row of stats figures per variant, in order."""
+    """A sweep of signal backtests; one row of stats figures per variant, in order
+    (with ``conventions``: every figure, under them)."""
 
 
 @final

@@ -26,7 +26,7 @@ mod tests;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use daily::{simulate_many_stats_daily, simulate_row, simulate_stats_daily};
-pub use rows::{Conventions, RowContext};
+pub use rows::{signal_rows, Conventions, RowContext};
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
 pub use signals::{

@@ -12,8 +12,16 @@
 //! Each function mirrors its Python twin (named in its doc) operation for operation,
 //! sums in NumPy's order ([`pairwise_sum`]), so a row equals `stats()` of that run.
 
-use super::metrics::{figures, mean, pairwise_sum, power_minus_one, EquityFigures, Parts, Stats};
+use std::sync::atomic::AtomicUsize;
+
+use super::error::EngineResult;
+use super::metrics::{
+    check_span, figures, mean, pairwise_sum, power_minus_one, EquityFigures, EquityStream, Parts,
+    Stats,
+};
+use super::signals::{simulate_signals, SignalConfig, SignalInput};
 use super::types::{Bars, Output, Trade};
+use super::{counted, guarded, run_parallel};
 
 /// `aftershock.trading.stats.Conventions`, parsed once at the boundary; the sampling
 /// and annualization already resolved for the sweep's bars.
@@ -565,4 +573,52 @@ fn apply_conventions(
         (s.max_drawdown_duration, s.avg_drawdown_duration) = round(&length);
         (s.max_trade_duration, s.avg_trade_duration) = round(&held);
     }
+}
+
+/// Every `Result.stats()` figure of a signal backtest for each configuration, under
+/// `conv`, in configuration order: the signal simulator's run with its equity rows
+/// (one variant's rows at a time per thread, dropped after it), folded as the orders
+/// engine's are. Slower than the simulator's own streaming figures
+/// (`simulate_signals_many`), which skip the bars inside a position.
+pub fn signal_rows(
+    inp: SignalInput<'_>,
+    configs: &[SignalConfig],
+    threads: usize,
+    conv: Conventions,
+    done: Option<&AtomicUsize>,
+) -> Vec<EngineResult<Stats>> {
+    const DAY_US: i64 = 86_400_000_000;
+    if let Err(e) = inp.validate_shape() {
+        return configs.iter().map(|_| Err(e.clone())).collect();
+    }
+    let n = inp.ts.len();
+    let (start, end) = match (inp.ts.first(), inp.ts.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0, 0),
+    };
+    if let Err(e) = check_span(start, end, DAY_US, n.saturating_sub(1)) {
+        return configs.iter().map(|_| Err(e.clone())).collect();
+    }
+    let offsets = [0, n];
+    let bars = Bars {
+        ts: inp.ts,
+        open: inp.open,
+        high: inp.high,
+        low: inp.low,
+        close: inp.close,
+        offsets: &offsets,
+    };
+    let ctx = RowContext::new(bars, conv, DAY_US);
+    let run = |cfg: &SignalConfig| {
+        guarded(|| {
+            let out = simulate_signals(inp, cfg, true)?;
+            let mut stream = EquityStream::keeping_rows(cfg.init_cash, DAY_US);
+            for row in &out.equity {
+                stream.push(*row);
+            }
+            let eq = stream.finish(end);
+            Ok(finish_row(&eq, &out, bars, start, end, &ctx))
+        })
+    };
+    run_parallel(configs, threads, counted(done, run))
 }

@@ -955,9 +955,12 @@ fn simulate_signals<'py>(
 
 /// A sweep: `config` with each key of `variants` (equal-length float columns, one
 /// value per variant) overridden; runs on `threads` threads with the GIL released
-/// and returns one list per stats figure, in variant order.
+/// and returns one list per stats figure, in variant order. With `conventions`
+/// (as for `simulate_many_stats`), every figure of the sweep rows under them, from
+/// each variant's equity rows (`engine::signal_rows`).
 #[pyfunction]
-#[pyo3(signature = (bars, signals, config, variants, threads, progress=None))]
+#[pyo3(signature = (bars, signals, config, variants, threads, progress=None, conventions=None, periods_per_year=365.0))]
+#[allow(clippy::too_many_arguments)]
 fn simulate_signals_many<'py>(
     py: Python<'py>,
     bars: &Bound<'py, PyAny>,
@@ -966,6 +969,8 @@ fn simulate_signals_many<'py>(
     variants: &Bound<'py, PyAny>,
     threads: usize,
     progress: Option<&Bound<'py, Progress>>,
+    conventions: Option<&Bound<'py, PyDict>>,
+    periods_per_year: f64,
 ) -> PyResult<Bound<'py, ArrowTable>> {
     let frames = SignalFrames::from_py(bars, signals)?;
     let base = signal_config_from_dict(config)?;
@@ -992,8 +997,14 @@ fn simulate_signals_many<'py>(
     let views = frames.views()?;
     let input = views.input();
     let done = progress.map(|p| &p.get().done);
-    let results =
-        py.detach(|| engine::simulate_signals_many_counted(input, &configs, threads, done));
+    let rows = match conventions {
+        Some(d) => Some(conventions_from_dict(Some(d), periods_per_year)?),
+        None => None,
+    };
+    let results = py.detach(|| match rows {
+        Some(conv) => engine::signal_rows(input, &configs, threads, conv, done),
+        None => engine::simulate_signals_many_counted(input, &configs, threads, done),
+    });
     let stats: Vec<Stats> = results
         .into_iter()
         .collect::<Result<_, _>>()
