@@ -188,6 +188,36 @@ pub(super) struct EquityFigures {
     pub rows: u64,
 }
 
+impl EquityFigures {
+    /// What the figures of the run are made of, with the periodic returns sampled
+    /// and annualized as the caller's conventions say.
+    pub(super) fn parts<'a>(
+        &'a self,
+        out: &'a Output,
+        start: i64,
+        end: i64,
+        daily_returns: &'a [f64],
+        periods_per_year: f64,
+        closes: &'a [(f64, f64)],
+    ) -> Parts<'a> {
+        Parts {
+            start,
+            end,
+            init_cash: self.init_cash,
+            final_equity: if self.rows > 0 { self.final_equity } else { self.init_cash },
+            equity_peak: self.peak,
+            max_drawdown: self.max_drawdown,
+            daily_returns,
+            periods_per_year,
+            exposed_time: self.exposed_time,
+            fills: &out.fills,
+            trades: &out.trades,
+            bars_visited: out.bars_visited,
+            closes,
+        }
+    }
+}
+
 /// Every figure of `Result.stats()`. `None` where `stats()` gives null.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stats {
@@ -277,25 +307,8 @@ pub fn stats_and_daily_returns(
     spec: StatsSpec,
     closes: &[(f64, f64)],
 ) -> (Stats, Vec<f64>) {
-    let init = stream.init_cash;
     let eq = stream.finish(end);
-    let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
-
-    let stats = figures(Parts {
-        start,
-        end,
-        init_cash: init,
-        final_equity,
-        equity_peak: eq.peak,
-        max_drawdown: eq.max_drawdown,
-        daily_returns: &eq.daily_returns,
-        periods_per_year: spec.periods_per_year,
-        exposed_time: eq.exposed_time,
-        fills: &out.fills,
-        trades: &out.trades,
-        bars_visited: out.bars_visited,
-        closes,
-    });
+    let stats = figures(eq.parts(out, start, end, &eq.daily_returns, spec.periods_per_year, closes));
     (stats, eq.daily_returns)
 }
 

@@ -16,8 +16,7 @@ use std::sync::atomic::AtomicUsize;
 
 use super::error::EngineResult;
 use super::metrics::{
-    check_span, figures, mean, pairwise_sum, power_minus_one, EquityFigures, EquityStream, Parts,
-    Stats,
+    check_span, figures, mean, pairwise_sum, power_minus_one, EquityFigures, EquityStream, Stats,
 };
 use super::signals::{simulate_signals, SignalConfig, SignalInput};
 use super::types::{Bars, Output, Trade};
@@ -365,7 +364,6 @@ pub(super) fn finish_row(
 ) -> Stats {
     let conv = &ctx.conv;
     let init = eq.init_cash;
-    let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
     // the sampled close-of-day equity: every calendar day, or the days with bars
     let daily: Vec<f64> = if conv.trading_days {
         let first = eq
@@ -400,21 +398,7 @@ pub(super) fn finish_row(
             (bars.close[r.start], bars.close[r.end - 1])
         })
         .collect();
-    let mut s = figures(Parts {
-        start,
-        end,
-        init_cash: init,
-        final_equity,
-        equity_peak: eq.peak,
-        max_drawdown: eq.max_drawdown,
-        daily_returns: &rets,
-        periods_per_year: conv.periods_per_year,
-        exposed_time: eq.exposed_time,
-        fills: &out.fills,
-        trades: &out.trades,
-        bars_visited: out.bars_visited,
-        closes: &closes,
-    });
+    let mut s = figures(eq.parts(out, start, end, &rets, conv.periods_per_year, &closes));
 
     let (depth, length, max_dd_rows) = drawdown_episodes(&eq.kept_rows, init, start, end, bars);
     s.avg_drawdown = (!depth.is_empty()).then(|| mean(&depth));
@@ -439,7 +423,7 @@ pub(super) fn finish_row(
                 let rf_total = 1.0f64.powf(years) - 1.0;
                 let bh = s.buy_hold_return.unwrap_or(f64::NAN);
                 s.beta = Some(beta);
-                s.alpha = Some((final_equity / init - 1.0 - rf_total) - beta * (bh - rf_total));
+                s.alpha = Some((s.final_equity / init - 1.0 - rf_total) - beta * (bh - rf_total));
             }
         }
     }
@@ -621,4 +605,66 @@ pub fn signal_rows(
         })
     };
     run_parallel(configs, threads, counted(done, run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_symbol<'a>(ts: &'a [i64], close: &'a [f64], offsets: &'a [usize]) -> Bars<'a> {
+        Bars {
+            ts,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            offsets,
+        }
+    }
+
+    #[test]
+    fn forward_search_is_numpy_searchsorted_left() {
+        let ts: Vec<i64> = (0..300).map(|i| i * 3 + (i % 3)).collect();
+        for stride in [1usize, 2, 5, 40, 301] {
+            let times: Vec<i64> = (-5..950).step_by(stride).map(|t| t as i64).collect();
+            let want: Vec<usize> = times.iter().map(|&t| ts.partition_point(|&x| x < t)).collect();
+            assert_eq!(search_sorted_forward(&ts, times.iter().copied()), want);
+        }
+    }
+
+    #[test]
+    fn drawdown_episodes_run_from_the_bar_before_the_fall_to_the_recovery() {
+        let ts = [0i64, 10, 20, 30, 40, 50];
+        let close = [1.0; 6];
+        let offsets = [0usize, 6];
+        let bars = one_symbol(&ts, &close, &offsets);
+        // 100 at 0, falls at 10 and 20 (deepest 80), back to 100 at 30, falls at 50 (the last bar)
+        let rows = [(0, 100.0), (10, 90.0), (20, 80.0), (30, 100.0), (50, 95.0)];
+        let (depth, length, max_dd) = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        assert_eq!(depth, vec![80.0 / 100.0 - 1.0]);
+        assert_eq!(length, vec![30]); // from the bar at 0 (the last at the peak) to 30
+        assert_eq!(max_dd, 80.0 / 100.0 - 1.0);
+        // a run that ends below its peak: the episode lasts to the last bar
+        let rows = [(0, 100.0), (20, 99.0)];
+        let (depth, length, _) = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        assert_eq!((depth, length), (vec![99.0 / 100.0 - 1.0], vec![50 - 10]));
+    }
+
+    #[test]
+    fn bar_resolution_is_the_largest_unit_dividing_the_median_spacing() {
+        let minutes: Vec<i64> = (0..10).map(|i| i * 60_000_000).collect();
+        assert_eq!(bar_resolution(&minutes), 60_000_000);
+        let days: Vec<i64> = (0..10).map(|i| i * 86_400_000_000).collect();
+        assert_eq!(bar_resolution(&days), 86_400_000_000);
+        assert_eq!(bar_resolution(&[5]), 1);
+        assert_eq!(bar_resolution(&[0, 1_500_000]), 1_000);
+    }
+
+    #[test]
+    fn geometric_mean_follows_backtesting_py() {
+        assert!(geometric_mean(&[]).is_nan());
+        assert_eq!(geometric_mean(&[0.1, -1.0]), 0.0);
+        let g = geometric_mean(&[f64::NAN, 0.21]);
+        assert!((g - (1.21f64.sqrt() - 1.0)).abs() < 1e-15);
+    }
 }
