@@ -20,7 +20,11 @@ pub fn simulate_stats_daily(
     cfg: &Config,
     spec: StatsSpec,
 ) -> EngineResult<(Stats, Vec<f64>)> {
-    let ctx = RowContext::new(bars, Conventions::aftershock(spec.periods_per_year), spec.day);
+    let ctx = RowContext::new(
+        bars,
+        Conventions::aftershock(spec.periods_per_year),
+        spec.day,
+    );
     simulate_row(bars, orders, cfg, spec.day, &ctx)
 }
 
@@ -60,7 +64,11 @@ pub fn simulate_many_stats_daily(
     check: BarCheck,
     spec: StatsSpec,
 ) -> Vec<EngineResult<(Stats, Vec<f64>)>> {
-    let ctx = RowContext::new(bars, Conventions::aftershock(spec.periods_per_year), spec.day);
+    let ctx = RowContext::new(
+        bars,
+        Conventions::aftershock(spec.periods_per_year),
+        spec.day,
+    );
     run_checked(bars, jobs, threads, check, |job| {
         simulate_row(bars, job.orders, job.config, spec.day, &ctx)
     })

@@ -204,7 +204,11 @@ impl EquityFigures {
             start,
             end,
             init_cash: self.init_cash,
-            final_equity: if self.rows > 0 { self.final_equity } else { self.init_cash },
+            final_equity: if self.rows > 0 {
+                self.final_equity
+            } else {
+                self.init_cash
+            },
             equity_peak: self.peak,
             max_drawdown: self.max_drawdown,
             daily_returns,
@@ -308,7 +312,14 @@ pub fn stats_and_daily_returns(
     closes: &[(f64, f64)],
 ) -> (Stats, Vec<f64>) {
     let eq = stream.finish(end);
-    let stats = figures(eq.parts(out, start, end, &eq.daily_returns, spec.periods_per_year, closes));
+    let stats = figures(eq.parts(
+        out,
+        start,
+        end,
+        &eq.daily_returns,
+        spec.periods_per_year,
+        closes,
+    ));
     (stats, eq.daily_returns)
 }
 

@@ -121,7 +121,9 @@ impl RowContext {
             let mut tail: Vec<i64> = (0..n)
                 .flat_map(|s| {
                     let r = bars.range(s);
-                    bars.ts[r.start.max(r.end.saturating_sub(100))..r.end].iter().copied()
+                    bars.ts[r.start.max(r.end.saturating_sub(100))..r.end]
+                        .iter()
+                        .copied()
                 })
                 .collect();
             tail.sort_unstable();
@@ -193,7 +195,14 @@ fn bar_resolution(tail: &[i64]) -> i64 {
         (d[k / 2 - 1] as f64 + d[k / 2] as f64) / 2.0
     };
     let period = median as i64;
-    for unit in [86_400_000_000, 3_600_000_000, 60_000_000, 1_000_000, 1_000, 1] {
+    for unit in [
+        86_400_000_000,
+        3_600_000_000,
+        60_000_000,
+        1_000_000,
+        1_000,
+        1,
+    ] {
         if period % unit == 0 {
             return unit;
         }
@@ -323,7 +332,13 @@ fn search_sorted_forward(ts: &[i64], times: impl Iterator<Item = i64>) -> Vec<us
 
 /// `_sparse_cov`: sample covariance of the per-bar log returns of equity and of
 /// the benchmark, on its bars; `log_returns` its bars' log returns, `mean_b` their mean.
-fn sparse_cov(rows: &[(i64, f64)], init: f64, bench_ts: &[i64], log_returns: &[f64], mean_b: f64) -> f64 {
+fn sparse_cov(
+    rows: &[(i64, f64)],
+    init: f64,
+    bench_ts: &[i64],
+    log_returns: &[f64],
+    mean_b: f64,
+) -> f64 {
     let nb = bench_ts.len();
     let at = search_sorted_forward(bench_ts, rows.iter().map(|r| r.0));
     let mut picked: Vec<(usize, f64)> = Vec::new();
@@ -418,7 +433,13 @@ pub(super) fn finish_row(
         let r = bars.range(b);
         if let (Some((var_b, mean_b)), true) = (ctx.bench[b], init > 0.0) {
             if var_b > 0.0 {
-                let cov = sparse_cov(&eq.kept_rows, init, &bars.ts[r.clone()], &ctx.log_returns[r.clone()], mean_b);
+                let cov = sparse_cov(
+                    &eq.kept_rows,
+                    init,
+                    &bars.ts[r.clone()],
+                    &ctx.log_returns[r.clone()],
+                    mean_b,
+                );
                 let beta = cov / var_b;
                 let rf_total = 1.0f64.powf(years) - 1.0;
                 let bh = s.buy_hold_return.unwrap_or(f64::NAN);
@@ -428,7 +449,19 @@ pub(super) fn finish_row(
         }
     }
 
-    apply_conventions(&mut s, conv, ctx, &daily, &out.trades, bars, bench, years, &eq.kept_rows, start, end);
+    apply_conventions(
+        &mut s,
+        conv,
+        ctx,
+        &daily,
+        &out.trades,
+        bars,
+        bench,
+        years,
+        &eq.kept_rows,
+        start,
+        end,
+    );
     s
 }
 
@@ -466,7 +499,11 @@ fn apply_conventions(
         } else {
             f64::NAN
         };
-        let var = if r.len() >= 2 { mean_var(&r).1 } else { f64::NAN };
+        let var = if r.len() >= 2 {
+            mean_var(&r).1
+        } else {
+            f64::NAN
+        };
         let vol = if var.is_finite() {
             ((var + (1.0 + g).powf(2.0)).powf(n) - (1.0 + g).powf(2.0 * n)).sqrt()
         } else {
@@ -482,7 +519,8 @@ fn apply_conventions(
         s.return_ann = finite(ann);
         s.volatility_ann = finite(vol);
         s.sharpe = (vol.is_finite() && vol > 0.0 && ann.is_finite()).then(|| ann / vol);
-        s.sortino = (downside.is_finite() && downside > 0.0 && ann.is_finite()).then(|| ann / downside);
+        s.sortino =
+            (downside.is_finite() && downside > 0.0 && ann.is_finite()).then(|| ann / downside);
         s.calmar = (s.max_drawdown < 0.0 && ann.is_finite()).then(|| ann / -s.max_drawdown);
     }
     if conv.year_periods {
@@ -538,8 +576,14 @@ fn apply_conventions(
             bh_changed = true;
         }
     }
-    if let (true, Some(beta), Some(bh)) = (conv.alpha_simple || bh_changed, s.beta, s.buy_hold_return) {
-        let rf = if conv.alpha_simple { 0.0 } else { 1.0f64.powf(years) - 1.0 };
+    if let (true, Some(beta), Some(bh)) =
+        (conv.alpha_simple || bh_changed, s.beta, s.buy_hold_return)
+    {
+        let rf = if conv.alpha_simple {
+            0.0
+        } else {
+            1.0f64.powf(years) - 1.0
+        };
         s.alpha = Some((final_equity / init - 1.0 - rf) - beta * (bh - rf));
     }
     if conv.bar_durations {
@@ -552,7 +596,10 @@ fn apply_conventions(
             }
             let max = *v.iter().max().unwrap();
             let sum: i64 = v.iter().sum();
-            (Some(ceil_to(max as f64, unit)), Some(ceil_to(sum as f64 / v.len() as f64, unit)))
+            (
+                Some(ceil_to(max as f64, unit)),
+                Some(ceil_to(sum as f64 / v.len() as f64, unit)),
+            )
         };
         (s.max_drawdown_duration, s.avg_drawdown_duration) = round(&length);
         (s.max_trade_duration, s.avg_trade_duration) = round(&held);
@@ -627,7 +674,10 @@ mod tests {
         let ts: Vec<i64> = (0..300).map(|i| i * 3 + (i % 3)).collect();
         for stride in [1usize, 2, 5, 40, 301] {
             let times: Vec<i64> = (-5..950).step_by(stride).map(|t| t as i64).collect();
-            let want: Vec<usize> = times.iter().map(|&t| ts.partition_point(|&x| x < t)).collect();
+            let want: Vec<usize> = times
+                .iter()
+                .map(|&t| ts.partition_point(|&x| x < t))
+                .collect();
             assert_eq!(search_sorted_forward(&ts, times.iter().copied()), want);
         }
     }

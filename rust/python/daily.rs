@@ -5,7 +5,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::{stats_columns, sweep_rows, to_pyerr, ArrowTable, Column, ColumnData, Progress, SweepArgs};
+use super::{
+    stats_columns, sweep_rows, to_pyerr, ArrowTable, Column, ColumnData, Progress, SweepArgs,
+};
 use crate::engine::{EngineError, Stats};
 
 /// Runs like `simulate_many_stats` and also returns the daily returns: one float
@@ -28,7 +30,18 @@ pub(super) fn simulate_many_stats_daily<'py>(
     progress: Option<&Bound<'py, Progress>>,
     conventions: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<(Bound<'py, ArrowTable>, Bound<'py, Column>, usize)> {
-    let args = SweepArgs { bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress, conventions };
+    let args = SweepArgs {
+        bars,
+        offsets,
+        orders,
+        configs,
+        threads,
+        trusted,
+        day,
+        periods_per_year,
+        progress,
+        conventions,
+    };
     let runs = sweep_rows(py, args)?;
     let days = runs.first().map_or(0, |(_, d)| d.len());
     let mut flat = Vec::with_capacity(days * runs.len());

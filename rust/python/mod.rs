@@ -22,8 +22,8 @@ use buffers::{get, view, Column, ColumnData};
 use pyo3::buffer::{Element, PyBuffer};
 
 use crate::engine::{
-    self, BarCheck, Bars, Config, Conventions, EngineError, RowContext, Intrabar, Job, Order, Output, Stats, StatsSpec,
-    Table,
+    self, BarCheck, Bars, Config, Conventions, EngineError, Intrabar, Job, Order, Output,
+    RowContext, Stats, StatsSpec, Table,
 };
 
 /// The single conversion point from engine errors to Python exceptions.
@@ -618,7 +618,18 @@ fn simulate_many_stats<'py>(
     progress: Option<&Bound<'py, Progress>>,
     conventions: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, ArrowTable>> {
-    let args = SweepArgs { bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress, conventions };
+    let args = SweepArgs {
+        bars,
+        offsets,
+        orders,
+        configs,
+        threads,
+        trusted,
+        day,
+        periods_per_year,
+        progress,
+        conventions,
+    };
     let rows = sweep_rows(py, args)?;
     let stats: Vec<Stats> = rows.into_iter().map(|(s, _)| s).collect();
     stats_columns(py, &stats)
@@ -660,14 +671,20 @@ fn sweep_rows(py: Python<'_>, a: SweepArgs<'_, '_>) -> PyResult<Vec<(Stats, Vec<
 }
 
 /// The conventions of a sweep's rows, strings parsed once into the engine's flags.
-fn conventions_from_dict(d: Option<&Bound<'_, PyDict>>, periods_per_year: f64) -> PyResult<Conventions> {
+fn conventions_from_dict(
+    d: Option<&Bound<'_, PyDict>>,
+    periods_per_year: f64,
+) -> PyResult<Conventions> {
     let mut conv = Conventions::aftershock(periods_per_year);
     let Some(d) = d else { return Ok(conv) };
     let py = d.py();
     for (key, value) in d.iter() {
         let key: String = key.extract()?;
         let bad = || {
-            to_pyerr(py, EngineError::config("conventions", format!("{key}: unknown field or choice")))
+            to_pyerr(
+                py,
+                EngineError::config("conventions", format!("{key}: unknown field or choice")),
+            )
         };
         if key == "warmup" {
             conv.warmup = value.extract::<usize>().map_err(|_| bad())?;
