@@ -48,11 +48,13 @@ pub fn simulate_row(
     metrics::check_span(start, end, day, last_row)?;
     let stream = EquityStream::keeping_rows(cfg.init_cash, day);
     let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
-    let eq = stream
+    let mut eq = stream
         .unwrap_or_else(|| EquityStream::keeping_rows(cfg.init_cash, day))
         .finish(end);
     let stats = rows::finish_row(&eq, &out, bars, start, end, ctx);
-    Ok((stats, eq.daily_returns))
+    let daily = std::mem::take(&mut eq.daily_returns);
+    eq.recycle();
+    Ok((stats, daily))
 }
 
 /// [`simulate_row`] for every job, in parallel, results in job order; `ctx` is
@@ -69,9 +71,11 @@ pub fn simulate_many_stats_daily(
         Conventions::aftershock(spec.periods_per_year),
         spec.day,
     );
-    run_checked(bars, jobs, threads, check, |job| {
+    let rows = run_checked(bars, jobs, threads, check, |job| {
         simulate_row(bars, job.orders, job.config, spec.day, &ctx)
-    })
+    });
+    metrics::release_spare_rows();
+    rows
 }
 
 #[cfg(test)]

@@ -30,6 +30,20 @@ pub fn check_span(start: i64, end: i64, day: i64, last_row: usize) -> EngineResu
     Ok(())
 }
 
+type RowBuffers = (Vec<(i64, f64)>, Vec<f64>);
+
+thread_local! {
+    /// The kept-row buffers of the last finished run on this thread: a sweep's
+    /// variants reuse them instead of each growing, copying and paging in its own.
+    static SPARE_ROWS: std::cell::RefCell<RowBuffers> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Frees this thread's spare row buffers (a sweep calls it when it is done, so a
+/// thread that outlives the sweep does not hold one variant's rows).
+pub fn release_spare_rows() {
+    SPARE_ROWS.with(|s| drop(s.take()));
+}
+
 /// Streaming state over the equity rows of one run.
 #[derive(Debug, Clone)]
 pub struct EquityStream {
@@ -56,14 +70,18 @@ pub struct EquityStream {
     /// With [`EquityStream::keeping_rows`]: every folded row (ts, equity) and the
     /// close-of-day equity of every calendar day, for the sweep rows' drawdown
     /// episodes, beta and trading-day sampling (one run's rows, never a sweep's).
-    kept: Option<(Vec<(i64, f64)>, Vec<f64>)>,
+    kept: Option<RowBuffers>,
 }
 
 impl EquityStream {
-    /// A stream that also keeps its folded rows and daily equity (see `kept`).
+    /// A stream that also keeps its folded rows and daily equity (see `kept`), in
+    /// the buffers the previous run on this thread gave back ([`EquityFigures::recycle`]).
     pub fn keeping_rows(init_cash: f64, day: i64) -> Self {
+        let (mut rows, mut days) = SPARE_ROWS.with(|s| s.take());
+        rows.clear();
+        days.clear();
         EquityStream {
-            kept: Some((Vec::new(), Vec::new())),
+            kept: Some((rows, days)),
             ..EquityStream::new(init_cash, day)
         }
     }
@@ -189,6 +207,11 @@ pub(super) struct EquityFigures {
 }
 
 impl EquityFigures {
+    /// Gives the kept-row buffers back for the next run on this thread.
+    pub(super) fn recycle(self) {
+        SPARE_ROWS.with(|s| *s.borrow_mut() = (self.kept_rows, self.daily_equity));
+    }
+
     /// What the figures of the run are made of, with the periodic returns sampled
     /// and annualized as the caller's conventions say.
     pub(super) fn parts<'a>(

@@ -16,7 +16,8 @@ use std::sync::atomic::AtomicUsize;
 
 use super::error::EngineResult;
 use super::metrics::{
-    check_span, figures, mean, pairwise_sum, power_minus_one, EquityFigures, EquityStream, Stats,
+    check_span, figures, mean, pairwise_sum, power_minus_one, release_spare_rows, EquityFigures,
+    EquityStream, Stats,
 };
 use super::signals::{simulate_signals, SignalConfig, SignalInput};
 use super::types::{Bars, Output, Trade};
@@ -264,68 +265,117 @@ fn drawdown_episodes(
     end: i64,
     bars: Bars<'_>,
 ) -> (Vec<f64>, Vec<i64>, f64) {
-    let mut ts: Vec<i64> = Vec::with_capacity(rows.len() + 2);
-    let mut v: Vec<f64> = Vec::with_capacity(rows.len() + 2);
-    if rows.first().map_or(true, |r| r.0 > start) {
-        ts.push(start);
-        v.push(init);
-    }
-    for &(t, e) in rows {
-        ts.push(t);
-        v.push(e);
-    }
-    if *ts.last().unwrap() < end {
-        let last = *v.last().unwrap();
-        ts.push(end);
-        v.push(last);
-    }
-    let mut peak = v[0];
-    let dd: Vec<f64> = v
+    // the rows, after init_cash at the first bar when the first row is later, and
+    // flat to the last bar when they stop before it
+    let head = rows
+        .first()
+        .map_or(true, |r| r.0 > start)
+        .then_some((start, init));
+    let last_row = head
         .iter()
-        .map(|&x| {
-            peak = nan_max(peak, x);
-            x / peak - 1.0
-        })
-        .collect();
-    let max_dd = dd.iter().copied().fold(dd[0], nan_min);
-    let mut marks: Vec<usize> = (0..dd.len()).filter(|&i| dd[i] == 0.0).collect();
-    if marks.last() != Some(&(dd.len() - 1)) {
-        marks.push(dd.len() - 1);
-    }
+        .chain(rows)
+        .last()
+        .copied()
+        .unwrap_or((start, init));
+    let tail = (last_row.0 < end).then_some((end, last_row.1));
+    let mut points = head.into_iter().chain(rows.iter().copied()).chain(tail);
+    let (t0, v0) = points.next().unwrap_or((start, init));
+    let (mut peak, mut max_dd) = (v0, v0 / v0 - 1.0);
     let (mut depth, mut length) = (Vec::new(), Vec::new());
-    for w in marks.windows(2) {
-        let (p, q) = (w[0], w[1]);
-        if q > p + 1 {
-            // the rows after q up to the next episode are at the peak: no deeper
-            depth.push(dd[p + 1..=q].iter().copied().fold(dd[p + 1], nan_min));
-            length.push(ts[q].wrapping_sub(previous_bar(bars, ts[p + 1])));
+    // the last row at the peak (a "mark"), the time of the row after it, and the
+    // deepest drawdown since
+    let (mut mark, mut after_mark, mut deepest) = (0usize, t0, f64::INFINITY);
+    let mut close_episode = |i: usize, t: i64, after: i64, deepest: f64, mark: usize| {
+        if i > mark + 1 {
+            depth.push(deepest);
+            length.push(t.wrapping_sub(previous_bar(bars, after)));
         }
+    };
+    let (mut i, mut t_last) = (0usize, t0);
+    if max_dd != 0.0 {
+        // the first point below its own peak: only NaN (init_cash 0)
+        mark = usize::MAX;
+    }
+    for (t, v) in points {
+        i += 1;
+        peak = nan_max(peak, v);
+        let dd = v / peak - 1.0;
+        max_dd = nan_min(max_dd, dd);
+        if i == mark.wrapping_add(1) {
+            after_mark = t;
+            deepest = dd;
+        } else {
+            deepest = nan_min(deepest, dd);
+        }
+        if dd == 0.0 {
+            if mark != usize::MAX {
+                close_episode(i, t, after_mark, deepest, mark);
+            }
+            mark = i;
+        }
+        t_last = t;
+    }
+    // the last point closes an episode still open
+    if mark != usize::MAX && mark != i {
+        close_episode(i, t_last, after_mark, deepest, mark);
     }
     (depth, length, max_dd)
 }
 
 /// The first index of sorted `ts` at or after each of the sorted `times`
-/// (`np.searchsorted(ts, times, "left")`), searching forward from the last answer:
-/// rows are mostly at consecutive bars, so each step is a few comparisons.
+/// (`np.searchsorted(ts, times, "left")`). Each search starts from the previous
+/// answer at the index the bars' average spacing predicts (exact for regular bars)
+/// and gallops from there, so a jump over a long idle stretch touches a few cache
+/// lines, not a binary search's worth.
 fn search_sorted_forward(ts: &[i64], times: impl Iterator<Item = i64>) -> Vec<usize> {
+    let n = ts.len();
+    let spacing = match (ts.first(), ts.last()) {
+        (Some(&a), Some(&b)) if n > 1 && b > a => (b - a) as f64 / (n - 1) as f64,
+        _ => 1.0,
+    };
     let mut lo = 0usize;
     times
         .map(|t| {
-            if lo >= ts.len() || ts[lo] >= t {
+            if lo >= n || ts[lo] >= t {
                 return lo;
             }
-            // ts[below] < t: gallop forward, then bisect the last stride
-            let (mut below, mut step) = (lo, 1usize);
-            loop {
-                let probe = below + step;
-                if probe >= ts.len() || ts[probe] >= t {
-                    let hi = probe.min(ts.len());
-                    lo = below + 1 + ts[below + 1..hi].partition_point(|&x| x < t);
-                    return lo;
-                }
-                below = probe;
-                step *= 2;
+            if lo + 1 == n || ts[lo + 1] >= t {
+                lo += 1; // the next bar: a position held bar after bar
+                return lo;
             }
+            // ts[lo + 1] < t: the answer is in (lo + 1, n]
+            lo += 1;
+            let ahead = ((t - ts[lo]) as f64 / spacing) as usize;
+            let guess = lo.saturating_add(ahead.max(1)).min(n);
+            let (mut below, mut above);
+            if guess == n || ts[guess] >= t {
+                // gallop back from the guess
+                (below, above) = (lo, guess);
+                let mut step = 1usize;
+                while above - below > step {
+                    let probe = above - step;
+                    if ts[probe] < t {
+                        below = probe;
+                        break;
+                    }
+                    above = probe;
+                    step *= 2;
+                }
+            } else {
+                // gallop forward from the guess
+                below = guess;
+                let mut step = 1usize;
+                above = loop {
+                    let probe = below + step;
+                    if probe >= n || ts[probe] >= t {
+                        break probe.min(n);
+                    }
+                    below = probe;
+                    step *= 2;
+                };
+            }
+            lo = below + 1 + ts[below + 1..above].partition_point(|&x| x < t);
+            lo
         })
         .collect()
 }
@@ -648,10 +698,14 @@ pub fn signal_rows(
                 stream.push(*row);
             }
             let eq = stream.finish(end);
-            Ok(finish_row(&eq, &out, bars, start, end, &ctx))
+            let row = finish_row(&eq, &out, bars, start, end, &ctx);
+            eq.recycle();
+            Ok(row)
         })
     };
-    run_parallel(configs, threads, counted(done, run))
+    let rows = run_parallel(configs, threads, counted(done, run));
+    release_spare_rows();
+    rows
 }
 
 #[cfg(test)]
@@ -671,14 +725,23 @@ mod tests {
 
     #[test]
     fn forward_search_is_numpy_searchsorted_left() {
-        let ts: Vec<i64> = (0..300).map(|i| i * 3 + (i % 3)).collect();
-        for stride in [1usize, 2, 5, 40, 301] {
-            let times: Vec<i64> = (-5..950).step_by(stride).map(|t| t as i64).collect();
-            let want: Vec<usize> = times
-                .iter()
-                .map(|&t| ts.partition_point(|&x| x < t))
-                .collect();
-            assert_eq!(search_sorted_forward(&ts, times.iter().copied()), want);
+        // regular, irregular, and with long gaps (the guess lands past or short of the answer)
+        let regular: Vec<i64> = (0..300).map(|i| i * 3).collect();
+        let irregular: Vec<i64> = (0..300).map(|i| i * 3 + (i % 3)).collect();
+        let gaps: Vec<i64> = (0..300)
+            .map(|i| i + if i > 150 { 5_000 } else { 0 } + i * i / 50)
+            .collect();
+        for ts in [regular, irregular, gaps] {
+            let last = *ts.last().unwrap();
+            for stride in [1usize, 2, 5, 40, 301, 997] {
+                let times: Vec<i64> = (-5..last + 20).step_by(stride).collect();
+                let want: Vec<usize> = times
+                    .iter()
+                    .map(|&t| ts.partition_point(|&x| x < t))
+                    .collect();
+                let got = search_sorted_forward(&ts, times.iter().copied());
+                assert_eq!(got, want, "{stride}");
+            }
         }
     }
 

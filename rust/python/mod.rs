@@ -665,9 +665,11 @@ fn sweep_rows(py: Python<'_>, a: SweepArgs<'_, '_>) -> PyResult<Vec<(Stats, Vec<
     let day = a.day;
     let ctx = py.detach(|| RowContext::new(bars, conv, day));
     let progress = a.progress.map(|p| p.get());
-    batch.run(py, a.threads, a.trusted, progress, |bars, o, c| {
+    let rows = batch.run(py, a.threads, a.trusted, progress, |bars, o, c| {
         engine::simulate_row(bars, o, c, day, &ctx)
-    })
+    });
+    engine::release_spare_rows();
+    rows
 }
 
 /// The conventions of a sweep's rows, strings parsed once into the engine's flags.
