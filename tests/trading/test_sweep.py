@@ -258,6 +258,17 @@ def test_sweep_rows_equal_stats_under_each_conventions_with_edge_variants():
         sw.run(conventions="zipline")
 
 
+def test_a_saved_sweep_under_backtesting_py_conventions_verifies_after_loading(tmp_path):
+    # regression: a loaded sweep took the 365 it was saved with for an explicit
+    # annualization, and re-ran weekday bars with 365 instead of the weekend rule's 252
+    sw = ash.Sweep(weekday_bars(), Edge, {"mode": ["walk"]}, calendar=calendar(), init_cash=10_000)
+    table = sw.run(conventions="backtesting.py")
+    sw.save(tmp_path / "sweep")
+    loaded = ash.load(tmp_path / "sweep")
+    loaded.verify()
+    assert loaded.run(conventions="backtesting.py").equals(table)
+
+
 def test_backtest_many_encodes_a_repeated_frame_once(monkeypatch):
     calls = []
     real_encode = engine_module.encode_orders

@@ -288,7 +288,8 @@ def _sweep_inputs(sw: "Sweep") -> tuple[dict[str, Any], dict[str, pl.DataFrame]]
         "strategy": strategy,
         "grid": _store.to_json(sw.grid, where="grid"),
         "config": _store.to_json(sw.config, where="config"),
-        "periods_per_year": sw.periods_per_year,
+        # None: the conventions' annualization (the Sweep was not given one)
+        "periods_per_year": sw.periods_per_year if getattr(sw, "_ppy_given", True) else None,
         "variants": len(sw),
         "inputs": {"bars": bars_digest(sw.bars), "calendar": frame_record(calendar), "orders": frame_record(orders)},
     }
