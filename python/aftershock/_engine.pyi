@@ -79,6 +79,7 @@ def simulate_many_stats(
     day: int,
     periods_per_year: float,
     progress: Progress | None = None,
+    conventions: Mapping[str, Any] | None = None,
 ) -> ArrowTable:
     """Run many backtests; return the engine's ``Result.stats()`` figures, one row per job."""
 
@@ -92,6 +93,7 @@ def simulate_many_stats_daily(
     day: int,
     periods_per_year: float,
     progress: Progress | None = None,
+    conventions: Mapping[str, Any] | None = None,
 ) -> tuple[ArrowTable, Any, int]:
     """``simulate_many_stats`` plus the daily returns (a jobs x days float buffer,
     job-major, for ``np.frombuffer``) and the number of days per job."""
@@ -128,8 +130,11 @@ def simulate_signals_many(
     variants: _ArrowStream,
     threads: int,
     progress: Progress | None = None,
+    conventions: Mapping[str, Any] | None = None,
+    periods_per_year: float = 365.0,
 ) -> ArrowTable:
-    """A sweep of signal backtests; one row of stats figures per variant, in order."""
+    """A sweep of signal backtests; one row of stats figures per variant, in order
+    (with ``conventions``: every figure, under them)."""
 
 
 @final

@@ -8,6 +8,7 @@
 //! never a row per bar.
 
 use super::metrics::{self, EquityStream, Stats, StatsSpec};
+use super::rows::{self, Conventions, RowContext};
 use super::sim::run_sim;
 use super::types::{Bars, Config, Order};
 use super::{run_checked, BarCheck, EngineResult, Job};
@@ -19,6 +20,24 @@ pub fn simulate_stats_daily(
     cfg: &Config,
     spec: StatsSpec,
 ) -> EngineResult<(Stats, Vec<f64>)> {
+    let ctx = RowContext::new(
+        bars,
+        Conventions::aftershock(spec.periods_per_year),
+        spec.day,
+    );
+    simulate_row(bars, orders, cfg, spec.day, &ctx)
+}
+
+/// One sweep row: every `Result.stats()` figure under `ctx`'s conventions, and the
+/// run's calendar-day returns. The run's equity rows are kept while it runs and
+/// dropped with it.
+pub fn simulate_row(
+    bars: Bars<'_>,
+    orders: &[Order],
+    cfg: &Config,
+    day: i64,
+    ctx: &RowContext,
+) -> EngineResult<(Stats, Vec<f64>)> {
     bars.validate_shape()?;
     let (start, end) = bars.time_span().unwrap_or((0, 0));
     let last_row = (0..bars.n_symbols())
@@ -26,26 +45,20 @@ pub fn simulate_stats_daily(
         .map(|s| bars.offsets[s + 1] - 1)
         .max_by_key(|&i| bars.ts[i])
         .unwrap_or(0);
-    metrics::check_span(start, end, spec.day, last_row)?;
-    let stream = EquityStream::new(cfg.init_cash, spec.day);
+    metrics::check_span(start, end, day, last_row)?;
+    let stream = EquityStream::keeping_rows(cfg.init_cash, day);
     let (out, stream) = run_sim(bars, orders, cfg, Some(stream))?;
-    let closes: Vec<(f64, f64)> = bars
-        .offsets
-        .windows(2)
-        .filter(|w| w[1] > w[0])
-        .map(|w| (bars.close[w[0]], bars.close[w[1] - 1]))
-        .collect();
-    Ok(metrics::stats_and_daily_returns(
-        stream.unwrap_or_else(|| EquityStream::new(cfg.init_cash, spec.day)),
-        &out,
-        start,
-        end,
-        spec,
-        &closes,
-    ))
+    let mut eq = stream
+        .unwrap_or_else(|| EquityStream::keeping_rows(cfg.init_cash, day))
+        .finish(end);
+    let stats = rows::finish_row(&eq, &out, bars, start, end, ctx);
+    let daily = std::mem::take(&mut eq.daily_returns);
+    eq.recycle();
+    Ok((stats, daily))
 }
 
-/// [`simulate_stats_daily`] for every job, in parallel, results in job order.
+/// [`simulate_row`] for every job, in parallel, results in job order; `ctx` is
+/// built once for the sweep.
 pub fn simulate_many_stats_daily(
     bars: Bars<'_>,
     jobs: &[Job<'_>],
@@ -53,9 +66,16 @@ pub fn simulate_many_stats_daily(
     check: BarCheck,
     spec: StatsSpec,
 ) -> Vec<EngineResult<(Stats, Vec<f64>)>> {
-    run_checked(bars, jobs, threads, check, |job| {
-        simulate_stats_daily(bars, job.orders, job.config, spec)
-    })
+    let ctx = RowContext::new(
+        bars,
+        Conventions::aftershock(spec.periods_per_year),
+        spec.day,
+    );
+    let rows = run_checked(bars, jobs, threads, check, |job| {
+        simulate_row(bars, job.orders, job.config, spec.day, &ctx)
+    });
+    metrics::release_spare_rows();
+    rows
 }
 
 #[cfg(test)]

@@ -30,6 +30,20 @@ pub fn check_span(start: i64, end: i64, day: i64, last_row: usize) -> EngineResu
     Ok(())
 }
 
+type RowBuffers = (Vec<(i64, f64)>, Vec<f64>);
+
+thread_local! {
+    /// The kept-row buffers of the last finished run on this thread: a sweep's
+    /// variants reuse them instead of each growing, copying and paging in its own.
+    static SPARE_ROWS: std::cell::RefCell<RowBuffers> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Frees this thread's spare row buffers (a sweep calls it when it is done, so a
+/// thread that outlives the sweep does not hold one variant's rows).
+pub fn release_spare_rows() {
+    SPARE_ROWS.with(|s| drop(s.take()));
+}
+
 /// Streaming state over the equity rows of one run.
 #[derive(Debug, Clone)]
 pub struct EquityStream {
@@ -53,9 +67,25 @@ pub struct EquityStream {
     last_exposed: bool,
     exposed_time: i64,
     final_equity: f64,
+    /// With [`EquityStream::keeping_rows`]: every folded row (ts, equity) and the
+    /// close-of-day equity of every calendar day, for the sweep rows' drawdown
+    /// episodes, beta and trading-day sampling (one run's rows, never a sweep's).
+    kept: Option<RowBuffers>,
 }
 
 impl EquityStream {
+    /// A stream that also keeps its folded rows and daily equity (see `kept`), in
+    /// the buffers the previous run on this thread gave back ([`EquityFigures::recycle`]).
+    pub fn keeping_rows(init_cash: f64, day: i64) -> Self {
+        let (mut rows, mut days) = SPARE_ROWS.with(|s| s.take());
+        rows.clear();
+        days.clear();
+        EquityStream {
+            kept: Some((rows, days)),
+            ..EquityStream::new(init_cash, day)
+        }
+    }
+
     pub fn new(init_cash: f64, day: i64) -> Self {
         EquityStream {
             init_cash,
@@ -72,6 +102,7 @@ impl EquityStream {
             last_exposed: false,
             exposed_time: 0,
             final_equity: init_cash,
+            kept: None,
         }
     }
 
@@ -120,10 +151,16 @@ impl EquityStream {
         self.last_exposed = row.gross_exposure > 0.0;
         self.final_equity = v;
         self.rows += 1;
+        if let Some((rows, _)) = self.kept.as_mut() {
+            rows.push((row.ts, v));
+        }
     }
 
     fn close_day(&mut self) {
         let d = self.day_equity;
+        if let Some((_, days)) = self.kept.as_mut() {
+            days.push(d);
+        }
         self.daily_returns
             .push((d - self.prev_daily) / self.prev_daily);
         self.prev_daily = d;
@@ -131,7 +168,7 @@ impl EquityStream {
 
     /// Folds the last row and returns the equity figures, with the time exposed
     /// counted up to `end` (the last bar's timestamp).
-    fn finish(mut self, end: i64) -> EquityFigures {
+    pub(super) fn finish(mut self, end: i64) -> EquityFigures {
         if let Some(row) = self.pending.take() {
             self.fold(row);
         }
@@ -141,7 +178,11 @@ impl EquityStream {
                 self.exposed_time += end - self.last_ts;
             }
         }
+        let (kept_rows, daily_equity) = self.kept.unwrap_or_default();
         EquityFigures {
+            init_cash: self.init_cash,
+            kept_rows,
+            daily_equity,
             final_equity: self.final_equity,
             peak: self.peak,
             max_drawdown: self.max_drawdown,
@@ -152,13 +193,56 @@ impl EquityStream {
     }
 }
 
-struct EquityFigures {
-    final_equity: f64,
-    peak: f64,
-    max_drawdown: f64,
-    daily_returns: Vec<f64>,
-    exposed_time: i64,
-    rows: u64,
+pub(super) struct EquityFigures {
+    pub init_cash: f64,
+    /// The folded rows and daily equity of a stream made by `keeping_rows` (else empty).
+    pub kept_rows: Vec<(i64, f64)>,
+    pub daily_equity: Vec<f64>,
+    pub final_equity: f64,
+    pub peak: f64,
+    pub max_drawdown: f64,
+    pub daily_returns: Vec<f64>,
+    pub exposed_time: i64,
+    pub rows: u64,
+}
+
+impl EquityFigures {
+    /// Gives the kept-row buffers back for the next run on this thread.
+    pub(super) fn recycle(self) {
+        SPARE_ROWS.with(|s| *s.borrow_mut() = (self.kept_rows, self.daily_equity));
+    }
+
+    /// What the figures of the run are made of, with the periodic returns sampled
+    /// and annualized as the caller's conventions say.
+    pub(super) fn parts<'a>(
+        &'a self,
+        out: &'a Output,
+        start: i64,
+        end: i64,
+        daily_returns: &'a [f64],
+        periods_per_year: f64,
+        closes: &'a [(f64, f64)],
+    ) -> Parts<'a> {
+        Parts {
+            start,
+            end,
+            init_cash: self.init_cash,
+            final_equity: if self.rows > 0 {
+                self.final_equity
+            } else {
+                self.init_cash
+            },
+            equity_peak: self.peak,
+            max_drawdown: self.max_drawdown,
+            daily_returns,
+            periods_per_year,
+            exposed_time: self.exposed_time,
+            fills: &out.fills,
+            trades: &out.trades,
+            bars_visited: out.bars_visited,
+            closes,
+        }
+    }
 }
 
 /// Every figure of `Result.stats()`. `None` where `stats()` gives null.
@@ -197,6 +281,16 @@ pub struct Stats {
     pub avg_trade_duration: Option<i64>,
     pub sqn: Option<f64>,
     pub kelly: Option<f64>,
+    /// Arithmetic mean trade return whatever the conventions (`avg_trade_return`
+    /// before they apply).
+    pub expectancy: Option<f64>,
+    // Filled by `rows::finish_row` (the sweep rows); `None` from `figures` alone.
+    pub calmar: Option<f64>,
+    pub alpha: Option<f64>,
+    pub beta: Option<f64>,
+    pub avg_drawdown: Option<f64>,
+    pub max_drawdown_duration: Option<i64>,
+    pub avg_drawdown_duration: Option<i64>,
 }
 
 /// What the figures depend on besides the run itself.
@@ -240,25 +334,15 @@ pub fn stats_and_daily_returns(
     spec: StatsSpec,
     closes: &[(f64, f64)],
 ) -> (Stats, Vec<f64>) {
-    let init = stream.init_cash;
     let eq = stream.finish(end);
-    let final_equity = if eq.rows > 0 { eq.final_equity } else { init };
-
-    let stats = figures(Parts {
+    let stats = figures(eq.parts(
+        out,
         start,
         end,
-        init_cash: init,
-        final_equity,
-        equity_peak: eq.peak,
-        max_drawdown: eq.max_drawdown,
-        daily_returns: &eq.daily_returns,
-        periods_per_year: spec.periods_per_year,
-        exposed_time: eq.exposed_time,
-        fills: &out.fills,
-        trades: &out.trades,
-        bars_visited: out.bars_visited,
+        &eq.daily_returns,
+        spec.periods_per_year,
         closes,
-    });
+    ));
     (stats, eq.daily_returns)
 }
 
@@ -337,6 +421,7 @@ pub fn figures(p: Parts<'_>) -> Stats {
         open_trades: (p.trades.len() - n_closed) as u64,
         win_rate: (n_closed > 0).then(|| gains.len() as f64 / n_closed as f64),
         avg_trade_return: (n_closed > 0).then(|| pairwise_sum(&returns) / n_closed as f64),
+        expectancy: (n_closed > 0).then(|| pairwise_sum(&returns) / n_closed as f64),
         profit_factor: (loss > 0.0).then(|| pairwise_sum(&gains) / loss),
         total_fees: pairwise_sum(&fees),
         exposure,
@@ -348,7 +433,7 @@ pub fn figures(p: Parts<'_>) -> Stats {
 }
 
 /// `base ** exponent - 1`, `None` when it is not finite (a short span annualized).
-fn power_minus_one(base: f64, exponent: f64) -> Option<f64> {
+pub(super) fn power_minus_one(base: f64, exponent: f64) -> Option<f64> {
     let v = base.powf(exponent) - 1.0;
     v.is_finite().then_some(v)
 }
@@ -361,7 +446,7 @@ fn mean_std(x: &[f64]) -> (f64, f64) {
     (mean, (pairwise_sum(&squares) / (n - 1.0)).sqrt())
 }
 
-fn mean(x: &[f64]) -> f64 {
+pub(super) fn mean(x: &[f64]) -> f64 {
     pairwise_sum(x) / x.len() as f64
 }
 

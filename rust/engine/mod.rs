@@ -7,6 +7,7 @@
 mod daily;
 mod error;
 mod metrics;
+mod rows;
 mod signals;
 mod sim;
 mod types;
@@ -24,9 +25,10 @@ mod tests;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use daily::{simulate_many_stats_daily, simulate_stats_daily};
+pub use daily::{simulate_many_stats_daily, simulate_row, simulate_stats_daily};
+pub use rows::{signal_rows, Conventions, RowContext};
 pub use error::{EngineError, EngineResult, Table};
-pub use metrics::{pairwise_sum, EquityStream, Stats, StatsSpec};
+pub use metrics::{pairwise_sum, release_spare_rows, EquityStream, Stats, StatsSpec};
 pub use signals::{
     signal_stats, simulate_signal_group, simulate_signals, simulate_signals_many,
     simulate_signals_many_counted, Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode,
@@ -73,9 +75,12 @@ pub fn simulate_many_stats(
     check: BarCheck,
     spec: StatsSpec,
 ) -> Vec<EngineResult<Stats>> {
-    run_checked(bars, jobs, threads, check, |job| {
-        simulate_stats(bars, job.orders, job.config, spec)
-    })
+    let ctx = RowContext::new(bars, Conventions::aftershock(spec.periods_per_year), spec.day);
+    let rows = run_checked(bars, jobs, threads, check, |job| {
+        simulate_row(bars, job.orders, job.config, spec.day, &ctx).map(|(s, _)| s)
+    });
+    metrics::release_spare_rows();
+    rows
 }
 
 /// Checks the bars once (unless `Trusted`), then applies `run` to every job in

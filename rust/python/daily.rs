@@ -3,17 +3,19 @@
 //! from the other sweep functions; it reuses their batch and column helpers.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList};
 
-use super::{stats_columns, to_pyerr, ArrowTable, Batch, Column, ColumnData, Progress};
-use crate::engine::{self, EngineError, Stats, StatsSpec};
+use super::{
+    stats_columns, sweep_rows, to_pyerr, ArrowTable, Column, ColumnData, Progress, SweepArgs,
+};
+use crate::engine::{EngineError, Stats};
 
 /// Runs like `simulate_many_stats` and also returns the daily returns: one float
 /// buffer of jobs x days (job-major, read with `np.frombuffer`), every job's
 /// close-of-day returns from the first bar's day to the last bar's, and the number
 /// of days per job.
 #[pyfunction]
-#[pyo3(signature = (bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress=None))]
+#[pyo3(signature = (bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress=None, conventions=None))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn simulate_many_stats_daily<'py>(
     py: Python<'py>,
@@ -26,22 +28,21 @@ pub(super) fn simulate_many_stats_daily<'py>(
     day: i64,
     periods_per_year: f64,
     progress: Option<&Bound<'py, Progress>>,
+    conventions: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<(Bound<'py, ArrowTable>, Bound<'py, Column>, usize)> {
-    if day <= 0 {
-        return Err(pyo3::exceptions::PyValueError::new_err("day must be > 0"));
-    }
-    let spec = StatsSpec {
-        day,
-        periods_per_year,
-    };
-    let progress = progress.map(|p| p.get());
-    let runs = Batch::new(bars, offsets, orders, configs)?.run(
-        py,
+    let args = SweepArgs {
+        bars,
+        offsets,
+        orders,
+        configs,
         threads,
         trusted,
+        day,
+        periods_per_year,
         progress,
-        |bars, o, c| engine::simulate_stats_daily(bars, o, c, spec),
-    )?;
+        conventions,
+    };
+    let runs = sweep_rows(py, args)?;
     let days = runs.first().map_or(0, |(_, d)| d.len());
     let mut flat = Vec::with_capacity(days * runs.len());
     let mut stats: Vec<Stats> = Vec::with_capacity(runs.len());

@@ -22,8 +22,8 @@ use buffers::{get, view, Column, ColumnData};
 use pyo3::buffer::{Element, PyBuffer};
 
 use crate::engine::{
-    self, BarCheck, Bars, Config, EngineError, Intrabar, Job, Order, Output, Stats, StatsSpec,
-    Table,
+    self, BarCheck, Bars, Config, Conventions, EngineError, Intrabar, Job, Order, Output,
+    RowContext, Stats, StatsSpec, Table,
 };
 
 /// The single conversion point from engine errors to Python exceptions.
@@ -600,9 +600,10 @@ impl Batch {
 
 /// Runs many backtests like `simulate_many` but returns only their figures, as a
 /// dict of columns (lists, `None` for a null figure) in job order. The figures are
-/// computed inside the parallel loop; no equity path is built.
+/// computed inside the parallel loop; no equity path is built. `conventions`: see
+/// [`sweep_rows`].
 #[pyfunction]
-#[pyo3(signature = (bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress=None))]
+#[pyo3(signature = (bars, offsets, orders, configs, threads, trusted, day, periods_per_year, progress=None, conventions=None))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_many_stats<'py>(
     py: Python<'py>,
@@ -615,20 +616,102 @@ fn simulate_many_stats<'py>(
     day: i64,
     periods_per_year: f64,
     progress: Option<&Bound<'py, Progress>>,
+    conventions: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, ArrowTable>> {
-    if day <= 0 {
-        return Err(PyValueError::new_err("day must be > 0"));
-    }
-    let spec = StatsSpec {
+    let args = SweepArgs {
+        bars,
+        offsets,
+        orders,
+        configs,
+        threads,
+        trusted,
         day,
         periods_per_year,
+        progress,
+        conventions,
     };
-    let batch = Batch::new(bars, offsets, orders, configs)?;
-    let progress = progress.map(|p| p.get());
-    let stats = batch.run(py, threads, trusted, progress, |bars, o, c| {
-        engine::simulate_stats(bars, o, c, spec)
-    })?;
+    let rows = sweep_rows(py, args)?;
+    let stats: Vec<Stats> = rows.into_iter().map(|(s, _)| s).collect();
     stats_columns(py, &stats)
+}
+
+/// The arguments of the sweep functions (`simulate_many_stats`, and
+/// `simulate_many_stats_daily` in daily.rs), handled in one place.
+struct SweepArgs<'a, 'py> {
+    bars: &'a Bound<'py, PyAny>,
+    offsets: &'a Bound<'py, PyAny>,
+    orders: &'a Bound<'py, PyList>,
+    configs: &'a Bound<'py, PyList>,
+    threads: usize,
+    trusted: bool,
+    day: i64,
+    periods_per_year: f64,
+    progress: Option<&'a Bound<'py, Progress>>,
+    conventions: Option<&'a Bound<'py, PyDict>>,
+}
+
+/// Every job's sweep row and calendar-day returns, in job order. `conventions`
+/// (``{field: choice}`` of `aftershock.trading.stats.Conventions`, plus ``warmup``;
+/// absent fields keep aftershock's) is parsed once, and what the rows share over
+/// these bars is computed once, before the parallel loop.
+fn sweep_rows(py: Python<'_>, a: SweepArgs<'_, '_>) -> PyResult<Vec<(Stats, Vec<f64>)>> {
+    if a.day <= 0 {
+        return Err(PyValueError::new_err("day must be > 0"));
+    }
+    let conv = conventions_from_dict(a.conventions, a.periods_per_year)?;
+    let batch = Batch::new(a.bars, a.offsets, a.orders, a.configs)?;
+    let views = batch.bars.views()?;
+    let bars = views.bars();
+    let day = a.day;
+    let ctx = py.detach(|| RowContext::new(bars, conv, day));
+    let progress = a.progress.map(|p| p.get());
+    let rows = batch.run(py, a.threads, a.trusted, progress, |bars, o, c| {
+        engine::simulate_row(bars, o, c, day, &ctx)
+    });
+    engine::release_spare_rows();
+    rows
+}
+
+/// The conventions of a sweep's rows, strings parsed once into the engine's flags.
+fn conventions_from_dict(
+    d: Option<&Bound<'_, PyDict>>,
+    periods_per_year: f64,
+) -> PyResult<Conventions> {
+    let mut conv = Conventions::aftershock(periods_per_year);
+    let Some(d) = d else { return Ok(conv) };
+    let py = d.py();
+    for (key, value) in d.iter() {
+        let key: String = key.extract()?;
+        let bad = || {
+            to_pyerr(
+                py,
+                EngineError::config("conventions", format!("{key}: unknown field or choice")),
+            )
+        };
+        if key == "warmup" {
+            conv.warmup = value.extract::<usize>().map_err(|_| bad())?;
+            continue;
+        }
+        let choice: String = value.extract().map_err(|_| bad())?;
+        let (flag, ours, theirs) = match key.as_str() {
+            "returns" => (&mut conv.trading_days, "calendar", "trading"),
+            "risk" => (&mut conv.compounded, "arithmetic", "compounded"),
+            "avg_trade" => (&mut conv.geometric_avg_trade, "arithmetic", "geometric"),
+            "profit_factor" => (&mut conv.profit_factor_returns, "money", "returns"),
+            "exposure" => (&mut conv.exposure_bars, "time", "bars"),
+            "year" => (&mut conv.year_periods, "365d", "periods"),
+            "durations" => (&mut conv.bar_durations, "exact", "bar"),
+            "fees" => (&mut conv.fees_closed, "all", "closed"),
+            "alpha_risk_free" => (&mut conv.alpha_simple, "compounded", "simple"),
+            _ => return Err(bad()),
+        };
+        *flag = match choice.as_str() {
+            c if c == ours => false,
+            c if c == theirs => true,
+            _ => return Err(bad()),
+        };
+    }
+    Ok(conv)
 }
 
 /// Sweep figures as one Arrow table, a row per job, in `Result.stats()` order
@@ -668,7 +751,14 @@ fn stats_columns<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, A
         .duration("max_trade_duration", col!(|s| s.max_trade_duration))
         .duration("avg_trade_duration", col!(|s| s.avg_trade_duration))
         .opt_f64("sqn", col!(|s| s.sqn))
-        .opt_f64("kelly", col!(|s| s.kelly));
+        .opt_f64("kelly", col!(|s| s.kelly))
+        .opt_f64("expectancy", col!(|s| s.expectancy))
+        .opt_f64("calmar", col!(|s| s.calmar))
+        .opt_f64("alpha", col!(|s| s.alpha))
+        .opt_f64("beta", col!(|s| s.beta))
+        .opt_f64("avg_drawdown", col!(|s| s.avg_drawdown))
+        .duration("max_drawdown_duration", col!(|s| s.max_drawdown_duration))
+        .duration("avg_drawdown_duration", col!(|s| s.avg_drawdown_duration));
     Bound::new(py, ArrowTable::new(t.finish()))
 }
 
@@ -896,9 +986,12 @@ fn simulate_signals<'py>(
 
 /// A sweep: `config` with each key of `variants` (equal-length float columns, one
 /// value per variant) overridden; runs on `threads` threads with the GIL released
-/// and returns one list per stats figure, in variant order.
+/// and returns one list per stats figure, in variant order. With `conventions`
+/// (as for `simulate_many_stats`), every figure of the sweep rows under them, from
+/// each variant's equity rows (`engine::signal_rows`).
 #[pyfunction]
-#[pyo3(signature = (bars, signals, config, variants, threads, progress=None))]
+#[pyo3(signature = (bars, signals, config, variants, threads, progress=None, conventions=None, periods_per_year=365.0))]
+#[allow(clippy::too_many_arguments)]
 fn simulate_signals_many<'py>(
     py: Python<'py>,
     bars: &Bound<'py, PyAny>,
@@ -907,6 +1000,8 @@ fn simulate_signals_many<'py>(
     variants: &Bound<'py, PyAny>,
     threads: usize,
     progress: Option<&Bound<'py, Progress>>,
+    conventions: Option<&Bound<'py, PyDict>>,
+    periods_per_year: f64,
 ) -> PyResult<Bound<'py, ArrowTable>> {
     let frames = SignalFrames::from_py(bars, signals)?;
     let base = signal_config_from_dict(config)?;
@@ -933,8 +1028,14 @@ fn simulate_signals_many<'py>(
     let views = frames.views()?;
     let input = views.input();
     let done = progress.map(|p| &p.get().done);
-    let results =
-        py.detach(|| engine::simulate_signals_many_counted(input, &configs, threads, done));
+    let rows = match conventions {
+        Some(d) => Some(conventions_from_dict(Some(d), periods_per_year)?),
+        None => None,
+    };
+    let results = py.detach(|| match rows {
+        Some(conv) => engine::signal_rows(input, &configs, threads, conv, done),
+        None => engine::simulate_signals_many_counted(input, &configs, threads, done),
+    });
     let stats: Vec<Stats> = results
         .into_iter()
         .collect::<Result<_, _>>()

@@ -233,6 +233,31 @@ def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price, trail):
         assert on_demand.fills.equals(alone.fills)
 
 
+def test_sweep_rows_with_conventions_hold_every_stats_figure():
+    from aftershock.trading.results import SWEEP_STATS, STATS_DOC
+
+    bars, entries, exits = walk_bars(1_500, 8)
+    grid = dict(sl_stop=[None, 0.01], tp_stop=[0.02, math.inf])
+    for conventions in ("aftershock", "backtesting.py"):
+        frame = from_signals(bars, entries, exits, direction="both", price="close", fees=0.001,
+                             conventions=conventions, **grid)
+        assert list(frame.columns[3:]) == list(SWEEP_STATS)
+        for row in frame.iter_rows(named=True):
+            stats = from_signals(bars, entries, exits, direction="both", price="close", fees=0.001,
+                                 variant=row["variant"], **grid).stats(conventions=conventions)
+            bad = {k: (row[k], stats[k]) for k in STATS_DOC if not same(row[k], stats[k])}
+            assert not bad, f"{conventions} variant {row['variant']}: {bad}"
+    # no signal at all: no trade, no drawdown
+    quiet = from_signals(bars, np.zeros(bars.height, bool), None, price="close", sl_stop=[0.01, 0.02],
+                         conventions="aftershock")
+    alone = from_signals(bars, np.zeros(bars.height, bool), None, price="close", sl_stop=0.01).stats()
+    row = quiet.row(0, named=True)
+    assert row["trades"] == 0 and row["avg_drawdown"] is None
+    assert not {k for k in STATS_DOC if not same(row[k], alone[k])}
+    with pytest.raises(ConfigError, match="conventions"):
+        from_signals(bars, entries, exits, price="close", conventions="aftershock")
+
+
 def test_sweep_is_the_product_of_the_lists_in_argument_order():
     bars, entries, exits = walk_bars(300, 4)
     frame = from_signals(bars, entries, exits, size=[1.0, 2.0], tsl_stop=[0.01, 0.02, 0.05], price="close")

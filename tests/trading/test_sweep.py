@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 import aftershock as ash
 import aftershock.trading.engine as engine_module
 from aftershock.trading.engine import prepare_bars
-from aftershock.trading.results import ENGINE_STATS as STATS_DOC  # the figures every sweep row holds
-from aftershock.trading.results import NOT_IN_SWEEP_ROWS
+from aftershock.trading.results import STATS_DOC  # every key of Result.stats(), documented
+from aftershock.trading.results import SWEEP_STATS  # the same keys in stats() order: a sweep row's columns
 
 sweep_module = importlib.import_module("aftershock.trading.sweep")  # the package's `sweep` is the function
 
@@ -90,7 +90,7 @@ def test_orders_frame_sweep_rows_equal_stats_of_each_backtest_run_alone():
     sw = ash.Sweep(bars, base, GRID, init_cash=10_000, slippage=0.0001)
     table = sw.run(threads=2)
     assert table.height == len(sw) == 24
-    assert table.columns == [*GRID, *STATS_DOC]
+    assert table.columns == [*GRID, *SWEEP_STATS]
     # the grid's last key varies fastest
     assert table.row(1, named=True)["fees"] == 0.0005 and table.row(2, named=True)["exit_after"] == "4h"
     assert table["trades"].min() > 10 and table["sharpe"].null_count() == 0
@@ -106,13 +106,11 @@ def test_orders_frame_sweep_rows_equal_stats_of_each_backtest_run_alone():
         assert sw.result(i).fills.equals(result.fills)
 
 
-def test_sweep_rows_hold_every_stats_figure_but_the_listed_ones():
+def test_sweep_rows_hold_every_stats_figure_in_stats_order():
     bars = walk_bars(days=2)
     stats = ash.backtest(bars, event_orders()).stats()
-    assert set(STATS_DOC) | set(NOT_IN_SWEEP_ROWS) == set(stats)
-    assert not set(STATS_DOC) & set(NOT_IN_SWEEP_ROWS)
-    # in stats() order
-    assert [k for k in stats if k in STATS_DOC] == list(STATS_DOC)
+    assert set(SWEEP_STATS) == set(stats) == set(STATS_DOC)
+    assert list(stats) == list(SWEEP_STATS)
 
 
 def test_sweep_rows_do_not_depend_on_the_thread_count():
@@ -130,7 +128,7 @@ def test_stats_only_backtest_many_equals_stats_of_full_results():
     full = ash.backtest_many(bars, frames, configs, threads=2)
     for ppy in (365.0, 252.0):
         table = ash.backtest_many(bars, frames, configs, threads=2, stats_only=True, periods_per_year=ppy)
-        assert table.columns == list(STATS_DOC)
+        assert table.columns == list(SWEEP_STATS)
         assert table.schema["start"] == pl.Datetime("us", "UTC")
         for row, result in zip(table.iter_rows(named=True), full):
             # the engine samples calendar-day returns, annualized by periods_per_year
@@ -198,6 +196,79 @@ def test_strategy_sweep_compiles_each_parameter_set_once_with_a_fresh_instance(m
     assert table.filter(pl.col("threshold") == 0.8)["trades"].max() < table.filter(pl.col("threshold") == 0.0)["trades"].min()
 
 
+def weekday_bars() -> pl.DataFrame:
+    """Two symbols, hourly bars on weekdays only (so trading days are not calendar days,
+    and backtesting.py's weekend rule annualizes by 252): UP rises at every bar, WALK
+    is a random walk."""
+    hours = pl.datetime_range(T0, T0 + dt.timedelta(days=18), "1h", eager=True, time_zone="UTC")
+    hours = hours.filter(hours.dt.weekday() <= 5)
+    n = hours.len()
+    up = 100 * np.cumprod(1 + np.random.default_rng(20).uniform(0.0005, 0.002, n))
+    walk = 50 * np.exp(np.cumsum(np.random.default_rng(21).normal(0, 0.004, n)))
+    frames = []
+    for symbol, close in (("UP", up), ("WALK", walk)):
+        open_ = np.concatenate([[close[0] * 0.999], close[:-1]])
+        frames.append(pl.DataFrame({"ts": hours, "symbol": symbol, "open": open_, "high": np.maximum(open_, close),
+                                    "low": np.minimum(open_, close), "close": close}))
+    return pl.concat(frames)
+
+
+class Edge(ash.Strategy):
+    """No orders at all, long UP only (never below its peak without fees), or WALK both ways."""
+
+    mode: str = "none"
+
+    def on_release(self, events):
+        if self.mode == "none":
+            return ash.orders.market(events.head(0), symbol="UP", side=1.0, size=1.0)
+        if self.mode == "up":
+            return ash.orders.market(events, symbol="UP", side=1.0, size=1.0, exit_after="2h")
+        return ash.orders.market(events, symbol="WALK", side=-pl.col("surprise_z").sign(), size=20.0, exit_after="1d")
+
+
+def test_sweep_rows_equal_stats_under_each_conventions_with_edge_variants():
+    import dataclasses
+
+    from aftershock.trading.stats import AFTERSHOCK
+
+    bars = weekday_bars()
+    sw = ash.Sweep(bars, Edge, {"mode": ["none", "up", "walk"], "fees": [0.0, 0.001]}, calendar=calendar(),
+                   init_cash=10_000)
+    alone = [sw.result(i) for i in range(len(sw))]
+    custom = dataclasses.replace(AFTERSHOCK, exposure="bars", durations="bar", alpha_risk_free="simple",
+                                 returns="trading", name="custom")
+    for conventions in (None, "backtesting.py", custom):
+        table = sw.run(threads=2, conventions=conventions)
+        assert table.columns == ["mode", "fees", *SWEEP_STATS]
+        for row, result in zip(table.iter_rows(named=True), alone):
+            assert_row_matches(row, result.stats(conventions=conventions))
+    rows = {(r["mode"], r["fees"]): r for r in table.iter_rows(named=True)}
+    # the edges: no trade at all, a run that never draws down, and one that does
+    assert rows["none", 0.0]["trades"] == 0 and rows["none", 0.0]["expectancy"] is None
+    assert rows["up", 0.0]["trades"] > 5 and rows["up", 0.0]["max_drawdown"] == 0.0
+    assert rows["up", 0.0]["avg_drawdown"] is None and rows["up", 0.0]["calmar"] is None
+    assert rows["walk", 0.001]["avg_drawdown"] < 0 and rows["walk", 0.001]["beta"] is not None
+    peer = sw.run(conventions="backtesting.py").row(0, named=True)
+    assert (peer["conventions"], peer["return_sampling"], peer["periods_per_year"]) == ("backtesting.py", "trading", 252)
+    # an explicit annualization keeps the conventions' sampling
+    fixed = ash.Sweep(bars, Edge, {"mode": ["walk"]}, calendar=calendar(), periods_per_year=260, init_cash=10_000)
+    assert_row_matches(fixed.run(conventions="backtesting.py").row(0, named=True),
+                       fixed.result(0).stats(conventions="backtesting.py", periods_per_year=260, returns="trading"))
+    with pytest.raises(ash.ConfigError, match="conventions"):
+        sw.run(conventions="zipline")
+
+
+def test_a_saved_sweep_under_backtesting_py_conventions_verifies_after_loading(tmp_path):
+    # regression: a loaded sweep took the 365 it was saved with for an explicit
+    # annualization, and re-ran weekday bars with 365 instead of the weekend rule's 252
+    sw = ash.Sweep(weekday_bars(), Edge, {"mode": ["walk"]}, calendar=calendar(), init_cash=10_000)
+    table = sw.run(conventions="backtesting.py")
+    sw.save(tmp_path / "sweep")
+    loaded = ash.load(tmp_path / "sweep")
+    loaded.verify()
+    assert loaded.run(conventions="backtesting.py").equals(table)
+
+
 def test_backtest_many_encodes_a_repeated_frame_once(monkeypatch):
     calls = []
     real_encode = engine_module.encode_orders
@@ -247,16 +318,18 @@ def test_grid_errors_name_the_key():
     fees=st.floats(0, 0.002),
     leverage=st.sampled_from([1.0, 3.0]),
     close_at_end=st.booleans(),
+    conventions=st.sampled_from([None, "backtesting.py"]),
 )
-def test_engine_figures_equal_stats_on_random_variants(seed, sl, tp, hold, fees, leverage, close_at_end):
+def test_engine_figures_equal_stats_on_random_variants(seed, sl, tp, hold, fees, leverage, close_at_end, conventions):
     bars = walk_bars(days=4, step_min=15, seed=seed)
     frame = event_orders(seed=seed).filter(pl.col("submit_ts") < T0 + dt.timedelta(days=4)).with_columns(
         stop_loss=pl.lit(sl, pl.Float64), take_profit=pl.lit(tp, pl.Float64), exit_after=pl.lit(hold, pl.String),
         qty=pl.lit(0.5 * leverage),
     )
     cfg = {"fees": fees, "leverage": leverage, "close_at_end": close_at_end, "init_cash": 1_000.0}
-    row = ash.backtest_many(bars, [frame], [cfg], stats_only=True).row(0, named=True)
-    assert_row_matches(row, ash.backtest(bars, frame, **cfg).stats())
+    fees = cfg.pop("fees")
+    row = ash.Sweep(bars, frame, {"fees": [fees]}, **cfg).run(threads=1, conventions=conventions).row(0, named=True)
+    assert_row_matches(row, ash.backtest(bars, frame, fees=fees, **cfg).stats(conventions=conventions))
 
 
 def test_prepared_bars_are_reused_without_a_rescan(monkeypatch):

@@ -39,12 +39,12 @@ def _ray() -> Any:
 
 
 def _chunk(bars: tuple[pl.DataFrame, pl.Series], orders: list, configs: list, threads: int,
-           periods_per_year: float, daily: bool) -> tuple[pl.DataFrame, np.ndarray | None]:
+           periods_per_year: float, daily: bool, conventions: Any = None) -> tuple[pl.DataFrame, np.ndarray | None]:
     """One chunk on a worker: the local engine call (frames and arrays pickle)."""
     from aftershock.trading.sweep import _local
 
     columns, offsets = bars
-    return _local(columns, offsets, orders, configs, threads, periods_per_year, daily)
+    return _local(columns, offsets, orders, configs, threads, periods_per_year, daily, None, conventions)
 
 
 def _remote() -> Any:
@@ -55,7 +55,8 @@ def _remote() -> Any:
 
 
 def run_chunks(columns: pl.DataFrame, offsets: pl.Series, orders: list, configs: list, threads: int,
-               periods_per_year: float, daily: bool, counter: Any = None) -> tuple[pl.DataFrame, np.ndarray | None]:
+               periods_per_year: float, daily: bool, counter: Any = None,
+               conventions: Any = None) -> tuple[pl.DataFrame, np.ndarray | None]:
     """The sweep backend: same arguments and same results as the local one.
     ``threads`` is ignored: each task runs on one worker CPU, and Ray runs as many
     tasks at once as the cluster has CPUs; ``counter`` too (progress is not shipped
@@ -68,7 +69,7 @@ def run_chunks(columns: pl.DataFrame, offsets: pl.Series, orders: list, configs:
     size = max(1, math.ceil(n / (cpus * CHUNKS_PER_CPU)))
     bars_ref = ray.put((columns, offsets))
     remote = _remote()
-    refs = [remote.remote(bars_ref, orders[lo:lo + size], configs[lo:lo + size], 1, periods_per_year, daily)
+    refs = [remote.remote(bars_ref, orders[lo:lo + size], configs[lo:lo + size], 1, periods_per_year, daily, conventions)
             for lo in range(0, n, size)]
     parts = ray.get(refs)
     table = pl.concat([t for t, _ in parts])

@@ -23,7 +23,7 @@ from aftershock.trading._frame_identity import buffer_fingerprint
 from aftershock._time import duration_us
 from aftershock.errors import BarsError, ConfigError, OrdersError
 from aftershock.prices._validate import BARS_SCHEMA, PRICE_COLUMNS, _as_polars, _normalize_dtypes
-from aftershock.trading.results import ENGINE_STATS, Result
+from aftershock.trading.results import ENGINE_STATS, SWEEP_STATS, Result
 
 __all__ = [
     "backtest", "backtest_many", "PreparedBars", "prepare_bars", "encode_orders", "stats_frame", "ORDER_COLUMNS",
@@ -520,7 +520,7 @@ def backtest_many(
         columns = _engine.simulate_many_stats(
             prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
         )
-        return stats_frame(columns, prepared.symbols, ppy)
+        return stats_frame(columns, prepared.symbols, ppy, conventions="aftershock")
     raws = _engine.simulate_many(prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True)
     return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
 
@@ -547,17 +547,22 @@ def _encode_distinct(orders: Sequence[Any], symbols: Sequence[str]) -> list[tupl
     return out
 
 
-def stats_frame(table: Any, symbols: Sequence[str], periods_per_year: float) -> pl.DataFrame:
+def stats_frame(table: Any, symbols: Sequence[str], periods_per_year: float, *, sampling: str = "calendar",
+                conventions: str | None = None) -> pl.DataFrame:
     """The engine's figures (an Arrow table, one row per run) as a frame with the keys
     and dtypes of :meth:`Result.stats`: the benchmark's index named, the annualization
-    settings the engine used added."""
+    settings the engine used added. With ``conventions`` (their name), every key of
+    :data:`~aftershock.trading.results.SWEEP_STATS`; without, those of the streaming
+    pass (:data:`~aftershock.trading.results.ENGINE_STATS`)."""
     frame = pl.DataFrame(table)
     frame = frame.with_columns(
         benchmark=frame.get_column("benchmark").replace_strict(
             dict(enumerate(symbols)), default=None, return_dtype=pl.String
         ),
         periods_per_year=pl.lit(float(periods_per_year)),
-        return_sampling=pl.lit("calendar"),
+        return_sampling=pl.lit(sampling),
         risk_free=pl.lit(0.0),
     )
-    return frame.select(ENGINE_STATS)
+    if conventions is None:
+        return frame.select(ENGINE_STATS)
+    return frame.with_columns(conventions=pl.lit(conventions)).select(SWEEP_STATS)

@@ -288,7 +288,8 @@ def _sweep_inputs(sw: "Sweep") -> tuple[dict[str, Any], dict[str, pl.DataFrame]]
         "strategy": strategy,
         "grid": _store.to_json(sw.grid, where="grid"),
         "config": _store.to_json(sw.config, where="config"),
-        "periods_per_year": sw.periods_per_year,
+        # None: the conventions' annualization (the Sweep was not given one)
+        "periods_per_year": sw.periods_per_year if getattr(sw, "_ppy_given", True) else None,
         "variants": len(sw),
         "inputs": {"bars": bars_digest(sw.bars), "calendar": frame_record(calendar), "orders": frame_record(orders)},
     }
@@ -349,8 +350,11 @@ def verify_sweep(sw: "Sweep", bars: Any = None, calendar: Any = None, threads: i
     if calendar is not None:
         _check_input("calendar", recorded["calendar"], frame_record(calendar_frame(calendar)))
         cal = calendar
-    fresh = Sweep(prepared, sw.strategy, sw.grid, calendar=cal, periods_per_year=sw.periods_per_year, **sw.config)
-    _compare("sweep table", sw.table, fresh.run(threads=threads))
+    ppy = sw.periods_per_year if getattr(sw, "_ppy_given", True) else None
+    fresh = Sweep(prepared, sw.strategy, sw.grid, calendar=cal, periods_per_year=ppy, **sw.config)
+    named = sw.table.get_column("conventions")[0] if "conventions" in sw.table.columns and sw.table.height else None
+    conventions = named if named in ("aftershock", "backtesting.py") else None
+    _compare("sweep table", sw.table, fresh.run(threads=threads, conventions=conventions))
 
 
 # -- checkpoints -------------------------------------------------------------------

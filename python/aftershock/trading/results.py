@@ -24,7 +24,7 @@ from aftershock.errors import ConfigError, InputError
 if TYPE_CHECKING:
     from aftershock.trading.engine import PreparedBars
 
-__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "NOT_IN_SWEEP_ROWS", "Stats"]
+__all__ = ["Result", "STATS_DOC", "ENGINE_STATS", "SWEEP_STATS", "Stats"]
 
 _REASONS = labels("reason")
 _STATUSES = labels("status")
@@ -78,9 +78,10 @@ STATS_DOC: dict[str, str] = {
 }
 
 
-#: The figures the engine computes for every sweep variant (rust/engine/metrics.rs), in
-#: :meth:`Result.stats` order; a sweep row holds each, equal to ``stats()`` of that variant
-#: run alone (calendar-day returns, no risk-free rate: the defaults).
+#: The figures of the engine's one streaming pass over a run's equity rows (a
+#: :class:`~aftershock.trading.stream.BacktestStream` and a ``from_signals`` sweep), in
+#: :meth:`Result.stats` order; each equals ``stats()`` of that run (calendar-day returns,
+#: no risk-free rate: the defaults).
 ENGINE_STATS: tuple[str, ...] = (
     "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
     "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
@@ -89,13 +90,16 @@ ENGINE_STATS: tuple[str, ...] = (
     "benchmark", "periods_per_year", "return_sampling", "risk_free",
 )
 
-#: :meth:`Result.stats` figures a sweep row does not hold yet (they need the drawdown
-#: episodes or the per-bar equity returns; ``expectancy`` and ``conventions`` came with
-#: the stats conventions and are not in the engine's rows yet); ``Sweep.result(i).stats()``
-#: has them.
-NOT_IN_SWEEP_ROWS: tuple[str, ...] = (
-    "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration", "calmar", "alpha", "beta",
-    "expectancy", "conventions",
+#: Every key of :meth:`Result.stats`, in its order: the columns of a row of ``ash.sweep``,
+#: ``Sweep.run`` and ``backtest_many(stats_only=True)``, each equal to ``stats()`` of that
+#: variant run alone (under the sweep's ``conventions``).
+SWEEP_STATS: tuple[str, ...] = (
+    "start", "end", "init_cash", "final_equity", "total_return", "max_drawdown", "sharpe", "trades",
+    "open_trades", "win_rate", "avg_trade_return", "profit_factor", "total_fees", "exposure", "bars_visited",
+    "duration", "equity_peak", "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration", "return_ann",
+    "volatility_ann", "cagr", "sortino", "calmar", "buy_hold_return", "alpha", "beta", "best_trade", "worst_trade",
+    "max_trade_duration", "avg_trade_duration", "sqn", "kelly", "expectancy", "benchmark", "periods_per_year",
+    "return_sampling", "risk_free", "conventions",
 )
 
 

@@ -245,6 +245,7 @@ def from_signals(
     checkpoint: Any = None,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    conventions: Any = None,
 ) -> Any:
     """Backtest boolean entry/exit signals of one symbol, simulated in Rust in one pass.
 
@@ -333,6 +334,15 @@ def from_signals(
     progress:
         With list settings, a bar on stderr that advances as variants finish
         (``None``, the default: only when stderr is a terminal).
+    conventions:
+        With list settings: every figure of :meth:`Result.stats` in each row, under
+        these conventions (``"aftershock"``, ``"backtesting.py"`` or a
+        :class:`~aftershock.trading.stats.Conventions`; row ``i`` equals
+        ``from_signals(..., variant=i).stats(conventions=conventions)``). Each variant's
+        equity path is then walked bar by bar inside a position, which is slower than
+        the default rows (``None``): those hold the figures of
+        :data:`~aftershock.trading.results.ENGINE_STATS`, without the drawdown
+        episodes, calmar, alpha, beta, expectancy and conventions (docs/sweeps.md).
 
     Returns
     -------
@@ -476,6 +486,9 @@ def from_signals(
     signals = pl.DataFrame(_column_signals(prepared.frame, views, (entries, exits, short_entries, short_exits),
                                            direction, per_bar_given, price_series, config))
 
+    if conventions is not None and (not swept or variant is not None):
+        raise ConfigError("conventions= sets the figures of a sweep's rows; for one backtest use "
+                          "result.stats(conventions=...)", column="conventions")
     if not swept:
         if variant is not None:
             raise ConfigError("variant= picks a row of a sweep: give at least one setting as a list", column="variant")
@@ -493,21 +506,32 @@ def from_signals(
         return _run(prepared, arrays, signals, one_config, symbol)
     engine_columns = pl.DataFrame({("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()})
     n_threads = threads or os.cpu_count() or 1
+    rows: dict[str, Any] = {}
+    sampling, ppy, conv_name = "calendar", 365.0, None
+    if conventions is not None:
+        from aftershock.trading.stats import conventions_sampling, resolve_conventions
+        from aftershock.trading.sweep import engine_conventions
+
+        conv = resolve_conventions(conventions)
+        sampling, ppy = conventions_sampling(conv, prepared.arrays["ts"])
+        conv_name = conv.name
+        rows = {"conventions": engine_conventions(conv), "periods_per_year": ppy}
+
+    def figures(part: pl.DataFrame, counter: Any) -> pl.DataFrame:
+        table = _engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter, **rows)
+        return stats_frame(table, (symbol,), ppy, sampling=sampling, conventions=conv_name)
 
     def run(counter: Any) -> pl.DataFrame:
         if checkpoint is None:
-            return stats_frame(_engine.simulate_signals_many(arrays, signals, config, engine_columns, n_threads, counter),
-                               (symbol,), 365.0)
+            return figures(engine_columns, counter)
         from aftershock.trading.persist import run_chunks, signals_identity
-
-        def chunk(lo: int, hi: int) -> pl.DataFrame:
-            part = engine_columns.slice(lo, hi - lo)
-            return stats_frame(_engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter),
-                               (symbol,), 365.0)
 
         identity = signals_identity(prepared, {k: signals.get_column(k).to_numpy() for k in signals.columns}, config,
                                     {k: engine_columns.get_column(k).to_numpy() for k in engine_columns.columns})
-        return run_chunks(checkpoint, identity, count, chunk_size, chunk)
+        if conventions is not None:
+            identity = {**identity, "conventions": repr(resolve_conventions(conventions))}
+        return run_chunks(checkpoint, identity, count, chunk_size,
+                          lambda lo, hi: figures(engine_columns.slice(lo, hi - lo), counter))
 
     stats = with_progress(run, count, progress)
     frame = pl.DataFrame({"variant": pl.int_range(count, eager=True)})

@@ -251,7 +251,9 @@ def convention_figures(
         n = periods_per_year
         ann = (1.0 + g) ** n - 1.0 if math.isfinite(g) else float("nan")
         var = float(np.var(r, ddof=1)) if len(r) >= 2 else float("nan")
-        vol = math.sqrt((var + (1.0 + g) ** 2) ** n - (1.0 + g) ** (2 * n)) if math.isfinite(var) else float("nan")
+        # a flat curve can round the difference below 0: no volatility (NaN, as np.sqrt gives backtesting.py)
+        vol_sq = (var + (1.0 + g) ** 2) ** n - (1.0 + g) ** (2 * n) if math.isfinite(var) else float("nan")
+        vol = math.sqrt(vol_sq) if vol_sq >= 0 else float("nan")
         downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(n) if len(r) else float("nan")
         out["return_ann"] = ann if math.isfinite(ann) else None
         out["volatility_ann"] = vol if math.isfinite(vol) else None

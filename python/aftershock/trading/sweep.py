@@ -11,7 +11,9 @@ frame over the same bars for every combination of a grid. Grid keys may be
 - backtest settings (``fees``, ``slippage``, ``latency``...).
 
 The engine computes every :meth:`Result.stats` figure of every variant inside its
-parallel loop; no equity path is kept, so memory does not grow with bars x variants.
+parallel loop, under the conventions asked for (``conventions=``, as ``stats()``); a
+variant's equity rows live only while it runs, so memory does not grow with
+bars x variants.
 ``Sweep.result(i)`` re-runs variant ``i`` alone for its full :class:`Result`.
 """
 
@@ -40,6 +42,7 @@ from aftershock.trading.engine import (
 from aftershock.errors import ConfigError
 from aftershock.trading._progress import with_progress
 from aftershock.trading.results import Result
+from aftershock.trading.stats import Conventions, conventions_sampling, resolve_conventions
 from aftershock.trading.strategy import Strategy, compile_orders
 
 __all__ = ["sweep", "Sweep", "SWEEP_ORDER_COLUMNS"]
@@ -73,7 +76,7 @@ class Sweep:
         grid: Mapping[str, Sequence[Any]],
         *,
         calendar: Any = None,
-        periods_per_year: float = 365.0,
+        periods_per_year: float | None = None,
         **config: Any,
     ) -> None:
         is_class = isinstance(strategy, type) and issubclass(strategy, Strategy)
@@ -102,7 +105,9 @@ class Sweep:
         self.bars = prepare_bars(bars)
         self.strategy = strategy
         self.calendar = calendar
-        self.periods_per_year = _periods_per_year(periods_per_year)
+        # None: the annualization of the conventions a run asks for (365 for ours)
+        self._ppy_given = periods_per_year is not None
+        self.periods_per_year = _periods_per_year(365.0 if periods_per_year is None else periods_per_year)
         self.config = dict(config)
         self._keys = keys
         #: The grid as given (key -> list of values).
@@ -189,7 +194,8 @@ class Sweep:
     # -- running ------------------------------------------------------------------
 
     def run(self, *, threads: int | None = None, progress: bool | None = None, checkpoint: Any = None,
-            chunk_size: int | None = None, backend: str = "local") -> pl.DataFrame:
+            chunk_size: int | None = None, backend: str = "local",
+            conventions: str | Conventions | None = None) -> pl.DataFrame:
         """Runs every variant in the engine (``threads``: default all cores; the
         result does not depend on it). Returns one row per variant, in the order of
         :attr:`variants`: the grid values, then every :meth:`Result.stats` figure.
@@ -206,17 +212,28 @@ class Sweep:
 
         ``backend="ray"`` splits the variants into chunks run by the same engine on
         Ray workers (``pip install 'aftershock[ray]'``, docs/scale.md); the frame is
-        the same, bit for bit."""
+        the same, bit for bit.
+
+        ``conventions``: how the figures peers disagree on are computed, as in
+        :meth:`Result.stats` (``"aftershock"``, the default, ``"backtesting.py"`` or a
+        :class:`~aftershock.trading.stats.Conventions`); row ``i`` equals
+        ``result(i).stats(conventions=conventions)`` — with a ``periods_per_year`` given
+        to the Sweep, ``stats(conventions=..., periods_per_year=..., returns=<the
+        conventions' sampling>)``."""
         n_threads = _threads(threads)
         runner = _backend(backend)
+        conv = resolve_conventions(conventions)
 
         def run(counter: Any) -> pl.DataFrame:
             if checkpoint is None:
-                return self._stats(self.variants, n_threads, counter, runner)
+                return self._stats(self.variants, n_threads, counter, runner, conv)
             from aftershock.trading.persist import run_chunks, sweep_identity
 
-            return run_chunks(checkpoint, sweep_identity(self), len(self), chunk_size,
-                              lambda lo, hi: self._stats(self.variants[lo:hi], n_threads, counter, runner))
+            identity = sweep_identity(self)
+            if conv.name != "aftershock":  # checkpoints written before conventions keep their identity
+                identity = {**identity, "conventions": repr(conv)}
+            return run_chunks(checkpoint, identity, len(self), chunk_size,
+                              lambda lo, hi: self._stats(self.variants[lo:hi], n_threads, counter, runner, conv))
 
         return self._frame(with_progress(run, len(self.variants), progress))
 
@@ -230,7 +247,8 @@ class Sweep:
         configs = [self._config_of(v) for v in self.variants]
         table, returns = _backend(backend)(self.bars.columns, self.bars.offsets, orders, configs, _threads(threads),
                                            self.periods_per_year, True, None)
-        return self._frame(stats_frame(table, self.bars.symbols, self.periods_per_year)), returns.T
+        frame = stats_frame(table, self.bars.symbols, self.periods_per_year, conventions="aftershock")
+        return self._frame(frame), returns.T
 
     def days(self) -> pl.Series:
         """The UTC calendar days of the rows of :meth:`run_daily`'s matrix."""
@@ -265,13 +283,19 @@ class Sweep:
         return self.table
 
     def _stats(self, variants: Sequence[Mapping[str, Any]], n_threads: int, counter: Any = None,
-               runner: Any = None) -> pl.DataFrame:
-        """The engine's figures of ``variants``, one row each."""
+               runner: Any = None, conv: Conventions | None = None) -> pl.DataFrame:
+        """The engine's figures of ``variants``, one row each, under ``conv``."""
+        conv = resolve_conventions(conv)
         orders = [self._encoded_orders(v) for v in variants]
         configs = [self._config_of(v) for v in variants]
+        if self._ppy_given:
+            sampling, ppy = conv.returns, self.periods_per_year
+        else:
+            sampling, ppy = conventions_sampling(conv, self.bars.arrays["ts"])
+        extra = {} if conv.name == "aftershock" else {"conventions": engine_conventions(conv)}
         table, _ = (runner or _local)(self.bars.columns, self.bars.offsets, orders, configs, n_threads,
-                                      self.periods_per_year, False, counter)
-        return stats_frame(table, self.bars.symbols, self.periods_per_year)
+                                      ppy, False, counter, **extra)
+        return stats_frame(table, self.bars.symbols, ppy, sampling=sampling, conventions=conv.name)
 
     def save(self, path: Any, *, overwrite: bool = False) -> Any:
         """Write the sweep (its table — run first if it has not been —, bars, orders or
@@ -296,17 +320,25 @@ class Sweep:
         return backtest(self.bars, self.orders(i), **self.settings(i))
 
 
+def engine_conventions(conv: Conventions) -> dict[str, Any]:
+    """A :class:`Conventions` as the engine reads it: field -> choice (the
+    annualization is resolved before, ``periods_per_year`` of the sweep functions)."""
+    fields = ("returns", "risk", "avg_trade", "profit_factor", "exposure", "year", "durations", "fees", "alpha_risk_free")
+    return {f: getattr(conv, f) for f in fields}
+
+
 def _local(columns: pl.DataFrame, offsets: pl.Series, orders: list, configs: list, threads: int,
-           periods_per_year: float, daily: bool, counter: Any = None) -> tuple[pl.DataFrame, np.ndarray | None]:
+           periods_per_year: float, daily: bool, counter: Any = None,
+           conventions: dict[str, Any] | None = None) -> tuple[pl.DataFrame, np.ndarray | None]:
     """The engine on this machine: every variant on ``threads`` threads. Returns the
     engine's figures (one row per variant) and, with ``daily``, a variants x days
-    matrix of daily returns."""
+    matrix of daily returns. ``conventions``: :func:`engine_conventions` (default ours)."""
     if not daily:
         table = _engine.simulate_many_stats(columns, offsets, orders, configs, threads, True, _DAY_US,
-                                            periods_per_year, counter)
+                                            periods_per_year, counter, conventions)
         return pl.DataFrame(table), None
     table, flat, days = _engine.simulate_many_stats_daily(columns, offsets, orders, configs, threads, True, _DAY_US,
-                                                          periods_per_year, counter)
+                                                          periods_per_year, counter, conventions)
     returns = np.array(np.frombuffer(flat, dtype=np.float64)).reshape(len(orders), days)
     return pl.DataFrame(table), returns
 
@@ -326,7 +358,7 @@ def _backend(name: str) -> Any:
 
 
 #: Where a sweep's variants run: name -> ``fn(bars columns, offsets, encoded orders,
-#: configs, threads, periods_per_year, daily, counter) -> (figures, daily returns)`` (``aftershock.research`` adds "ray").
+#: configs, threads, periods_per_year, daily, counter, conventions=None) -> (figures, daily returns)`` (``aftershock.research`` adds "ray").
 _BACKENDS: dict[str, Any] = {"local": _local}
 
 
@@ -369,11 +401,12 @@ def sweep(
     *,
     calendar: Any = None,
     threads: int | None = None,
-    periods_per_year: float = 365.0,
+    periods_per_year: float | None = None,
     checkpoint: Any = None,
     chunk_size: int | None = None,
     progress: bool | None = None,
     backend: str = "local",
+    conventions: str | Conventions | None = None,
     **config: Any,
 ) -> pl.DataFrame:
     """Backtest ``strategy`` (a Strategy class or an orders frame) for every
@@ -384,8 +417,10 @@ def sweep(
     full result of a row, keep the :class:`Sweep` and call ``Sweep.result(i)``.
     ``checkpoint``/``chunk_size``: see :meth:`Sweep.run`. ``progress``: a bar on stderr
     per finished variant (default: only on a terminal). ``backend="ray"`` runs the
-    variants on Ray workers (same frame, bit for bit).
+    variants on Ray workers (same frame, bit for bit). ``conventions``: the rows'
+    conventions, as in :meth:`Result.stats` (see :meth:`Sweep.run`).
     """
     return Sweep(bars, strategy, grid, calendar=calendar, periods_per_year=periods_per_year, **config).run(
-        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress, backend=backend
+        threads=threads, checkpoint=checkpoint, chunk_size=chunk_size, progress=progress, backend=backend,
+        conventions=conventions,
     )
