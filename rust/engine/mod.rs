@@ -26,9 +26,9 @@ mod tests;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use daily::{simulate_many_stats_daily, simulate_row, simulate_stats_daily};
-pub use rows::{signal_rows, Conventions, RowContext};
 pub use error::{EngineError, EngineResult, Table};
 pub use metrics::{pairwise_sum, release_spare_rows, EquityStream, Stats, StatsSpec};
+pub use rows::{signal_rows, Conventions, RowContext};
 pub use signals::{
     signal_stats, simulate_signal_group, simulate_signals, simulate_signals_many,
     simulate_signals_many_counted, Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode,
@@ -75,7 +75,11 @@ pub fn simulate_many_stats(
     check: BarCheck,
     spec: StatsSpec,
 ) -> Vec<EngineResult<Stats>> {
-    let ctx = RowContext::new(bars, Conventions::aftershock(spec.periods_per_year), spec.day);
+    let ctx = RowContext::new(
+        bars,
+        Conventions::aftershock(spec.periods_per_year),
+        spec.day,
+    );
     let rows = run_checked(bars, jobs, threads, check, |job| {
         simulate_row(bars, job.orders, job.config, spec.day, &ctx).map(|(s, _)| s)
     });

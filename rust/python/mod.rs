@@ -1224,6 +1224,71 @@ fn study_spacing(py: Python<'_>, ts: PyBuffer<i64>) -> PyResult<Option<i64>> {
     Ok(py.detach(|| crate::study::median_spacing(ts)))
 }
 
+/// The buffers behind `crate::study::Usable`, read from the dict
+/// `PreparedSeries.usable_sums()` returns: `r`, `ex_a`, `ex_b`, `ex_n`, `ex_r`, `ex_m`,
+/// and `n`, `m` when explicit.
+struct UsableBuffers {
+    n: Option<PyBuffer<i64>>,
+    m: Option<PyBuffer<f64>>,
+    r: PyBuffer<f64>,
+    ex_a: PyBuffer<i64>,
+    ex_b: PyBuffer<i64>,
+    ex_n: PyBuffer<i64>,
+    ex_r: PyBuffer<f64>,
+    ex_m: PyBuffer<f64>,
+}
+
+impl UsableBuffers {
+    fn read(d: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(Self {
+            n: get_opt(d, "n")?,
+            m: get_opt(d, "m")?,
+            r: get(d, "r")?,
+            ex_a: get(d, "ex_a")?,
+            ex_b: get(d, "ex_b")?,
+            ex_n: get(d, "ex_n")?,
+            ex_r: get(d, "ex_r")?,
+            ex_m: get(d, "ex_m")?,
+        })
+    }
+
+    fn view(&self) -> PyResult<crate::study::Usable<'_>> {
+        Ok(crate::study::Usable {
+            n: self.n.as_ref().map(|b| view(b, "n")).transpose()?,
+            r: view(&self.r, "r")?,
+            m: self.m.as_ref().map(|b| view(b, "m")).transpose()?,
+            ex_a: view(&self.ex_a, "ex_a")?,
+            ex_b: view(&self.ex_b, "ex_b")?,
+            ex_n: view(&self.ex_n, "ex_n")?,
+            ex_r: view(&self.ex_r, "ex_r")?,
+            ex_m: view(&self.ex_m, "ex_m")?,
+        })
+    }
+
+    /// The excluded ranges and their running totals agree in length.
+    fn consistent(&self, u: &crate::study::Usable<'_>) -> bool {
+        let k = Some(u.ex_a.len());
+        u.ex_b.len() == u.ex_a.len()
+            && u.ex_n.len().checked_sub(1) == k
+            && u.ex_r.len().checked_sub(1) == k
+            && u.ex_m.len().checked_sub(1) == k
+    }
+
+    fn spans(&self) -> Vec<(usize, usize)> {
+        let mut out = vec![
+            span(&self.r),
+            span(&self.ex_a),
+            span(&self.ex_b),
+            span(&self.ex_n),
+            span(&self.ex_r),
+            span(&self.ex_m),
+        ];
+        out.extend(self.n.as_ref().map(span));
+        out.extend(self.m.as_ref().map(span));
+        out
+    }
+}
+
 fn get_opt<T: Element>(d: &Bound<'_, PyDict>, key: &str) -> PyResult<Option<PyBuffer<T>>> {
     d.get_item(key)?.map(|o| PyBuffer::get(&o)).transpose()
 }
@@ -1338,20 +1403,8 @@ fn study_blocks(
     max_blocks: usize,
     out: PyBuffer<f64>,
 ) -> PyResult<()> {
-    let (n, m) = (get_opt::<i64>(usable, "n")?, get_opt::<f64>(usable, "m")?);
-    let (r, ex_n): (PyBuffer<f64>, PyBuffer<i64>) = (get(usable, "r")?, get(usable, "ex_n")?);
-    let (ex_a, ex_b): (PyBuffer<i64>, PyBuffer<i64>) = (get(usable, "ex_a")?, get(usable, "ex_b")?);
-    let (ex_r, ex_m): (PyBuffer<f64>, PyBuffer<f64>) = (get(usable, "ex_r")?, get(usable, "ex_m")?);
-    let u = crate::study::Usable {
-        n: n.as_ref().map(|b| view(b, "n")).transpose()?,
-        r: view(&r, "r")?,
-        m: m.as_ref().map(|b| view(b, "m")).transpose()?,
-        ex_a: view(&ex_a, "ex_a")?,
-        ex_b: view(&ex_b, "ex_b")?,
-        ex_n: view(&ex_n, "ex_n")?,
-        ex_r: view(&ex_r, "ex_r")?,
-        ex_m: view(&ex_m, "ex_m")?,
-    };
+    let bufs = UsableBuffers::read(usable)?;
+    let u = bufs.view()?;
     let rows = crate::study::BlockRows {
         hi: view(&hi, "hi")?,
         lo: view(&lo, "lo")?,
@@ -1366,28 +1419,15 @@ fn study_blocks(
         rows.alpha.len(),
         rows.beta.len(),
     ];
-    let k = Some(u.ex_a.len());
     let consistent = lens.iter().all(|&l| l == n_rows)
         && n_rows.checked_mul(max_blocks) == Some(out.item_count())
-        && u.ex_b.len() == u.ex_a.len()
-        && u.ex_n.len().checked_sub(1) == k
-        && u.ex_r.len().checked_sub(1) == k
-        && u.ex_m.len().checked_sub(1) == k;
+        && bufs.consistent(&u);
     if !consistent {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "study_blocks: inconsistent array lengths",
         ));
     }
-    let mut inputs = vec![
-        span(&r),
-        span(&ex_a),
-        span(&ex_b),
-        span(&ex_n),
-        span(&ex_r),
-        span(&ex_m),
-    ];
-    inputs.extend(n.as_ref().map(span));
-    inputs.extend(m.as_ref().map(span));
+    let mut inputs = bufs.spans();
     inputs.extend([span(&hi), span(&lo), span(&alpha), span(&beta), span(&h)]);
     disjoint(&[span(&out)], &inputs)?;
     let dst = view_mut(&out, "out")?;
@@ -1419,20 +1459,8 @@ fn study_residuals(
     bars: usize,
     out: PyBuffer<f64>,
 ) -> PyResult<()> {
-    let n = get_opt::<i64>(usable, "n")?;
-    let (r, ex_n): (PyBuffer<f64>, PyBuffer<i64>) = (get(usable, "r")?, get(usable, "ex_n")?);
-    let (ex_a, ex_b): (PyBuffer<i64>, PyBuffer<i64>) = (get(usable, "ex_a")?, get(usable, "ex_b")?);
-    let (ex_r, ex_m): (PyBuffer<f64>, PyBuffer<f64>) = (get(usable, "ex_r")?, get(usable, "ex_m")?);
-    let u = crate::study::Usable {
-        n: n.as_ref().map(|b| view(b, "n")).transpose()?,
-        r: view(&r, "r")?,
-        m: None,
-        ex_a: view(&ex_a, "ex_a")?,
-        ex_b: view(&ex_b, "ex_b")?,
-        ex_n: view(&ex_n, "ex_n")?,
-        ex_r: view(&ex_r, "ex_r")?,
-        ex_m: view(&ex_m, "ex_m")?,
-    };
+    let bufs = UsableBuffers::read(usable)?;
+    let u = bufs.view()?;
     let market = match (&market_returns, &market_log) {
         (Some(b), _) => crate::study::MarketReturns::Returns(view(b, "market_returns")?),
         (None, Some(b)) => crate::study::MarketReturns::LogCloses(view(b, "market_log")?),
@@ -1450,14 +1478,14 @@ fn study_residuals(
         .iter()
         .all(|&l| l == n_rows)
         && n_rows.checked_mul(bars) == Some(out.item_count())
-        && u.ex_b.len() == u.ex_a.len();
+        && bufs.consistent(&u);
     if !consistent {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "study_residuals: inconsistent array lengths",
         ));
     }
-    let mut inputs = vec![span(&log_close), span(&ex_a), span(&ex_b)];
-    inputs.extend(n.as_ref().map(span));
+    let mut inputs = bufs.spans();
+    inputs.push(span(&log_close));
     inputs.extend(market_log.as_ref().map(span));
     inputs.extend(market_returns.as_ref().map(span));
     inputs.extend([span(&hi), span(&lo), span(&alpha), span(&beta)]);

@@ -48,6 +48,22 @@ def test_series_arrays_equal_the_numpy_passes(seed, n, bar):
     np.testing.assert_array_equal(ser.gap_idx, np.flatnonzero(spacing > want_bar) + 1)
 
 
+def _prepared(seed: int, market: str):
+    """500 bars with holes, a benchmark (none, on the same grid, on another grid) and 12
+    excluded intervals: the prefix sums both Rust passes read."""
+    rng, frame = _bars(seed, 500)
+    ser = SymbolSeries.from_frame("X", frame, 60_000_000)
+    bench = None
+    if market == "same_grid":
+        bench = SymbolSeries.from_frame("M", frame.with_columns(pl.col("close").reverse()), 60_000_000)
+    elif market == "other_grid":
+        _, other = _bars(seed + 1, 500, steps=(60,))
+        bench = SymbolSeries.from_frame("M", other, 60_000_000)
+    starts = rng.choice(ser.close_time, 12) + rng.integers(-120, 120, 12) * 1_000_000
+    ends = starts + rng.integers(1, 5400, 12) * 1_000_000
+    return rng, ser, prepare(ser, bench, *excluded_ranges(ser.close_time, starts, ends))
+
+
 def _numpy_blocks(prep, fit: ModelFit, e: np.ndarray, h: np.ndarray, max_blocks: int) -> np.ndarray:
     """The NumPy block computation the Rust pass replaced (prefix sums of usable returns
     looked up at every block boundary at once)."""
@@ -64,17 +80,7 @@ def _numpy_blocks(prep, fit: ModelFit, e: np.ndarray, h: np.ndarray, max_blocks:
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), market=st.sampled_from(["none", "same_grid", "other_grid"]))
 def test_blocks_equal_the_numpy_reference_and_a_brute_force_mask(seed, market):
-    rng, frame = _bars(seed, 500)
-    ser = SymbolSeries.from_frame("X", frame, 60_000_000)
-    bench = None
-    if market == "same_grid":
-        bench = SymbolSeries.from_frame("M", frame.with_columns(pl.col("close").reverse()), 60_000_000)
-    elif market == "other_grid":
-        _, other = _bars(seed + 1, 500, steps=(60,))
-        bench = SymbolSeries.from_frame("M", other, 60_000_000)
-    starts = rng.choice(ser.close_time, 12) + rng.integers(-120, 120, 12) * 1_000_000
-    ends = starts + rng.integers(1, 5400, 12) * 1_000_000
-    prep = prepare(ser, bench, *excluded_ranges(ser.close_time, starts, ends))
+    rng, ser, prep = _prepared(seed, market)
     n_ev = 30
     lo = rng.integers(0, 300, n_ev)
     hi = np.minimum(lo + rng.integers(0, 200, n_ev), ser.n - 1)
@@ -115,17 +121,7 @@ def _numpy_residuals(prep, fit: ModelFit, bars: int) -> np.ndarray:
 def test_residuals_equal_the_numpy_gathers_bit_for_bit(seed, market, bars):
     """The Kolari–Pynnönen residual matrix: the same bits as the NumPy computation, and
     NaN exactly where a brute-force usable mask says so."""
-    rng, frame = _bars(seed, 500)
-    ser = SymbolSeries.from_frame("X", frame, 60_000_000)
-    bench = None
-    if market == "same_grid":
-        bench = SymbolSeries.from_frame("M", frame.with_columns(pl.col("close").reverse()), 60_000_000)
-    elif market == "other_grid":
-        _, other = _bars(seed + 1, 500, steps=(60,))
-        bench = SymbolSeries.from_frame("M", other, 60_000_000)
-    starts = rng.choice(ser.close_time, 12) + rng.integers(-120, 120, 12) * 1_000_000
-    ends = starts + rng.integers(1, 5400, 12) * 1_000_000
-    prep = prepare(ser, bench, *excluded_ranges(ser.close_time, starts, ends))
+    rng, ser, prep = _prepared(seed, market)
     n_ev = 30
     lo = rng.integers(-1, 300, n_ev)
     hi = np.minimum(lo + rng.integers(0, 200, n_ev), ser.n - 1)
