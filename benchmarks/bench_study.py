@@ -5,7 +5,8 @@
 
 Prints the median wall and CPU time of ``aftershock.event_study.study`` over a few runs;
 the peak memory it adds on top of the bars already in memory (resident set size,
-sampled every 2 ms by a thread, and in a fresh process from ``getrusage``); with
+sampled every 2 ms by a thread in as many more runs — not the timed ones, the sampler
+competes for the GIL — and in a fresh process from ``getrusage``); with
 ``--stages`` the CPU time of each stage of one more run. Then it checks a sample of the
 reactions against a naive computation (a Polars filter per event: the last bar that
 closed at or before each window end) and a sample of CARs, their standard deviations
@@ -260,13 +261,18 @@ def main() -> None:
 
     times, cpu, added, peaks, result = [], [], [], [], None
     input_bytes = bars.estimated_size()
+    # timed runs alone: the memory sampler is a Python thread that takes the GIL every
+    # 2 ms, which slows the study's own Python down; memory is sampled in other runs
+    for _ in range(args.runs):
+        result = None
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = run()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     for _ in range(args.runs):
         result = None
         with PeakRSS() as mem:
-            t0, c0 = time.perf_counter(), time.process_time()
             result = run()
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
         added.append(mem.added)
         peaks.append(mem.peak)
     med = statistics.median(times)
