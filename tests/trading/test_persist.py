@@ -130,6 +130,28 @@ def test_a_signals_result_saves_its_masks_and_reruns(tmp_path):
     loaded.verify(bars)
 
 
+def test_a_signals_result_saves_its_per_bar_settings_and_price_series(tmp_path):
+    """Regression: only the four masks were saved and replayed, so a result with per-bar
+    fees, valuation prices, partial-fill flags or a price series failed to verify (and
+    rerun gave another result)."""
+    bars = child.bars()
+    n = bars.height
+    rng = np.random.default_rng(4)
+    entries, exits = rng.random(n) < 0.02, rng.random(n) < 0.02
+    r = ash.from_signals(bars, entries, exits, price=bars["close"] * 1.001, sl_stop=0.01, size=5_000.0,
+                         size_type="value", fees=np.where(rng.random(n) < 0.5, 0.001, 0.01),
+                         val_price=np.where(rng.random(n) < 0.5, np.inf, -np.inf), allow_partial=rng.random(n) < 0.7)
+    plain = ash.from_signals(bars, entries, exits, price="close", sl_stop=0.01, size=5_000.0, size_type="value", fees=0.001)
+    assert r.stats()["final_equity"] != plain.stats()["final_equity"]  # the settings matter here
+    r.save(tmp_path / "sig")
+    loaded = ash.load(tmp_path / "sig")
+    assert {"fees", "val_price", "allow_partial", "price"} <= set(loaded._inputs["signals"])
+    assert_same_result(r, loaded)
+    loaded.verify(bars)
+    r.verify(bars)
+    assert_frame_equal(loaded.rerun(bars).fills, r.fills, check_exact=True)
+
+
 def test_verify_names_the_first_difference(tmp_path):
     child.result().save(tmp_path / "r")
     loaded = ash.load(tmp_path / "r")

@@ -43,6 +43,14 @@ _BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 _SIGNALS = ("long_entries", "long_exits", "short_entries", "short_exits")
 
 
+def _signals_frame(signals: Mapping[str, Any]) -> pl.DataFrame:
+    """The frame a signal result was simulated from: the four masks (UInt8) and any
+    per-bar settings and price series that rode with them (``val_price``,
+    ``allow_partial``, per-bar fees, stops, sizes...), each with its own dtype."""
+    return pl.DataFrame([pl.Series(k, np.asarray(v), dtype=pl.UInt8) if k in _SIGNALS else pl.Series(k, np.asarray(v))
+                         for k, v in signals.items()])
+
+
 # -- what identifies the inputs --------------------------------------------------
 
 
@@ -158,7 +166,7 @@ def save_result(result: Result, path: Any, *, overwrite: bool = False, include_b
         frames["calendar"] = calendar
     signals = inputs.get("signals")
     if signals is not None:
-        frames["signals"] = pl.DataFrame({k: pl.Series(k, np.asarray(signals[k]), dtype=pl.UInt8) for k in _SIGNALS})
+        frames["signals"] = _signals_frame(signals)
     strategy = inputs.get("strategy")
     source: dict[str, Any]
     if signals is not None:
@@ -193,7 +201,7 @@ def load_result(meta: Mapping[str, Any], frames: Mapping[str, pl.DataFrame], bar
     result._cache.update({k: frames[k] for k in ("fills", "trades", "equity", "orders")})
     inputs: dict[str, Any] = {"calendar": frames.get("calendar")}
     if "signals" in frames:
-        inputs["signals"] = {k: frames["signals"].get_column(k).to_numpy() for k in _SIGNALS}
+        inputs["signals"] = {k: frames["signals"].get_column(k).to_numpy() for k in frames["signals"].columns}
     if rec["source"]["kind"] == "strategy":
         inputs["strategy_record"] = rec["source"]
         inputs["params"] = _store.from_json(rec["source"]["params"])
@@ -228,10 +236,10 @@ def rerun_result(result: Result, bars: Any = None, calendar: Any = None, strateg
         raise VerificationError("this result was saved without its bars: pass bars=")
     if signals is not None:
         symbol = config.pop("symbol", None)
-        masks = {k: np.ascontiguousarray(signals[k], dtype=np.uint8) for k in _SIGNALS}
-        raw = _engine.simulate_signals(prepared.columns, pl.DataFrame(masks), config, True)
+        frame = _signals_frame(signals)
+        raw = _engine.simulate_signals(prepared.columns, frame, config, True)
         fresh = Result(raw, prepared, result._orders_in, dict(config, symbol=symbol))
-        fresh._inputs = {"signals": masks}
+        fresh._inputs = {"signals": {k: frame.get_column(k).to_numpy() for k in frame.columns}}
         return fresh
     orders = result._orders_in
     if "strategy_record" in inputs:
