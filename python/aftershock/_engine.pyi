@@ -12,13 +12,14 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "__version__", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
+    "__version__", "MAX_DAYS", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
     "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks", "study_residuals",
     "simulate_many_stats_daily", "simulate_signal_group",
 ]
 
 __version__: str
+MAX_DAYS: int
 
 class _ArrowStream(Protocol):
     def __arrow_c_stream__(self, requested_schema: Any = ..., /) -> Any: ...

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use daily::{simulate_many_stats_daily, simulate_row, simulate_stats_daily};
 pub use error::{EngineError, EngineResult, Table};
-pub use metrics::{pairwise_sum, release_spare_rows, EquityStream, Stats, StatsSpec};
+pub use metrics::{pairwise_sum, release_spare_rows, EquityStream, Stats, StatsSpec, MAX_DAYS};
 pub use rows::{signal_rows, Conventions, RowContext};
 pub use signals::{
     signal_stats, simulate_signal_group, simulate_signals, simulate_signals_many,

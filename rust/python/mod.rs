@@ -780,6 +780,8 @@ fn codes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // the longest span of bars the daily statistics take (the Python front checks it first)
+    m.add("MAX_DAYS", crate::engine::MAX_DAYS)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(simulate_many, m)?)?;
     m.add_function(wrap_pyfunction!(check_bars, m)?)?;

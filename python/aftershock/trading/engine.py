@@ -185,9 +185,9 @@ def _prepare(bars: Any) -> PreparedBars:
 
 
 #: Stats sample equity once per calendar day: bars may span at most this many days
-#: (about 10,000 years; rust/engine/metrics.rs MAX_DAYS). A longer span is nearly
-#: always timestamps in the wrong unit.
-MAX_DAYS = 3_652_500
+#: (about 10,000 years; the engine's own limit, rust/engine/metrics.rs). A longer span
+#: is nearly always timestamps in the wrong unit.
+MAX_DAYS: int = _engine.MAX_DAYS
 
 
 def _check_span(arrays: dict[str, np.ndarray], order: np.ndarray | None) -> None:
