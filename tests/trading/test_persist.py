@@ -404,6 +404,29 @@ def test_a_damaged_chunk_is_named_not_used(tmp_path):
         child.sweep().run(checkpoint=ckpt)
 
 
+def test_a_checkpoint_in_use_by_another_process_is_refused_until_it_ends(tmp_path):
+    """Two processes never write one checkpoint at once (two different sweeps would mix
+    their chunks); the lock dies with its holder, even when it is killed, so the sweep
+    then runs and resumes as usual."""
+    ckpt = tmp_path / "busy"
+    child.sweep().run(checkpoint=ckpt, chunk_size=5)  # creates the checkpoint and its lock file
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(ckpt / 'checkpoint.lock')!r}, os.O_RDWR)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ash.PersistenceError, match="in use by another running sweep"):
+            child.sweep().run(checkpoint=ckpt, chunk_size=5)
+    finally:
+        holder.kill()
+        holder.wait()
+    again = child.sweep().run(checkpoint=ckpt, chunk_size=5)
+    assert_frame_equal(again, child.sweep().run(), check_exact=True)
+
 def test_a_from_signals_sweep_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     bars = child.bars()
     rng = np.random.default_rng(7)

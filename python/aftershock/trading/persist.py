@@ -368,6 +368,7 @@ def verify_sweep(sw: "Sweep", bars: Any = None, calendar: Any = None, threads: i
 # -- checkpoints -------------------------------------------------------------------
 
 _CHECKPOINT = "checkpoint.json"
+_LOCK = "checkpoint.lock"
 _CHUNK = re.compile(r"^chunk-(\d{9})-(\d{9})\.parquet$")
 
 
@@ -417,6 +418,49 @@ def run_chunks(
     if root.exists() and not root.is_dir():
         raise PersistenceError(f"{root}: a checkpoint is a directory; this is a file")
     root.mkdir(parents=True, exist_ok=True)
+    with _checkpoint_lock(root):
+        return _run_chunks_locked(root, identity, n, chunk_size, compute)
+
+
+class _checkpoint_lock:
+    """An exclusive lock on a checkpoint directory for the duration of a sweep, so two
+    processes never write one checkpoint at once (two different sweeps would mix their
+    chunks). ``flock`` on ``checkpoint.lock``: the kernel releases it when the holder exits,
+    killed or not, so an interrupted sweep can always be resumed."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_checkpoint_lock":
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks on this platform: run unlocked
+            return self
+        self.fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise PersistenceError(
+                f"checkpoint {self.root} is in use by another running sweep; wait for it, or use another path"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None
+
+
+def _run_chunks_locked(
+    root: Path,
+    identity: Mapping[str, Any],
+    n: int,
+    chunk_size: Any,
+    compute: Callable[[int, int], pl.DataFrame],
+) -> pl.DataFrame:
     _store.remove_stale(root)  # chunks half written by a killed run
     marker = root / _CHECKPOINT
     identity = {"format": "aftershock.checkpoint", "aftershock": _store.library_versions()["aftershock"], **identity}
