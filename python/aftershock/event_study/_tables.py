@@ -76,14 +76,16 @@ def reactions_frame(data: dict, cal: pl.DataFrame, symbols: Sequence[str], wins:
     return f.select(order)
 
 
-def _group_ids(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
-    """The distinct key combinations in order of first appearance, and each row's group."""
+def _group_ids(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The distinct key combinations in order of first appearance, each row's group, and
+    each group's first row."""
     g = frame.select(pl.struct(keys).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
     first = np.unique(g, return_index=True)[1]
     order = np.argsort(first, kind="stable")  # group numbers by first appearance
     remap = np.empty_like(order)
     remap[order] = np.arange(order.size)
-    return frame[np.sort(first).tolist()].select(keys), remap[g]
+    first_rows = np.sort(first)
+    return frame[first_rows.tolist()].select(keys), remap[g], first_rows
 
 
 _TEST_COLUMNS = ("mean_car", "median_car", "sd_car", "frac_positive", "t_cs", "p_cs", "patell_z", "p_patell",
@@ -104,7 +106,7 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
     has = reactions["car"].is_not_null().to_numpy()
     rows = np.flatnonzero(has)
     r = reactions.filter(pl.col("car").is_not_null())
-    keys, g = _group_ids(r, KEYS)
+    keys, g, first_rows = _group_ids(r, KEYS)
     n_groups = keys.height
     car = r["car"].to_numpy()
     scar = r["scar"].fill_null(np.nan).to_numpy()
@@ -112,7 +114,7 @@ def event_tests(reactions: pl.DataFrame, blocks: np.ndarray, sign_blocks: np.nda
     dof = r["n_est"].to_numpy().astype(np.float64) - k
     x = r["hawkish_z"].fill_null(np.nan).to_numpy()
     events = r["_event"].to_numpy()
-    first_event = events[np.unique(g, return_index=True)[1]]
+    first_event = events[first_rows]
     bl = blocks[rows]
     sbl = bl if sign_blocks is blocks else sign_blocks[rows]
     corr_cache: dict = {}
@@ -267,8 +269,8 @@ def sensitivity(reactions: pl.DataFrame, cov: str) -> pl.DataFrame:
     (every group's single and asymmetric fits in one batched computation), with the
     ordering columns ``_joint`` and ``_first`` of :func:`merge_symbols`."""
     r = reactions.filter(pl.col("car").is_not_null() & pl.col("hawkish_z").is_not_null() & pl.col("hawkish_z").is_finite())
-    keys, g = _group_ids(r, KEYS)
-    keys = keys.with_columns(pl.Series("_first", r["_event"].to_numpy()[np.unique(g, return_index=True)[1]], dtype=pl.Int64))
+    keys, g, first_rows = _group_ids(r, KEYS)
+    keys = keys.with_columns(pl.Series("_first", r["_event"].to_numpy()[first_rows], dtype=pl.Int64))
     n_groups = keys.height
     y, z = r["car"].to_numpy(), r["hawkish_z"].to_numpy()
     ones = np.ones(y.size)

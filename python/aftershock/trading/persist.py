@@ -10,6 +10,7 @@ describes the format and the guarantees.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import inspect
@@ -18,7 +19,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -422,36 +423,28 @@ def run_chunks(
         return _run_chunks_locked(root, identity, n, chunk_size, compute)
 
 
-class _checkpoint_lock:
+@contextlib.contextmanager
+def _checkpoint_lock(root: Path) -> Iterator[None]:
     """An exclusive lock on a checkpoint directory for the duration of a sweep, so two
     processes never write one checkpoint at once (two different sweeps would mix their
-    chunks). ``flock`` on ``checkpoint.lock``: the kernel releases it when the holder exits,
-    killed or not, so an interrupted sweep can always be resumed."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.fd: int | None = None
-
-    def __enter__(self) -> "_checkpoint_lock":
+    chunks). ``flock`` on ``checkpoint.lock``: the kernel releases it when the holder
+    exits, killed or not, so an interrupted sweep can always be resumed."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks on this platform: run unlocked
+        yield
+        return
+    fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            import fcntl
-        except ImportError:  # no POSIX locks on this platform: run unlocked
-            return self
-        self.fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(self.fd)
-            self.fd = None
             raise PersistenceError(
-                f"checkpoint {self.root} is in use by another running sweep; wait for it, or use another path"
+                f"checkpoint {root} is in use by another running sweep; wait for it, or use another path"
             ) from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor releases the lock
-            self.fd = None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _run_chunks_locked(
