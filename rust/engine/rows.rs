@@ -156,6 +156,14 @@ impl RowContext {
     }
 }
 
+impl RowContext {
+    /// Symbol `s`'s per-bar log returns, and their sample variance and mean when it
+    /// has 3 bars or more: beta's benchmark.
+    pub(super) fn benchmark(&self, s: usize, bars: Bars<'_>) -> (&[f64], Option<(f64, f64)>) {
+        (&self.log_returns[bars.range(s)], self.bench[s])
+    }
+}
+
 /// NumPy's mean and `var(ddof=1)`.
 fn mean_var(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
@@ -255,18 +263,142 @@ fn previous_bar(bars: Bars<'_>, t: i64) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
-/// `_drawdown_episodes`: depth and length of each drawdown episode, and the deepest
-/// drawdown of the rows (their own running peak, init_cash only before a first row
-/// later than the first bar).
+/// `_drawdown_episodes`, folded point by point: depth and length of each drawdown
+/// episode, and the deepest drawdown of the points against their own running peak.
+/// A point at its peak (drawdown exactly 0) is a "mark"; an episode runs from the
+/// last mark to the next one (or to the last point), and counts when at least one
+/// point lies strictly between them. Its length runs from the bar before the first
+/// point after the mark (`prev_bar` of that point's key: its time, or its bar) to the
+/// point closing it.
+#[derive(Debug, Clone)]
+pub(super) struct Episodes {
+    /// Whether a first point has been seen.
+    started: bool,
+    pub(super) peak: f64,
+    pub(super) max_dd: f64,
+    /// Whether a mark has been seen (a first point of NaN equity is none).
+    marked: bool,
+    /// Points since the mark.
+    since: usize,
+    /// The key (`point`'s) of the first point after the mark.
+    after: i64,
+    /// The deepest drawdown of the points after the mark.
+    deepest: f64,
+    t_last: i64,
+    pub(super) depth: Vec<f64>,
+    pub(super) length: Vec<i64>,
+}
+
+impl Episodes {
+    pub(super) fn new() -> Self {
+        Episodes {
+            started: false,
+            peak: f64::NAN,
+            max_dd: f64::NAN,
+            marked: false,
+            since: 0,
+            after: 0,
+            deepest: f64::INFINITY,
+            t_last: 0,
+            depth: Vec::new(),
+            length: Vec::new(),
+        }
+    }
+
+    /// Whether [`Episodes::below`] may stand for the points it folds: a mark seen, a
+    /// finite positive peak, no NaN drawdown so far.
+    pub(super) fn fast(&self) -> bool {
+        self.marked
+            && self.peak.is_finite()
+            && self.peak > 0.0
+            && !self.max_dd.is_nan()
+            && !self.deepest.is_nan()
+    }
+
+    fn close(&mut self, t: i64, prev_bar: impl Fn(i64) -> i64) {
+        if self.marked && self.since >= 2 {
+            self.depth.push(self.deepest);
+            self.length.push(t.wrapping_sub(prev_bar(self.after)));
+        }
+    }
+
+    /// One point, as `_drawdown_episodes` takes it, at time `t`.
+    pub(super) fn point(&mut self, t: i64, key: i64, v: f64, prev_bar: impl Fn(i64) -> i64) {
+        self.t_last = t;
+        if !self.started {
+            self.started = true;
+            self.peak = v;
+            self.max_dd = v / v - 1.0;
+            self.marked = self.max_dd == 0.0;
+            return;
+        }
+        self.since = self.since.wrapping_add(1);
+        self.peak = nan_max(self.peak, v);
+        let dd = v / self.peak - 1.0;
+        self.max_dd = nan_min(self.max_dd, dd);
+        if self.marked && self.since == 1 {
+            self.after = key;
+            self.deepest = dd;
+        } else {
+            self.deepest = nan_min(self.deepest, dd);
+        }
+        if dd == 0.0 {
+            self.close(t, prev_bar);
+            self.marked = true;
+            self.since = 0;
+        }
+    }
+
+    /// `count` points in a row, all strictly below the peak (when [`Episodes::fast`]):
+    /// the first's key `first`, the last at time `last`, the lowest `low`. Dividing by a
+    /// positive peak and subtracting 1 are monotone, so the deepest drawdown among
+    /// them is the lowest point's, bit for bit.
+    pub(super) fn below(&mut self, first: i64, last: i64, count: usize, low: f64) {
+        if count == 0 {
+            return;
+        }
+        if self.since == 0 {
+            self.after = first;
+            self.deepest = f64::INFINITY;
+        }
+        self.since += count;
+        let d = low / self.peak - 1.0;
+        self.deepest = self.deepest.min(d);
+        self.max_dd = self.max_dd.min(d);
+        self.t_last = last;
+    }
+
+    /// The episode still open at the last point closes there.
+    pub(super) fn finish(&mut self, prev_bar: impl Fn(i64) -> i64) {
+        let t = self.t_last;
+        self.close(t, prev_bar);
+        self.since = 0;
+    }
+
+    /// avg_drawdown, max_ and avg_drawdown_duration, and calmar from `return_ann`.
+    pub(super) fn figures(&self, s: &mut Stats) {
+        let (depth, length) = (&self.depth, &self.length);
+        s.avg_drawdown = (!depth.is_empty()).then(|| mean(depth));
+        s.max_drawdown_duration = length.iter().copied().max();
+        let length_f: Vec<f64> = length.iter().map(|&l| l as f64).collect();
+        s.avg_drawdown_duration =
+            (!length.is_empty()).then(|| mean(&length_f).round_ties_even() as i64);
+        s.calmar = match s.return_ann {
+            Some(ann) if self.max_dd < 0.0 => Some(ann / -self.max_dd),
+            _ => None,
+        };
+    }
+}
+
+/// `_drawdown_episodes` over a run's rows: after init_cash at the first bar when the
+/// first row is later, and flat to the last bar when they stop before it.
 fn drawdown_episodes(
     rows: &[(i64, f64)],
     init: f64,
     start: i64,
     end: i64,
     bars: Bars<'_>,
-) -> (Vec<f64>, Vec<i64>, f64) {
-    // the rows, after init_cash at the first bar when the first row is later, and
-    // flat to the last bar when they stop before it
+) -> Episodes {
     let head = rows
         .first()
         .map_or(true, |r| r.0 > start)
@@ -278,48 +410,103 @@ fn drawdown_episodes(
         .copied()
         .unwrap_or((start, init));
     let tail = (last_row.0 < end).then_some((end, last_row.1));
-    let mut points = head.into_iter().chain(rows.iter().copied()).chain(tail);
-    let (t0, v0) = points.next().unwrap_or((start, init));
-    let (mut peak, mut max_dd) = (v0, v0 / v0 - 1.0);
-    let (mut depth, mut length) = (Vec::new(), Vec::new());
-    // the last row at the peak (a "mark"), the time of the row after it, and the
-    // deepest drawdown since
-    let (mut mark, mut after_mark, mut deepest) = (0usize, t0, f64::INFINITY);
-    let mut close_episode = |i: usize, t: i64, after: i64, deepest: f64, mark: usize| {
-        if i > mark + 1 {
-            depth.push(deepest);
-            length.push(t.wrapping_sub(previous_bar(bars, after)));
-        }
-    };
-    let (mut i, mut t_last) = (0usize, t0);
-    if max_dd != 0.0 {
-        // the first point below its own peak: only NaN (init_cash 0)
-        mark = usize::MAX;
+    let prev = |t: i64| previous_bar(bars, t);
+    let mut ep = Episodes::new();
+    for (t, v) in head.into_iter().chain(rows.iter().copied()).chain(tail) {
+        ep.point(t, t, v, prev);
     }
-    for (t, v) in points {
-        i += 1;
-        peak = nan_max(peak, v);
-        let dd = v / peak - 1.0;
-        max_dd = nan_min(max_dd, dd);
-        if i == mark.wrapping_add(1) {
-            after_mark = t;
-            deepest = dd;
-        } else {
-            deepest = nan_min(deepest, dd);
+    ep.finish(prev);
+    ep
+}
+
+/// The sum of the products of equity's per-bar log returns and the benchmark's,
+/// folded bar by bar (`_sparse_cov`'s cross term): the equity of the last row of each
+/// benchmark bar, its log return from the previous such row (init_cash before the
+/// first), where it changed and the bar is not the benchmark's first.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CrossSum {
+    pub(super) cross: f64,
+    /// The equity of the previous bar's row.
+    pub(super) before: f64,
+    /// The equity at the benchmark's first bar (init_cash without a row there).
+    pub(super) first: f64,
+}
+
+impl CrossSum {
+    pub(super) fn new(init: f64) -> Self {
+        CrossSum {
+            cross: 0.0,
+            before: init,
+            first: init,
         }
-        if dd == 0.0 {
-            if mark != usize::MAX {
-                close_episode(i, t, after_mark, deepest, mark);
+    }
+
+    /// The last row of benchmark bar `bar`, whose log return is `log_return`.
+    #[inline]
+    pub(super) fn bar(&mut self, bar: usize, val: f64, log_return: f64) {
+        if bar == 0 {
+            self.first = val;
+        } else if val != self.before {
+            self.cross += ln_ratio(val, self.before) * log_return;
+        }
+        self.before = val;
+    }
+
+    /// Bars `from..to` of one symbol held with `cash` and `qty` (equity
+    /// `cash + qty * close`), `from` at least 1: [`CrossSum::bar`] on each, but for the
+    /// order of summation (four running sums, which the compiler vectorizes).
+    pub(super) fn run(
+        &mut self,
+        close: &[f64],
+        log_returns: &[f64],
+        (from, to): (usize, usize),
+        (cash, qty): (f64, f64),
+    ) {
+        if from >= to {
+            return;
+        }
+        // the first bar from the row before it, which another account may have made
+        self.bar(from, cash + qty * close[from], log_returns[from]);
+        let term = |k: usize| {
+            let (b, a) = (cash + qty * close[k - 1], cash + qty * close[k]);
+            let s = (a - b) / (a + b);
+            (atanh2(s) * log_returns[k], s.abs() < NEAR_ONE)
+        };
+        let mut acc = [0.0f64; 4];
+        let mut near = true;
+        let mut k = from + 1;
+        while k + 4 <= to {
+            for (lane, acc) in acc.iter_mut().enumerate() {
+                let (x, ok) = term(k + lane);
+                *acc += x;
+                near &= ok;
             }
-            mark = i;
+            k += 4;
         }
-        t_last = t;
+        for k in k..to {
+            let (x, ok) = term(k);
+            acc[0] += x;
+            near &= ok;
+        }
+        let far = !near;
+        if far {
+            // a return of 1% or more in a bar: bar by bar
+            for k in from + 1..to {
+                self.bar(k, cash + qty * close[k], log_returns[k]);
+            }
+        } else {
+            self.cross += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            self.before = cash + qty * close[to - 1];
+        }
     }
-    // the last point closes an episode still open
-    if mark != usize::MAX && mark != i {
-        close_episode(i, t_last, after_mark, deepest, mark);
+
+    /// The sample covariance, over `n_bars` benchmark bars whose log returns average
+    /// `mean_b`.
+    pub(super) fn cov(&self, n_bars: usize, mean_b: f64) -> f64 {
+        let n = (n_bars - 1) as f64;
+        let mean_e = (self.before / self.first).ln() / n;
+        (self.cross - n * mean_e * mean_b) / (n - 1.0)
     }
-    (depth, length, max_dd)
 }
 
 /// The first index of sorted `ts` at or after each of the sorted `times`
@@ -380,19 +567,29 @@ fn search_sorted_forward(ts: &[i64], times: impl Iterator<Item = i64>) -> Vec<us
         .collect()
 }
 
-/// `r.ln()`, faster for the ratios of one bar's equity to the previous one's: within
-/// 1% of 1, `r - 1` is exact and `ln r = 2 atanh(s)`, `s = (r - 1) / (r + 1)`, whose
-/// series to `s^7` leaves out less than 1e-19 of it; the result is within a few ulps
-/// of the libm logarithm NumPy calls (beta's sum of products already differs from
-/// NumPy's dot product in its order of summation by more). Elsewhere, `ln`.
-fn ln_near_one(r: f64) -> f64 {
-    let x = r - 1.0;
-    if x.abs() < 0.01 {
-        let s = x / (2.0 + x);
-        let s2 = s * s;
-        2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0))))
+/// Below this `|s|`, `ln_ratio` sums its series (the ratio within 1% of 1).
+const NEAR_ONE: f64 = 0.005;
+
+/// `2 atanh(s)` to `s^7`, which leaves out less than 1e-19 of it for `|s| < NEAR_ONE`.
+#[inline]
+fn atanh2(s: f64) -> f64 {
+    let s2 = s * s;
+    2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0))))
+}
+
+/// `ln(a / b)` of two equities of one sign, the equity log return of a bar. Near 1 it
+/// is `2 atanh(s)`, `s = (a - b) / (a + b)`: `a - b` is exact (within a factor 2 of
+/// each other), so `s` carries one rounding of its own and the logarithm a few ulps,
+/// where `ln` of the rounded ratio, as NumPy takes it, is off by up to half an ulp of
+/// 1 (1e-13 of a 0.05% return); beta's sum of products differs from NumPy's dot
+/// product in its order of summation too. Elsewhere, `ln` of the ratio.
+#[inline]
+pub(super) fn ln_ratio(a: f64, b: f64) -> f64 {
+    let s = (a - b) / (a + b);
+    if s.abs() < NEAR_ONE {
+        atanh2(s)
     } else {
-        r.ln()
+        (a / b).ln()
     }
 }
 
@@ -407,29 +604,25 @@ fn sparse_cov(
 ) -> f64 {
     let nb = bench_ts.len();
     let at = search_sorted_forward(bench_ts, rows.iter().map(|r| r.0));
-    let mut picked: Vec<(usize, f64)> = Vec::new();
+    let mut sum = CrossSum::new(init);
     for i in 0..rows.len() {
         let last_of_bar = i + 1 == rows.len() || at[i + 1] != at[i];
         if last_of_bar && at[i] < nb {
-            picked.push((at[i], rows[i].1));
+            sum.bar(at[i], rows[i].1, log_returns[at[i]]);
         }
     }
-    let mut cross = 0.0;
-    let mut before = init;
-    for &(bar, val) in &picked {
-        if bar >= 1 && val != before {
-            cross += ln_near_one(val / before) * log_returns[bar];
-        }
-        before = val;
-    }
-    let n = (nb - 1) as f64;
-    let first = match picked.first() {
-        Some(&(bar, val)) if bar == 0 => val,
-        _ => init,
-    };
-    let last = picked.last().map_or(init, |p| p.1);
-    let mean_e = (last / first).ln() / n;
-    (cross - n * mean_e * mean_b) / (n - 1.0)
+    sum.cov(nb, mean_b)
+}
+
+/// beta (the covariance `cov` of equity's and the benchmark's per-bar log returns
+/// over the benchmark's variance `var_b`) and alpha against buy & hold, with no
+/// risk-free rate over `years`.
+pub(super) fn set_beta(s: &mut Stats, cov: f64, var_b: f64, years: f64) {
+    let beta = cov / var_b;
+    let rf_total = 1.0f64.powf(years) - 1.0;
+    let bh = s.buy_hold_return.unwrap_or(f64::NAN);
+    s.beta = Some(beta);
+    s.alpha = Some((s.final_equity / s.init_cash - 1.0 - rf_total) - beta * (bh - rf_total));
 }
 
 /// Every figure of `Result.stats(conventions=...)` for a finished run whose stream
@@ -481,16 +674,7 @@ pub(super) fn finish_row(
         .collect();
     let mut s = figures(eq.parts(out, start, end, &rets, conv.periods_per_year, &closes));
 
-    let (depth, length, max_dd_rows) = drawdown_episodes(&eq.kept_rows, init, start, end, bars);
-    s.avg_drawdown = (!depth.is_empty()).then(|| mean(&depth));
-    s.max_drawdown_duration = length.iter().copied().max();
-    let length_f: Vec<f64> = length.iter().map(|&l| l as f64).collect();
-    s.avg_drawdown_duration =
-        (!length.is_empty()).then(|| mean(&length_f).round_ties_even() as i64);
-    s.calmar = match s.return_ann {
-        Some(ann) if max_dd_rows < 0.0 => Some(ann / -max_dd_rows),
-        _ => None,
-    };
+    drawdown_episodes(&eq.kept_rows, init, start, end, bars).figures(&mut s);
 
     // benchmark: beta from per-bar log returns, alpha against buy & hold
     let years = (end - start) as f64 / (365.0 * 86_400e6);
@@ -506,11 +690,7 @@ pub(super) fn finish_row(
                     &ctx.log_returns[r.clone()],
                     mean_b,
                 );
-                let beta = cov / var_b;
-                let rf_total = 1.0f64.powf(years) - 1.0;
-                let bh = s.buy_hold_return.unwrap_or(f64::NAN);
-                s.beta = Some(beta);
-                s.alpha = Some((s.final_equity / init - 1.0 - rf_total) - beta * (bh - rf_total));
+                set_beta(&mut s, cov, var_b, years);
             }
         }
     }
@@ -654,7 +834,7 @@ fn apply_conventions(
     }
     if conv.bar_durations {
         let unit = ctx.bar_unit;
-        let (_, length, _) = drawdown_episodes(rows, init, start, end, bars);
+        let length = drawdown_episodes(rows, init, start, end, bars).length;
         let held: Vec<i64> = closed.iter().map(|t| t.exit_ts - t.entry_ts).collect();
         let round = |v: &[i64]| -> (Option<i64>, Option<i64>) {
             if v.is_empty() {
@@ -769,14 +949,21 @@ mod tests {
         let bars = one_symbol(&ts, &close, &offsets);
         // 100 at 0, falls at 10 and 20 (deepest 80), back to 100 at 30, falls at 50 (the last bar)
         let rows = [(0, 100.0), (10, 90.0), (20, 80.0), (30, 100.0), (50, 95.0)];
-        let (depth, length, max_dd) = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        let ep = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        let (depth, length, max_dd) = (ep.depth, ep.length, ep.max_dd);
         assert_eq!(depth, vec![80.0 / 100.0 - 1.0]);
         assert_eq!(length, vec![30]); // from the bar at 0 (the last at the peak) to 30
         assert_eq!(max_dd, 80.0 / 100.0 - 1.0);
         // a run that ends below its peak: the episode lasts to the last bar
         let rows = [(0, 100.0), (20, 99.0)];
-        let (depth, length, _) = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        let ep = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        let (depth, length) = (ep.depth, ep.length);
         assert_eq!((depth, length), (vec![99.0 / 100.0 - 1.0], vec![50 - 10]));
+        // a fall at the last bar alone is no episode, nor part of the one before
+        let rows = [(0, 100.0), (10, 90.0), (20, 100.0), (50, 95.0)];
+        let ep = drawdown_episodes(&rows, 100.0, 0, 50, bars);
+        assert_eq!((ep.depth, ep.length), (vec![90.0 / 100.0 - 1.0], vec![20]));
+        assert_eq!(ep.max_dd, 90.0 / 100.0 - 1.0);
     }
 
     #[test]
@@ -790,18 +977,23 @@ mod tests {
     }
 
     #[test]
-    fn the_logarithm_near_one_is_libms_within_a_few_ulps() {
-        let mut r = 0.985f64;
-        while r < 1.015 {
-            let (got, want) = (ln_near_one(r), r.ln());
+    fn the_log_ratio_is_ln_1p_of_the_exact_change_within_a_few_ulps() {
+        // a - b is exact, so ln_1p((a - b) / b) is the reference to a couple of ulps
+        let b = 123_456.789f64;
+        let mut a = b * 0.9901;
+        while a < b * 1.0099 {
+            let (got, want) = (ln_ratio(a, b), ((a - b) / b).ln_1p());
             assert!(
                 (got - want).abs() <= 4.0 * f64::EPSILON * want.abs(),
-                "{r}: {got} vs {want}"
+                "{a}: {got} vs {want}"
             );
-            r += 1.37e-6;
+            a += b * 1.37e-6;
         }
-        assert_eq!(ln_near_one(1.0), 0.0);
-        assert_eq!(ln_near_one(2.5), 2.5f64.ln());
+        // beyond the series: ln of the ratio
+        assert_eq!(ln_ratio(b * 1.02, b), (b * 1.02 / b).ln());
+        assert_eq!(ln_ratio(5.0, 5.0), 0.0);
+        assert_eq!(ln_ratio(2.5, 1.0), 2.5f64.ln());
+        assert_eq!(ln_ratio(-3.0, -2.0), 1.5f64.ln());
     }
 
     #[test]

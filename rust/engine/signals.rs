@@ -19,8 +19,9 @@
 
 use super::error::{EngineError, EngineResult};
 use super::metrics::{figures, Parts, Stats};
+use super::rows::{set_beta, Conventions, CrossSum, Episodes, RowContext};
 use super::sim::{book_fill, open_trade, Position};
-use super::types::{code_enum, EquityRow, Fill, FillReason, Output, Side, Trade};
+use super::types::{code_enum, Bars, EquityRow, Fill, FillReason, Output, Side, Trade};
 
 mod group;
 pub use group::simulate_signal_group;
@@ -1236,6 +1237,80 @@ impl Blocks {
     }
 }
 
+/// Terms of the power series of beta's cross term per block.
+const SERIES_TERMS: usize = 12;
+
+/// Beta's cross term (`CrossSum`) over one whole block of held bars, for any account,
+/// from sums over the block that every variant shares. Held with cash `C` and
+/// quantity `q`, a bar's equity is `v = C + q c`; around the close `P` of the bar
+/// before the block, with `s = (c - P) / P` and `w = q P / (C + q P)`,
+/// `ln v = ln(C + q P) + ln(1 + w s)`, so a bar's equity log return is
+/// `sum_m (-1)^(m+1) w^m (s_k^m - s_(k-1)^m) / m`, and the block's cross term
+/// `sum_m w^m S_m` with `S_m = (-1)^(m+1) / m * sum_k (s_k^m - s_(k-1)^m) r_k`
+/// (`r_k` the close's log return). With `|w| max|s| <= SERIES_BOUND`, the terms left
+/// out are below `SERIES_BOUND^12` (2e-17) of the bar's own.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BlockSeries {
+    p: f64,
+    /// The largest `|s|` in the block.
+    d: f64,
+    s: [f64; SERIES_TERMS],
+}
+
+const SERIES_BOUND: f64 = 0.04;
+
+impl BlockSeries {
+    /// Per block of `BLOCK` bars (the first and a last short one have none: never
+    /// whole inside a run after its first bar).
+    pub(super) fn blocks(close: &[f64], log_returns: &[f64]) -> Vec<BlockSeries> {
+        let none = BlockSeries {
+            p: f64::NAN,
+            d: f64::NAN,
+            s: [0.0; SERIES_TERMS],
+        };
+        let whole = close.len() / BLOCK;
+        let mut out = vec![none; whole];
+        for (b, out) in out.iter_mut().enumerate().skip(1) {
+            let p = close[b * BLOCK - 1];
+            let (mut t, mut d, mut prev) = ([0.0; SERIES_TERMS], 0.0f64, 0.0f64);
+            for k in b * BLOCK..(b + 1) * BLOCK {
+                let (r, s) = (log_returns[k], (close[k] - p) / p);
+                // the first term from the close's own change: one rounding
+                t[0] += (close[k] - close[k - 1]) / p * r;
+                let (mut a, mut c) = (s, prev);
+                for tm in t.iter_mut().skip(1) {
+                    a *= s;
+                    c *= prev;
+                    *tm += (a - c) * r;
+                }
+                d = d.max(s.abs());
+                prev = s;
+            }
+            for (m, tm) in t.iter_mut().enumerate() {
+                let sign = if m % 2 == 0 { 1.0 } else { -1.0 };
+                *tm *= sign / (m + 1) as f64;
+            }
+            *out = BlockSeries { p, d, s: t };
+        }
+        out
+    }
+
+    /// The block's cross term held with `cash` and `qty`, when the series converges
+    /// fast enough.
+    #[inline]
+    pub(super) fn cross(&self, cash: f64, qty: f64) -> Option<f64> {
+        let w = qty * self.p / (cash + qty * self.p);
+        if !(w.abs() * self.d <= SERIES_BOUND) {
+            return None;
+        }
+        let mut acc = 0.0;
+        for &sm in self.s.iter().rev() {
+            acc = sm + w * acc;
+        }
+        Some(w * acc)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Stops {
     sl_from: f64,
@@ -1872,8 +1947,34 @@ pub fn simulate_signals(
 
 const DAY_US: i64 = 86_400_000_000;
 
-/// Folds equity rows into the figures `Result.stats()` derives from the equity frame.
-struct StatsSink {
+/// Beta's benchmark for a run over one symbol's bars: their per-bar log returns, and
+/// the returns' sample variance and mean (with 3 bars or more).
+#[derive(Clone, Copy)]
+struct Benchmark<'a> {
+    log_returns: &'a [f64],
+    var_mean: Option<(f64, f64)>,
+    /// Per block, the cross term's series (a sweep's, shared by its variants).
+    series: &'a [BlockSeries],
+}
+
+/// The first index of sorted `ts` at or after `t`, searched from the front: a held run
+/// mostly ends within the day, and a day is a small part of a long run.
+pub(super) fn gallop(ts: &[i64], t: i64) -> usize {
+    match ts.last() {
+        None => return 0,
+        Some(&last) if last < t => return ts.len(),
+        _ => {}
+    }
+    let mut step = 1;
+    while step < ts.len() && ts[step] < t {
+        step *= 2;
+    }
+    let lo = step / 2;
+    lo + ts[lo..step.min(ts.len())].partition_point(|&x| x < t)
+}
+
+/// Folds equity rows into every figure `Result.stats()` derives from the equity.
+struct StatsSink<'a> {
     /// The first timestamp of the day after the current row's day.
     next_day_ts: i64,
     init: f64,
@@ -1884,10 +1985,15 @@ struct StatsSink {
     day: i64,
     day_equity: f64,
     daily: Vec<f64>,
+    /// The bar times: the bar before an episode's first point.
+    ts: &'a [i64],
+    episodes: Episodes,
+    bench: Benchmark<'a>,
+    cross: CrossSum,
 }
 
-impl StatsSink {
-    fn new(init: f64) -> Self {
+impl<'a> StatsSink<'a> {
+    fn new(init: f64, ts: &'a [i64], bench: Benchmark<'a>) -> Self {
         StatsSink {
             next_day_ts: i64::MIN,
             init,
@@ -1898,12 +2004,23 @@ impl StatsSink {
             day: 0,
             day_equity: f64::NAN,
             daily: Vec::new(),
+            ts,
+            episodes: Episodes::new(),
+            bench,
+            cross: CrossSum::new(init),
         }
     }
-}
 
-impl EquitySink for StatsSink {
-    fn push(&mut self, _bar: usize, row: EquityRow) {
+    /// The time of the bar before bar `k` (`_previous_bar` of one symbol).
+    fn previous_bar(ts: &[i64], k: i64) -> i64 {
+        match k {
+            1.. => ts[k as usize - 1],
+            _ => i64::MIN,
+        }
+    }
+
+    /// Every figure but beta's cross term, from bar `bar`'s row.
+    fn fold(&mut self, bar: usize, row: EquityRow) {
         let v = row.equity;
         // np.maximum.accumulate and np.min both propagate NaN
         self.peak = if v.is_nan() || self.peak.is_nan() {
@@ -1917,6 +2034,9 @@ impl EquitySink for StatsSink {
         } else {
             self.drawdown = self.drawdown.min(dd);
         }
+        let ts = self.ts;
+        self.episodes
+            .point(row.ts, bar as i64, v, |k| Self::previous_bar(ts, k));
         // rows come in time order: the day number changes only past `next_day_ts`
         let day = if row.ts >= self.next_day_ts || self.last.is_none() {
             let day = row.ts.div_euclid(DAY_US);
@@ -1941,16 +2061,26 @@ impl EquitySink for StatsSink {
         self.day_equity = v;
         self.last = Some(row);
     }
+}
+
+impl EquitySink for StatsSink<'_> {
+    fn push(&mut self, bar: usize, row: EquityRow) {
+        if self.bench.var_mean.is_some() {
+            self.cross.bar(bar, row.equity, self.bench.log_returns[bar]);
+        }
+        self.fold(bar, row);
+    }
 
     fn excursions(&self) -> bool {
         false
     }
 
     /// The held bars, in day-long runs: within one day and one account, equity is
-    /// `cash + qty * close`, the drawdown only needs the lowest equity since each new
+    /// `cash + qty * close`; the drawdowns only need the lowest equity since each new
     /// peak (division by a positive peak and subtracting 1 are monotone, so the
-    /// smallest ratio comes from the smallest equity, bit for bit), and the exposed
-    /// time telescopes to the run's first and last timestamps.
+    /// smallest ratio comes from the smallest equity, bit for bit), the episodes the
+    /// same between their marks, and the exposed time telescopes to the run's first
+    /// and last timestamps. Beta's cross term takes every bar.
     fn hold(
         &mut self,
         inp: &SignalInput<'_>,
@@ -1967,19 +2097,62 @@ impl EquitySink for StatsSink {
             equity: cash + qty * close[k],
             gross_exposure: qty.abs() * close[k],
         };
-        let general =
-            self.peak.is_nan() || self.drawdown.is_nan() || !(self.peak > 0.0) || qty == 0.0;
+        let general = self.peak.is_nan()
+            || self.drawdown.is_nan()
+            || !(self.peak > 0.0)
+            || qty == 0.0
+            || !self.episodes.fast();
+        if general {
+            for k in from..to {
+                self.push(k, row(k));
+            }
+            return;
+        }
+        if self.bench.var_mean.is_some() {
+            let (lr, series) = (self.bench.log_returns, self.bench.series);
+            let mut cross = self.cross;
+            // bar by bar up to each whole block after the first bar (its bar before is
+            // held too), whose series stands for its bars
+            let (mut k, mut bars_from) = (from, from);
+            while k < to {
+                let block = Blocks::whole(k, to).filter(|_| k > from);
+                let x = block.and_then(|b| series.get(b)?.cross(cash, qty));
+                match x {
+                    Some(x) => {
+                        cross.run(close, lr, (bars_from, k), (cash, qty));
+                        cross.cross += x;
+                        cross.before = cash + qty * close[k + BLOCK - 1];
+                        k += BLOCK;
+                        bars_from = k;
+                    }
+                    None => {
+                        k = if k % BLOCK == 0 {
+                            k + BLOCK
+                        } else {
+                            k.next_multiple_of(BLOCK)
+                        }
+                        .min(to)
+                    }
+                }
+            }
+            cross.run(close, lr, (bars_from, to), (cash, qty));
+            self.cross = cross;
+        }
+        let previous = |k: i64| Self::previous_bar(ts, k);
         let mut k = from;
         while k < to {
-            let Some(prev) = self.last.filter(|_| !general && ts[k] < self.next_day_ts) else {
-                // a new day (or an account the fast path does not cover): one row
-                self.push(k, row(k));
+            let Some(prev) = self.last.filter(|_| ts[k] < self.next_day_ts) else {
+                // a new day: one row
+                self.fold(k, row(k));
                 k += 1;
                 continue;
             };
-            let end = k + ts[k..to].partition_point(|&t| t < self.next_day_ts);
+            let end = k + gallop(&ts[k..to], self.next_day_ts);
             let (mut peak, mut dd) = (self.peak, self.drawdown);
             let mut lowest = f64::INFINITY;
+            let ep = &mut self.episodes; // points below the episodes' peak since the last one at it: the first's bar,
+                                         // the last's time, how many, the lowest
+            let mut run = (0i64, 0i64, 0usize, f64::INFINITY);
             let mut j = k;
             while j < end {
                 if let (Some(b), Some(bl)) = (Blocks::whole(j, end), blocks) {
@@ -1989,8 +2162,14 @@ impl EquitySink for StatsSink {
                     } else {
                         (bl.close_max[b], bl.close_min[b])
                     };
-                    if !(cash + qty * hi > peak) {
-                        lowest = lowest.min(cash + qty * lo);
+                    let (lo, hi) = (cash + qty * lo, cash + qty * hi);
+                    // the episodes' peak is at most the drawdown's (init_cash in it)
+                    if hi < ep.peak {
+                        lowest = lowest.min(lo);
+                        if run.2 == 0 {
+                            run.0 = j as i64;
+                        }
+                        run = (run.0, ts[j + BLOCK - 1], run.2 + BLOCK, run.3.min(lo));
                         j += BLOCK;
                         continue;
                     }
@@ -2003,8 +2182,19 @@ impl EquitySink for StatsSink {
                 } else if v < lowest {
                     lowest = v;
                 }
+                if v < ep.peak {
+                    if run.2 == 0 {
+                        run.0 = j as i64;
+                    }
+                    run = (run.0, ts[j], run.2 + 1, run.3.min(v));
+                } else {
+                    ep.below(run.0, run.1, run.2, run.3);
+                    run = (0, 0, 0, f64::INFINITY);
+                    ep.point(ts[j], j as i64, v, previous);
+                }
                 j += 1;
             }
+            ep.below(run.0, run.1, run.2, run.3);
             self.drawdown = dd.min(lowest / peak - 1.0);
             self.peak = peak;
             if prev.gross_exposure > 0.0 {
@@ -2019,8 +2209,9 @@ impl EquitySink for StatsSink {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish_stats(
-    sink: StatsSink,
+    mut sink: StatsSink<'_>,
     fills: &[Fill],
     trades: &[Trade],
     start: i64,
@@ -2029,7 +2220,7 @@ fn finish_stats(
     closes: &[(f64, f64)],
 ) -> Stats {
     let init = sink.init;
-    let mut daily = sink.daily;
+    let mut daily = std::mem::take(&mut sink.daily);
     if sink.last.is_some() {
         daily.push(sink.day_equity);
     }
@@ -2043,7 +2234,7 @@ fn finish_stats(
             exposed += end - last.ts;
         }
     }
-    figures(Parts {
+    let mut s = figures(Parts {
         start,
         end,
         init_cash: init,
@@ -2057,7 +2248,39 @@ fn finish_stats(
         trades,
         bars_visited: bars,
         closes,
-    })
+    });
+    let ts = sink.ts;
+    sink.episodes.finish(|k| StatsSink::previous_bar(ts, k));
+    sink.episodes.figures(&mut s);
+    if let (Some((var_b, mean_b)), Some(_), true) = (sink.bench.var_mean, s.benchmark, init > 0.0) {
+        if var_b > 0.0 {
+            let years = (end - start) as f64 / (365.0 * 86_400e6);
+            set_beta(&mut s, sink.cross.cov(ts.len(), mean_b), var_b, years);
+        }
+    }
+    s
+}
+
+/// Beta's benchmark of one symbol's bars, computed as `stats()` does.
+fn benchmark_context(inp: &SignalInput<'_>) -> RowContext {
+    let offsets = [0, inp.ts.len()];
+    RowContext::new(
+        one_symbol(inp, &offsets),
+        Conventions::aftershock(365.0),
+        DAY_US,
+    )
+}
+
+/// The signal input's bars as one symbol's (`offsets`: `[0, bars]`).
+fn one_symbol<'a>(inp: &SignalInput<'a>, offsets: &'a [usize]) -> Bars<'a> {
+    Bars {
+        ts: inp.ts,
+        open: inp.open,
+        high: inp.high,
+        low: inp.low,
+        close: inp.close,
+        offsets,
+    }
 }
 
 fn stats_with(
@@ -2065,6 +2288,7 @@ fn stats_with(
     cfg: &SignalConfig,
     signal_bars: &[usize],
     blocks: Option<&Blocks>,
+    (bench, series): (&RowContext, &[BlockSeries]),
 ) -> EngineResult<Stats> {
     let n = inp.ts.len();
     let (start, end) = match (inp.ts.first(), inp.ts.last()) {
@@ -2072,7 +2296,14 @@ fn stats_with(
         _ => (0, 0),
     };
     super::metrics::check_span(start, end, DAY_US, n.saturating_sub(1))?;
-    let mut sink = StatsSink::new(cfg.init_cash);
+    let offsets = [0, n];
+    let (log_returns, var_mean) = bench.benchmark(0, one_symbol(&inp, &offsets));
+    let bench = Benchmark {
+        log_returns,
+        var_mean,
+        series,
+    };
+    let mut sink = StatsSink::new(cfg.init_cash, inp.ts, bench);
     let (fills, trades) = walk(inp, cfg, signal_bars, blocks, &mut sink)?;
     let closes: Vec<(f64, f64)> = inp
         .close
@@ -2089,7 +2320,8 @@ fn stats_with(
 /// One signal backtest reduced to its stats, without keeping the equity rows.
 pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<Stats> {
     inp.validate_shape()?;
-    stats_with(inp, cfg, &signal_bars(&inp), None)
+    let bench = benchmark_context(&inp);
+    stats_with(inp, cfg, &signal_bars(&inp), None, (&bench, &[]))
 }
 
 /// Runs every configuration over the same bars and signals on up to `threads`
@@ -2113,8 +2345,15 @@ pub fn simulate_signals_many_counted(
     if let Err(e) = inp.validate_shape() {
         return configs.iter().map(|_| Err(e.clone())).collect();
     }
-    let (bars, blocks) = (signal_bars(&inp), Blocks::new(&inp));
-    let (bars, blocks) = (&bars[..], &blocks);
-    let run = |cfg: &SignalConfig| super::guarded(|| stats_with(inp, cfg, bars, Some(blocks)));
+    let (bars, blocks, bench) = (
+        signal_bars(&inp),
+        Blocks::new(&inp),
+        benchmark_context(&inp),
+    );
+    let offsets = [0, inp.ts.len()];
+    let series = BlockSeries::blocks(inp.close, bench.benchmark(0, one_symbol(&inp, &offsets)).0);
+    let (bars, blocks, bench) = (&bars[..], &blocks, (&bench, &series[..]));
+    let run =
+        |cfg: &SignalConfig| super::guarded(|| stats_with(inp, cfg, bars, Some(blocks), bench));
     super::run_parallel(configs, threads, super::counted(done, run))
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the signal simulator (`signals.rs`); parity with vectorbt itself is
 //! tested from Python (tests/trading/test_parity_vectorbt.py), with vectorbt as the oracle.
 
-use super::signals::{floor_div, signal_bars};
+use super::signals::{floor_div, gallop, signal_bars, BlockSeries};
 use super::*;
 
 struct Data {
@@ -205,26 +205,48 @@ fn masks_of_the_wrong_length_are_an_error_not_a_panic() {
     ));
 }
 
-/// A reproducible walk with signals, for the sweep tests.
-fn random_data(n: usize, seed: u64) -> Data {
+/// A xorshift stream of uniforms in [0, 1).
+fn uniforms(seed: u64) -> impl FnMut() -> f64 {
     let mut state = seed;
-    let mut next = move || {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    }
+}
+
+/// A walk of `n` bars from `price`: opens off the previous close by up to `gap`/2,
+/// closes off the open by up to `body`/2, wicks up to `wick`.
+fn walk_rows(
+    n: usize,
+    next: &mut impl FnMut() -> f64,
+    price: f64,
+    (gap, body, wick): (f64, f64, f64),
+) -> Data {
     let mut rows = Vec::with_capacity(n);
-    let mut price = 100.0;
+    let mut price = price;
     for _ in 0..n {
-        let o: f64 = price * (1.0 + 0.004 * (next() - 0.5));
-        let c: f64 = o * (1.0 + 0.02 * (next() - 0.5));
-        let h = o.max(c) * (1.0 + 0.01 * next());
-        let l = o.min(c) * (1.0 - 0.01 * next());
+        let o: f64 = price * (1.0 + gap * (next() - 0.5));
+        let c: f64 = o * (1.0 + body * (next() - 0.5));
+        let h = o.max(c) * (1.0 + wick * next());
+        let l = o.min(c) * (1.0 - wick * next());
         rows.push((o, h, l, c));
         price = c;
     }
-    let mut d = Data::new(&rows);
+    Data::new(&rows)
+}
+
+/// A calm walk with no signals, as benchmarks/case_signals.py's: 0.08% per bar, small
+/// wicks, one-minute bars.
+fn calm_data(n: usize, seed: u64) -> Data {
+    walk_rows(n, &mut uniforms(seed), 20_000.0, (0.0, 0.0028, 0.0008))
+}
+
+/// A reproducible walk with signals, for the sweep tests.
+fn random_data(n: usize, seed: u64) -> Data {
+    let mut next = uniforms(seed);
+    let mut d = walk_rows(n, &mut next, 100.0, (0.004, 0.02, 0.01));
     // five-minute bars over several days, so the daily figures have data
     d.ts = (0..n as i64).map(|i| i * 300_000_000).collect();
     for k in 0..4 {
@@ -521,4 +543,180 @@ fn raise_reject_turns_a_rejection_into_an_error_naming_the_row() {
             .len(),
         1
     );
+}
+
+/// Equality of two stats rows, NaN equal to NaN: bit for bit, but for beta and alpha
+/// within `tol` (a sweep sums beta's cross term by blocks of bars; both are sums of
+/// many small terms, near 0 as often as not: an absolute tolerance).
+fn same_stats(a: &Stats, b: &Stats, tol: f64) -> bool {
+    let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => x == y || (x - y).abs() <= tol,
+        (x, y) => x.is_none() && y.is_none(),
+    };
+    let strip = |s: &Stats| {
+        let mut s = s.clone();
+        (s.beta, s.alpha) = (None, None);
+        format!("{s:?}")
+    };
+    strip(a) == strip(b) && close(a.beta, b.beta) && close(a.alpha, b.alpha)
+}
+
+#[test]
+fn streamed_figures_are_the_rows_of_the_equity_walk() {
+    // the sweep's streaming pass (blocks of held bars skipped) and signal_stats (no
+    // blocks) give every figure of the walk over each variant's equity rows, the
+    // drawdown episodes and calmar included, bit for bit; beta and alpha to 1e-13
+    // (absolute)
+    let mut checked = 0;
+    for (seed, rate) in [(3u64, 30u32), (5, 3), (9, 1), (11, 3), (13, 1)] {
+        // volatile bars, then calm ones (beta's cross term by blocks)
+        let mut d = if seed < 10 {
+            random_data(6_000, seed)
+        } else {
+            let mut d = calm_data(20_000, seed);
+            d.masks = random_data(20_000, seed).masks;
+            d
+        };
+        // sparse signals: long holds, so whole blocks are skipped
+        for k in 0..4 {
+            for (i, m) in d.masks[k].iter_mut().enumerate() {
+                *m &= ((i as u32 * 2_654_435_761u32) % 1_000 < rate * 10) as u8;
+            }
+        }
+        let mut configs = grid();
+        for cfg in grid() {
+            configs.push(SignalConfig {
+                sl_trail: true,
+                price: SignalPrice::NextOpen,
+                stop_entry_price: StopEntryPrice::FillPrice,
+                slippage: 0.001,
+                ..cfg
+            });
+        }
+        configs.push(SignalConfig {
+            init_cash: 0.0,
+            ..SignalConfig::default()
+        });
+        let streamed = simulate_signals_many(d.input(), &configs, 2);
+        let walked = signal_rows(d.input(), &configs, 2, Conventions::aftershock(365.0), None);
+        for (i, cfg) in configs.iter().enumerate() {
+            let (s, w) = (streamed[i].as_ref().unwrap(), walked[i].as_ref().unwrap());
+            // (with no starting cash the walk's drawdown differs: see the Python tests)
+            if cfg.init_cash > 0.0 {
+                assert!(
+                    same_stats(s, w, 1e-13),
+                    "seed {seed} config {i}:\n{s:?}\n{w:?}"
+                );
+            }
+            let alone = signal_stats(d.input(), cfg).unwrap();
+            assert!(same_stats(&alone, s, 1e-13), "seed {seed} config {i} alone");
+            if cfg.init_cash > 0.0 && s.trades > 2 {
+                assert!(s.beta.is_some() && s.alpha.is_some() && s.calmar.is_some());
+                assert!(s.avg_drawdown.is_some() && s.max_drawdown_duration.is_some());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
+#[test]
+fn beta_cross_term_of_a_block_is_the_sum_over_its_bars() {
+    let d = calm_data(4_000, 21);
+    let lr: Vec<f64> = (0..d.close.len())
+        .map(|k| {
+            if k == 0 {
+                f64::NAN
+            } else {
+                d.close[k].ln() - d.close[k - 1].ln()
+            }
+        })
+        .collect();
+    let series = BlockSeries::blocks(&d.close, &lr);
+    assert_eq!(series.len(), 4_000 / 64);
+    let p0 = d.close[0];
+    // all in, part cash, 5x leverage, a short, a short levered 3x (equity p0 * 5)
+    let accounts = [
+        (0.0, 5.0),
+        (60_000.0, 2.0),
+        (-4.0 * p0, 5.0),
+        (2.0 * 5.0 * p0, -5.0),
+        (4.0 * 5.0 * p0, -15.0),
+    ];
+    let (mut summed, mut refused) = (0, 0);
+    for (cash, qty) in accounts {
+        for (b, block) in series.iter().enumerate().skip(1) {
+            let k0 = b * 64;
+            // each bar's equity log return from the close's exact change: ln_1p of
+            // qty * (c_k - c_k-1) / v_k-1, to a few ulps (ln of the ratio of two
+            // rounded equities, as CrossSum takes it, is off by up to 1e-12 of it)
+            let want: f64 = (k0..k0 + 64)
+                .map(|k| {
+                    let before = cash + qty * d.close[k - 1];
+                    (qty * (d.close[k] - d.close[k - 1]) / before).ln_1p() * lr[k]
+                })
+                .sum();
+            match block.cross(cash, qty) {
+                Some(x) => {
+                    let err = (x - want).abs() / want.abs();
+                    assert!(err < 1e-14, "block {b} account {cash} {qty}: {x} vs {want}");
+                    summed += 1;
+                }
+                None => refused += 1,
+            }
+        }
+    }
+    assert!(summed > 250, "{summed} {refused}");
+    // the first block has no bar before it; an account near ruin is refused
+    assert!(series[0].cross(0.0, 1.0).is_none());
+    let near_ruin = -0.99 * p0 * 100.0;
+    assert!(series[5].cross(near_ruin, 100.0).is_none());
+}
+
+#[test]
+#[ignore]
+fn sweep_probe() {
+    // the benchmark's shape: 525,600 bars, 300 entries each exited 1,000 bars later,
+    // a stop-loss x take-profit grid on one thread (cargo test --release -- --ignored)
+    let n = 525_600;
+    let mut d = calm_data(n, 99);
+    for k in 0..4 {
+        d.masks[k].iter_mut().for_each(|m| *m = 0);
+    }
+    for t in 0..300 {
+        let s = t * (n / 300) + (t * 7919) % 600;
+        d.masks[0][s] = 1;
+        d.masks[1][s + 1_000] = 1;
+    }
+    let mut configs = Vec::new();
+    for i in 0..20 {
+        for j in 0..10 {
+            configs.push(SignalConfig {
+                sl_stop: 0.005 + 0.045 * i as f64 / 19.0,
+                tp_stop: 0.005 + 0.095 * j as f64 / 9.0,
+                ..SignalConfig::default()
+            });
+        }
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        simulate_signals_many(d.input(), &configs, 1);
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "sweep: {:.3} ms per variant (best of 5)",
+        best / configs.len() as f64
+    );
+}
+
+#[test]
+fn gallop_is_partition_point() {
+    let ts: Vec<i64> = (0..300).map(|i| i * 3 + (i % 4)).collect();
+    for len in [0usize, 1, 2, 7, 64, 300] {
+        let seg = &ts[..len];
+        for t in -2..905 {
+            assert_eq!(gallop(seg, t), seg.partition_point(|&x| x < t), "{len} {t}");
+        }
+    }
 }

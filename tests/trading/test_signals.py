@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from aftershock.trading.results import ENGINE_STATS
+from aftershock.trading.results import STATS_DOC, SWEEP_STATS
 from aftershock.errors import ConfigError, InputError
 from aftershock.trading.signals import from_signals
 
@@ -209,7 +209,7 @@ def test_sweep_rows_with_no_starting_cash_match_stats():
     for row in frame.iter_rows(named=True):
         stats = from_signals(bars, entries, exits, price="close", init_cash=row["init_cash"],
                              sl_stop=row["sl_stop"]).stats()
-        bad = {k: (row[k], stats[k]) for k in ENGINE_STATS if not same(row[k], stats[k])}
+        bad = {k: (row[k], stats[k]) for k in STATS_DOC if not same(row[k], stats[k])}
         assert not bad, bad
     assert math.isnan(frame["total_return"][0]) and frame["trades"][0] == 0
 
@@ -225,8 +225,8 @@ def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price, trail):
         alone = from_signals(bars, entries, exits, direction="both", price=price, sl_stop=row["sl_stop"],
                              sl_trail=trail, tp_stop=row["tp_stop"], fees=row["fees"], slippage=row["slippage"])
         stats = alone.stats()
-        assert list(frame.columns[5:]) == list(ENGINE_STATS)
-        bad = {k: (row[k], stats[k]) for k in ENGINE_STATS if not same(row[k], stats[k])}
+        assert list(frame.columns[5:]) == list(SWEEP_STATS)
+        bad = {k: (row[k], stats[k]) for k in STATS_DOC if not same(row[k], stats[k])}
         assert not bad, f"variant {row['variant']}: {bad}"
         on_demand = from_signals(bars, entries, exits, direction="both", price=price, sl_trail=trail,
                                  variant=row["variant"], **grid)
@@ -234,8 +234,6 @@ def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price, trail):
 
 
 def test_sweep_rows_with_conventions_hold_every_stats_figure():
-    from aftershock.trading.results import SWEEP_STATS, STATS_DOC
-
     bars, entries, exits = walk_bars(1_500, 8)
     grid = dict(sl_stop=[None, 0.01], tp_stop=[0.02, math.inf])
     for conventions in ("aftershock", "backtesting.py"):

@@ -391,6 +391,21 @@ def test_drawdown_episodes_from_equity_rows_equal_the_bar_by_bar_walk(sample_mul
     assert abs(s["avg_drawdown_duration"] - mean) <= dt.timedelta(microseconds=1)
 
 
+def test_a_fall_at_the_last_bar_alone_is_no_episode_nor_part_of_the_one_before():
+    from aftershock.trading.stats import _drawdown_episodes
+
+    ts = np.array([0, 10, 20, 30], dtype=np.int64)
+    values = np.array([100.0, 90.0, 100.0, 95.0])
+    depth, length, max_dd = _drawdown_episodes(ts, values, 0, 30, 100.0, ts, np.array([0, 4]))
+    assert depth.tolist() == [90.0 / 100.0 - 1.0] and length.tolist() == [20]
+    assert max_dd == 90.0 / 100.0 - 1.0
+    # two rows below the peak at the end: an open episode, to the last bar
+    ts5 = np.array([0, 10, 20, 30, 40], dtype=np.int64)
+    depth, length, _ = _drawdown_episodes(ts5, np.array([100.0, 90.0, 100.0, 95.0, 97.0]), 0, 40, 100.0, ts5,
+                                          np.array([0, 5]))
+    assert depth.tolist() == [90.0 / 100.0 - 1.0, 95.0 / 100.0 - 1.0] and length.tolist() == [20, 20]
+
+
 @pytest.fixture(scope="module")
 def sample_multi():
     class TwoAssets(ash.Strategy):

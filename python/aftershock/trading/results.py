@@ -79,7 +79,7 @@ STATS_DOC: dict[str, str] = {
 
 
 #: The figures of the engine's one streaming pass over a run's equity rows (a
-#: :class:`~aftershock.trading.stream.BacktestStream` and a ``from_signals`` sweep), in
+#: :class:`~aftershock.trading.stream.BacktestStream`), in
 #: :meth:`Result.stats` order; each equals ``stats()`` of that run (calendar-day returns,
 #: no risk-free rate: the defaults).
 ENGINE_STATS: tuple[str, ...] = (

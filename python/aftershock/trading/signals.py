@@ -21,6 +21,7 @@ variant (``variant=k`` re-runs variant ``k`` and returns its full ``Result``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any, Sequence
@@ -335,14 +336,14 @@ def from_signals(
         With list settings, a bar on stderr that advances as variants finish
         (``None``, the default: only when stderr is a terminal).
     conventions:
-        With list settings: every figure of :meth:`Result.stats` in each row, under
-        these conventions (``"aftershock"``, ``"backtesting.py"`` or a
-        :class:`~aftershock.trading.stats.Conventions`; row ``i`` equals
-        ``from_signals(..., variant=i).stats(conventions=conventions)``). Each variant's
-        equity path is then walked bar by bar inside a position, which is slower than
-        the default rows (``None``): those hold the figures of
-        :data:`~aftershock.trading.results.ENGINE_STATS`, without the drawdown
-        episodes, calmar, alpha, beta, expectancy and conventions (docs/sweeps.md).
+        With list settings, the conventions of each row's figures (``"aftershock"``,
+        the default, ``"backtesting.py"`` or a
+        :class:`~aftershock.trading.stats.Conventions`): every key of
+        :data:`~aftershock.trading.results.SWEEP_STATS`, row ``i`` equal to
+        ``from_signals(..., variant=i).stats(conventions=conventions)``. aftershock's come
+        from the simulator's streaming pass, which skips the bars inside a position by
+        blocks; any other walks each variant's equity bar by bar inside a position, which
+        is slower (docs/sweeps.md).
 
     Returns
     -------
@@ -506,20 +507,22 @@ def from_signals(
         return _run(prepared, arrays, signals, one_config, symbol)
     engine_columns = pl.DataFrame({("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()})
     n_threads = threads or os.cpu_count() or 1
+    from aftershock.trading.stats import AFTERSHOCK, conventions_sampling, resolve_conventions
+
+    conv = resolve_conventions(conventions)
+    sampling, ppy = conventions_sampling(conv, prepared.arrays["ts"])
     rows: dict[str, Any] = {}
-    sampling, ppy, conv_name = "calendar", 365.0, None
-    if conventions is not None:
-        from aftershock.trading.stats import conventions_sampling, resolve_conventions
+    # aftershock's conventions come from the simulator's streaming pass; any other walks
+    # each variant's equity rows
+    if (sampling, ppy) != ("calendar", 365.0) or dataclasses.replace(conv, name=AFTERSHOCK.name,
+                                                                   periods_per_year=None) != AFTERSHOCK:
         from aftershock.trading.sweep import engine_conventions
 
-        conv = resolve_conventions(conventions)
-        sampling, ppy = conventions_sampling(conv, prepared.arrays["ts"])
-        conv_name = conv.name
         rows = {"conventions": engine_conventions(conv), "periods_per_year": ppy}
 
     def figures(part: pl.DataFrame, counter: Any) -> pl.DataFrame:
         table = _engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter, **rows)
-        return stats_frame(table, (symbol,), ppy, sampling=sampling, conventions=conv_name)
+        return stats_frame(table, (symbol,), ppy, sampling=sampling, conventions=conv.name)
 
     def run(counter: Any) -> pl.DataFrame:
         if checkpoint is None:
@@ -528,8 +531,7 @@ def from_signals(
 
         identity = signals_identity(prepared, {k: signals.get_column(k).to_numpy() for k in signals.columns}, config,
                                     {k: engine_columns.get_column(k).to_numpy() for k in engine_columns.columns})
-        if conventions is not None:
-            identity = {**identity, "conventions": repr(resolve_conventions(conventions))}
+        identity = {**identity, "conventions": repr(conv)}
         return run_chunks(checkpoint, identity, count, chunk_size,
                           lambda lo, hi: figures(engine_columns.slice(lo, hi - lo), counter))
 

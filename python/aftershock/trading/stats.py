@@ -330,8 +330,10 @@ def _drawdown_episodes(
     prev, nxt = prev[keep], nxt[keep]
     if not len(prev):
         return np.empty(0), np.empty(0, dtype=np.int64), float(dd.min())
-    # rows between one episode's end and the next one's start are at the peak (dd == 0)
-    depth = np.minimum.reduceat(dd, prev + 1)
+    # rows between one episode's end and the next one's start are at the peak (dd == 0);
+    # a fall at the last row alone is no episode (backtesting.py's rule), nor part of the
+    # episode before it
+    depth = np.minimum.reduceat(dd[: nxt[-1] + 1], prev + 1)
     starts = _previous_bar(ts_all, offsets, ts[prev + 1])
     return depth, ts[nxt] - starts, float(dd.min())
 
