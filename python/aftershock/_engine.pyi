@@ -15,7 +15,7 @@ __all__ = [
     "__version__", "MAX_DAYS", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
     "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks", "study_residuals",
-    "simulate_many_stats_daily", "simulate_signal_group",
+    "simulate_many_stats_daily", "simulate_signals_many_daily", "simulate_signal_group",
 ]
 
 __version__: str
@@ -83,6 +83,17 @@ def simulate_many_stats(
     conventions: Mapping[str, Any] | None = None,
 ) -> ArrowTable:
     """Run many backtests; return the engine's ``Result.stats()`` figures, one row per job."""
+
+def simulate_signals_many_daily(
+    bars: _ArrowStream,
+    signals: _ArrowStream,
+    config: Mapping[str, Any],
+    variants: _ArrowStream,
+    threads: int,
+    progress: Progress | None = None,
+) -> tuple[ArrowTable, Column, int]:
+    """``simulate_signals_many`` (aftershock's conventions) and every variant's
+    calendar-day returns: one job-major float buffer, and the days per variant."""
 
 def simulate_many_stats_daily(
     bars: _ArrowStream,

@@ -31,9 +31,9 @@ pub use metrics::{pairwise_sum, release_spare_rows, EquityStream, Stats, StatsSp
 pub use rows::{signal_rows, Conventions, RowContext};
 pub use signals::{
     signal_stats, simulate_signal_group, simulate_signals, simulate_signals_many,
-    simulate_signals_many_counted, Accumulate, ConflictMode, DirConflictMode, OppositeEntryMode,
-    PerBar, SignalConfig, SignalInput, SignalPrice, SignalSize, StopEntryPrice, StopExitMode,
-    StopExitPrice, StopUpdateMode,
+    simulate_signals_many_counted, simulate_signals_many_daily, Accumulate, ConflictMode,
+    DirConflictMode, OppositeEntryMode, PerBar, SignalConfig, SignalInput, SignalPrice, SignalSize,
+    StopEntryPrice, StopExitMode, StopExitPrice, StopUpdateMode,
 };
 pub use sim::{floor_div, round_to_lot, simulate, simulate_stats, simulate_validated, Stepper};
 pub use types::*;

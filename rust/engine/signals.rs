@@ -2218,7 +2218,7 @@ fn finish_stats(
     end: i64,
     bars: u64,
     closes: &[(f64, f64)],
-) -> Stats {
+) -> (Stats, Vec<f64>) {
     let init = sink.init;
     let mut daily = std::mem::take(&mut sink.daily);
     if sink.last.is_some() {
@@ -2258,7 +2258,7 @@ fn finish_stats(
             set_beta(&mut s, sink.cross.cov(ts.len(), mean_b), var_b, years);
         }
     }
-    s
+    (s, rets)
 }
 
 /// Beta's benchmark of one symbol's bars, computed as `stats()` does.
@@ -2289,7 +2289,7 @@ fn stats_with(
     signal_bars: &[usize],
     blocks: Option<&Blocks>,
     (bench, series): (&RowContext, &[BlockSeries]),
-) -> EngineResult<Stats> {
+) -> EngineResult<(Stats, Vec<f64>)> {
     let n = inp.ts.len();
     let (start, end) = match (inp.ts.first(), inp.ts.last()) {
         (Some(&a), Some(&b)) => (a, b),
@@ -2321,7 +2321,7 @@ fn stats_with(
 pub fn signal_stats(inp: SignalInput<'_>, cfg: &SignalConfig) -> EngineResult<Stats> {
     inp.validate_shape()?;
     let bench = benchmark_context(&inp);
-    stats_with(inp, cfg, &signal_bars(&inp), None, (&bench, &[]))
+    stats_with(inp, cfg, &signal_bars(&inp), None, (&bench, &[])).map(|r| r.0)
 }
 
 /// Runs every configuration over the same bars and signals on up to `threads`
@@ -2342,6 +2342,21 @@ pub fn simulate_signals_many_counted(
     threads: usize,
     done: Option<&std::sync::atomic::AtomicUsize>,
 ) -> Vec<EngineResult<Stats>> {
+    simulate_signals_many_daily(inp, configs, threads, done)
+        .into_iter()
+        .map(|r| r.map(|(s, _)| s))
+        .collect()
+}
+
+/// `simulate_signals_many_counted`, with each variant's calendar-day returns (the
+/// ones its Sharpe ratio is computed from): one per UTC day from the first bar's day
+/// to the last bar's, the same number for every variant.
+pub fn simulate_signals_many_daily(
+    inp: SignalInput<'_>,
+    configs: &[SignalConfig],
+    threads: usize,
+    done: Option<&std::sync::atomic::AtomicUsize>,
+) -> Vec<EngineResult<(Stats, Vec<f64>)>> {
     if let Err(e) = inp.validate_shape() {
         return configs.iter().map(|_| Err(e.clone())).collect();
     }

@@ -788,6 +788,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(daily::simulate_many_stats_daily, m)?)?;
+    m.add_function(wrap_pyfunction!(daily::simulate_signals_many_daily, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
     m.add_class::<ArrowTable>()?;
@@ -986,26 +987,13 @@ fn simulate_signals<'py>(
     tables_to_dict(py, result.map_err(engine_err(py))?)
 }
 
-/// A sweep: `config` with each key of `variants` (equal-length float columns, one
-/// value per variant) overridden; runs on `threads` threads with the GIL released
-/// and returns one list per stats figure, in variant order. With `conventions`
-/// (as for `simulate_many_stats`), every figure of the sweep rows under them, from
-/// each variant's equity rows (`engine::signal_rows`).
-#[pyfunction]
-#[pyo3(signature = (bars, signals, config, variants, threads, progress=None, conventions=None, periods_per_year=365.0))]
-#[allow(clippy::too_many_arguments)]
-fn simulate_signals_many<'py>(
-    py: Python<'py>,
-    bars: &Bound<'py, PyAny>,
-    signals: &Bound<'py, PyAny>,
-    config: &Bound<'py, PyDict>,
-    variants: &Bound<'py, PyAny>,
-    threads: usize,
-    progress: Option<&Bound<'py, Progress>>,
-    conventions: Option<&Bound<'py, PyDict>>,
-    periods_per_year: f64,
-) -> PyResult<Bound<'py, ArrowTable>> {
-    let frames = SignalFrames::from_py(bars, signals)?;
+/// `config` with each key of `variants` (equal-length float columns, one value per
+/// variant) overridden: one configuration per variant.
+fn signal_variants(
+    py: Python<'_>,
+    config: &Bound<'_, PyDict>,
+    variants: &Bound<'_, PyAny>,
+) -> PyResult<Vec<SignalConfig>> {
     let base = signal_config_from_dict(config)?;
     let variant_frame = arrow::import(variants, "variants")?;
     let names = variant_frame.names();
@@ -1027,6 +1015,30 @@ fn simulate_signals_many<'py>(
             *slot = v;
         }
     }
+    Ok(configs)
+}
+
+/// A sweep: `config` with each key of `variants` (equal-length float columns, one
+/// value per variant) overridden; runs on `threads` threads with the GIL released
+/// and returns one list per stats figure, in variant order. With `conventions`
+/// (as for `simulate_many_stats`), every figure of the sweep rows under them, from
+/// each variant's equity rows (`engine::signal_rows`).
+#[pyfunction]
+#[pyo3(signature = (bars, signals, config, variants, threads, progress=None, conventions=None, periods_per_year=365.0))]
+#[allow(clippy::too_many_arguments)]
+fn simulate_signals_many<'py>(
+    py: Python<'py>,
+    bars: &Bound<'py, PyAny>,
+    signals: &Bound<'py, PyAny>,
+    config: &Bound<'py, PyDict>,
+    variants: &Bound<'py, PyAny>,
+    threads: usize,
+    progress: Option<&Bound<'py, Progress>>,
+    conventions: Option<&Bound<'py, PyDict>>,
+    periods_per_year: f64,
+) -> PyResult<Bound<'py, ArrowTable>> {
+    let frames = SignalFrames::from_py(bars, signals)?;
+    let configs = signal_variants(py, config, variants)?;
     let views = frames.views()?;
     let input = views.input();
     let done = progress.map(|p| &p.get().done);

@@ -256,6 +256,34 @@ def test_sweep_rows_with_conventions_hold_every_stats_figure():
         from_signals(bars, entries, exits, price="close", conventions="aftershock")
 
 
+def test_sweep_daily_returns_are_the_ones_each_variant_is_scored_on():
+    from aftershock.research import overfitting
+
+    bars, entries, exits = walk_bars(3_000, 12)  # 7-minute bars: over 14 days
+    grid = dict(sl_stop=[None, 0.01, 0.03], tp_stop=[0.02, 0.05], fees=0.001)
+    frame, returns = from_signals(bars, entries, exits, direction="both", price="close", daily_returns=True,
+                                  threads=2, **grid)
+    assert frame.equals(from_signals(bars, entries, exits, direction="both", price="close", **grid))
+    days = pl.date_range(bars["ts"].min().date(), bars["ts"].max().date(), eager=True)
+    assert returns.shape == (days.len(), frame.height) and days.len() >= 15 and frame.height == 6
+    for i in range(frame.height):
+        result = from_signals(bars, entries, exits, direction="both", price="close", variant=i, **grid)
+        eq = result.equity.group_by(pl.col("ts").dt.date().alias("day"), maintain_order=True).agg(
+            pl.col("equity").last())
+        daily = pl.DataFrame({"day": days}).join(eq, on="day", how="left").select(pl.col("equity").forward_fill())
+        closes = np.concatenate([[100_000.0], daily["equity"].to_numpy()])
+        np.testing.assert_allclose(returns[:, i], np.diff(closes) / closes[:-1], rtol=0, atol=1e-15)
+        sharpe = frame["sharpe"][i]
+        assert returns[:, i].mean() / returns[:, i].std(ddof=1) * math.sqrt(365) == pytest.approx(sharpe, rel=1e-12)
+    of = overfitting(returns, splits=4)
+    assert of.best == int(np.argmax(frame["sharpe"].to_numpy())) and 0.0 <= of.pbo <= 1.0
+    with pytest.raises(ConfigError, match="daily_returns"):
+        from_signals(bars, entries, exits, price="close", sl_stop=0.01, daily_returns=True)
+    with pytest.raises(ConfigError, match="daily_returns"):
+        from_signals(bars, entries, exits, price="close", sl_stop=[0.01], daily_returns=True,
+                     conventions="backtesting.py")
+
+
 def test_sweep_is_the_product_of_the_lists_in_argument_order():
     bars, entries, exits = walk_bars(300, 4)
     frame = from_signals(bars, entries, exits, size=[1.0, 2.0], tsl_stop=[0.01, 0.02, 0.05], price="close")

@@ -247,6 +247,7 @@ def from_signals(
     chunk_size: int | None = None,
     progress: bool | None = None,
     conventions: Any = None,
+    daily_returns: bool = False,
 ) -> Any:
     """Backtest boolean entry/exit signals of one symbol, simulated in Rust in one pass.
 
@@ -344,12 +345,20 @@ def from_signals(
         from the simulator's streaming pass, which skips the bars inside a position by
         blocks; any other walks each variant's equity bar by bar inside a position, which
         is slower (docs/sweeps.md).
+    daily_returns:
+        With list settings, also every variant's close-of-day returns from the same
+        engine pass, as :meth:`aftershock.Sweep.run_daily` gives them: the call returns
+        ``(frame, returns)``, ``returns`` a days x variants NumPy matrix, one row per
+        UTC calendar day from the first bar's day to the last bar's (the returns each
+        row's Sharpe ratio is computed from), for
+        :func:`aftershock.research.overfitting`. aftershock's conventions only; no
+        ``checkpoint``.
 
     Returns
     -------
     A :class:`aftershock.trading.results.Result`; with list settings, a Polars frame with one
     row per variant: ``variant``, the swept settings, then every figure of
-    :meth:`Result.stats`.
+    :meth:`Result.stats` (with ``daily_returns``, the frame and the returns matrix).
 
     Examples
     --------
@@ -490,6 +499,9 @@ def from_signals(
     if conventions is not None and (not swept or variant is not None):
         raise ConfigError("conventions= sets the figures of a sweep's rows; for one backtest use "
                           "result.stats(conventions=...)", column="conventions")
+    if daily_returns and (not swept or variant is not None):
+        raise ConfigError("daily_returns gives a sweep's daily returns: give at least one setting as a list, "
+                          "and no variant=", column="daily_returns")
     if not swept:
         if variant is not None:
             raise ConfigError("variant= picks a row of a sweep: give at least one setting as a list", column="variant")
@@ -520,8 +532,17 @@ def from_signals(
 
         rows = {"conventions": engine_conventions(conv), "periods_per_year": ppy}
 
+    if daily_returns and (rows or checkpoint is not None):
+        raise ConfigError("daily_returns goes with aftershock's conventions and no checkpoint",
+                          column="conventions" if rows else "checkpoint")
+    returns: list[np.ndarray] = []
+
     def figures(part: pl.DataFrame, counter: Any) -> pl.DataFrame:
-        table = _engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter, **rows)
+        if daily_returns:
+            table, flat, days = _engine.simulate_signals_many_daily(arrays, signals, config, part, n_threads, counter)
+            returns.append(np.array(np.frombuffer(flat, dtype=np.float64)).reshape(part.height, days).T)
+        else:
+            table = _engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter, **rows)
         return stats_frame(table, (symbol,), ppy, sampling=sampling, conventions=conv.name)
 
     def run(counter: Any) -> pl.DataFrame:
@@ -540,7 +561,8 @@ def from_signals(
     # a NaN optional setting is "none": shown as null
     frame = frame.with_columns(**{k: pl.Series(v).fill_nan(None) if k in optional else pl.Series(v)
                                   for k, v in columns.items() if k != "init_cash"})
-    return pl.concat([frame, stats], how="horizontal")
+    frame = pl.concat([frame, stats], how="horizontal")
+    return (frame, returns[0]) if daily_returns else frame
 
 
 _MASKS = ("entries", "exits", "short_entries", "short_exits")
