@@ -91,7 +91,7 @@ def simulate_signals_many_daily(
     variants: _ArrowStream,
     threads: int,
     progress: Progress | None = None,
-) -> tuple[ArrowTable, Column, int]:
+) -> tuple[ArrowTable, Any, int]:
     """``simulate_signals_many`` (aftershock's conventions) and every variant's
     calendar-day returns: one job-major float buffer, and the days per variant."""
 
