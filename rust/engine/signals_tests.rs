@@ -580,7 +580,7 @@ fn streamed_figures_are_the_rows_of_the_equity_walk() {
         // sparse signals: long holds, so whole blocks are skipped
         for k in 0..4 {
             for (i, m) in d.masks[k].iter_mut().enumerate() {
-                *m &= ((i as u32 * 2_654_435_761u32) % 1_000 < rate * 10) as u8;
+                *m &= ((i as u32).wrapping_mul(2_654_435_761) % 1_000 < rate * 10) as u8;
             }
         }
         let mut configs = grid();
