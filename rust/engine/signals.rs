@@ -2112,30 +2112,34 @@ impl EquitySink for StatsSink<'_> {
             let (lr, series) = (self.bench.log_returns, self.bench.series);
             let mut cross = self.cross;
             // bar by bar up to each whole block after the first bar (its bar before is
-            // held too), whose series stands for its bars
-            let (mut k, mut bars_from) = (from, from);
+            // held too), whose series stands for its bars; the equity before a stretch
+            // of bars that follows blocks is read then, not at every block
+            let (mut k, mut bars_from, mut after_block) = (from, from, false);
+            let bars = |cross: &mut CrossSum, a: usize, b: usize, after: bool| {
+                if after {
+                    cross.before = cash + qty * close[a - 1];
+                }
+                cross.run(close, lr, (a, b), (cash, qty));
+            };
             while k < to {
                 let block = Blocks::whole(k, to).filter(|_| k > from);
-                let x = block.and_then(|b| series.get(b)?.cross(cash, qty));
-                match x {
+                match block.and_then(|b| series.get(b)?.cross(cash, qty)) {
                     Some(x) => {
-                        cross.run(close, lr, (bars_from, k), (cash, qty));
-                        cross.cross += x;
-                        cross.before = cash + qty * close[k + BLOCK - 1];
-                        k += BLOCK;
-                        bars_from = k;
-                    }
-                    None => {
-                        k = if k % BLOCK == 0 {
-                            k + BLOCK
-                        } else {
-                            k.next_multiple_of(BLOCK)
+                        if bars_from < k {
+                            bars(&mut cross, bars_from, k, after_block);
                         }
-                        .min(to)
+                        cross.cross += x;
+                        k += BLOCK;
+                        (bars_from, after_block) = (k, true);
                     }
+                    None => k = (k + 1).next_multiple_of(BLOCK).min(to),
                 }
             }
-            cross.run(close, lr, (bars_from, to), (cash, qty));
+            if bars_from < to {
+                bars(&mut cross, bars_from, to, after_block);
+            } else if after_block {
+                cross.before = cash + qty * close[to - 1];
+            }
             self.cross = cross;
         }
         let previous = |k: i64| Self::previous_bar(ts, k);
@@ -2150,9 +2154,15 @@ impl EquitySink for StatsSink<'_> {
             let end = k + gallop(&ts[k..to], self.next_day_ts);
             let (mut peak, mut dd) = (self.peak, self.drawdown);
             let mut lowest = f64::INFINITY;
-            let ep = &mut self.episodes; // points below the episodes' peak since the last one at it: the first's bar,
-                                         // the last's time, how many, the lowest
-            let mut run = (0i64, 0i64, 0usize, f64::INFINITY);
+            let ep = &mut self.episodes;
+            // points below the episodes' peak since the last one at it: the first's and
+            // the last's bars, how many, the lowest
+            let mut run = (0usize, 0usize, 0usize, f64::INFINITY);
+            let flush = |ep: &mut Episodes, run: (usize, usize, usize, f64)| {
+                if run.2 > 0 {
+                    ep.below(run.0 as i64, ts[run.1], run.2, run.3);
+                }
+            };
             let mut j = k;
             while j < end {
                 if let (Some(b), Some(bl)) = (Blocks::whole(j, end), blocks) {
@@ -2167,9 +2177,9 @@ impl EquitySink for StatsSink<'_> {
                     if hi < ep.peak {
                         lowest = lowest.min(lo);
                         if run.2 == 0 {
-                            run.0 = j as i64;
+                            run.0 = j;
                         }
-                        run = (run.0, ts[j + BLOCK - 1], run.2 + BLOCK, run.3.min(lo));
+                        run = (run.0, j + BLOCK - 1, run.2 + BLOCK, run.3.min(lo));
                         j += BLOCK;
                         continue;
                     }
@@ -2184,17 +2194,17 @@ impl EquitySink for StatsSink<'_> {
                 }
                 if v < ep.peak {
                     if run.2 == 0 {
-                        run.0 = j as i64;
+                        run.0 = j;
                     }
-                    run = (run.0, ts[j], run.2 + 1, run.3.min(v));
+                    run = (run.0, j, run.2 + 1, run.3.min(v));
                 } else {
-                    ep.below(run.0, run.1, run.2, run.3);
+                    flush(ep, run);
                     run = (0, 0, 0, f64::INFINITY);
                     ep.point(ts[j], j as i64, v, previous);
                 }
                 j += 1;
             }
-            ep.below(run.0, run.1, run.2, run.3);
+            flush(ep, run);
             self.drawdown = dd.min(lowest / peak - 1.0);
             self.peak = peak;
             if prev.gross_exposure > 0.0 {
