@@ -236,7 +236,13 @@ def test_each_sweep_row_is_the_stats_of_that_variant_run_alone(price, trail):
 def test_sweep_rows_with_conventions_hold_every_stats_figure():
     bars, entries, exits = walk_bars(1_500, 8)
     grid = dict(sl_stop=[None, 0.01], tp_stop=[0.02, math.inf])
-    for conventions in ("aftershock", "backtesting.py"):
+    import dataclasses
+
+    from aftershock.trading.stats import AFTERSHOCK
+
+    # a replace of AFTERSHOCK keeps its name: the fields, not the name, choose the path
+    renamed = dataclasses.replace(AFTERSHOCK, avg_trade="geometric", profit_factor="returns")
+    for conventions in ("aftershock", "backtesting.py", renamed):
         frame = from_signals(bars, entries, exits, direction="both", price="close", fees=0.001,
                              conventions=conventions, **grid)
         assert list(frame.columns[3:]) == list(SWEEP_STATS)

@@ -237,7 +237,9 @@ def test_sweep_rows_equal_stats_under_each_conventions_with_edge_variants():
     alone = [sw.result(i) for i in range(len(sw))]
     custom = dataclasses.replace(AFTERSHOCK, exposure="bars", durations="bar", alpha_risk_free="simple",
                                  returns="trading", name="custom")
-    for conventions in (None, "backtesting.py", custom):
+    # a replace of AFTERSHOCK keeps its name: the fields, not the name, choose the path
+    renamed = dataclasses.replace(AFTERSHOCK, avg_trade="geometric", profit_factor="returns")
+    for conventions in (None, "backtesting.py", custom, renamed):
         table = sw.run(threads=2, conventions=conventions)
         assert table.columns == ["mode", "fees", *SWEEP_STATS]
         for row, result in zip(table.iter_rows(named=True), alone):

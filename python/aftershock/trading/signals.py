@@ -21,7 +21,6 @@ variant (``variant=k`` re-runs variant ``k`` and returns its full ``Result``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from typing import Any, Sequence
@@ -519,15 +518,14 @@ def from_signals(
         return _run(prepared, arrays, signals, one_config, symbol)
     engine_columns = pl.DataFrame({("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()})
     n_threads = threads or os.cpu_count() or 1
-    from aftershock.trading.stats import AFTERSHOCK, conventions_sampling, resolve_conventions
+    from aftershock.trading.stats import computes_as_aftershock, conventions_sampling, resolve_conventions
 
     conv = resolve_conventions(conventions)
     sampling, ppy = conventions_sampling(conv, prepared.arrays["ts"])
     rows: dict[str, Any] = {}
     # aftershock's conventions come from the simulator's streaming pass; any other walks
     # each variant's equity rows
-    if (sampling, ppy) != ("calendar", 365.0) or dataclasses.replace(conv, name=AFTERSHOCK.name,
-                                                                   periods_per_year=None) != AFTERSHOCK:
+    if (sampling, ppy) != ("calendar", 365.0) or not computes_as_aftershock(conv):
         from aftershock.trading.sweep import engine_conventions
 
         rows = {"conventions": engine_conventions(conv), "periods_per_year": ppy}

@@ -175,6 +175,13 @@ def resolve_conventions(conventions: Any) -> Conventions:
     )
 
 
+def computes_as_aftershock(conv: Conventions) -> bool:
+    """Whether ``conv`` computes every figure as aftershock's own conventions do, its
+    annualization aside (a ``dataclasses.replace`` of :data:`AFTERSHOCK` keeps the
+    name "aftershock" whatever it changes: the fields decide)."""
+    return dataclasses.replace(conv, name=AFTERSHOCK.name, periods_per_year=None) == AFTERSHOCK
+
+
 def _weekend_share(ts_us: np.ndarray) -> float:
     weekday = (ts_us // 86_400_000_000 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     return float(np.mean(weekday >= 5)) if len(ts_us) else 0.0

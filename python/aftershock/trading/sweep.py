@@ -42,7 +42,9 @@ from aftershock.trading.engine import (
 from aftershock.errors import ConfigError
 from aftershock.trading._progress import with_progress
 from aftershock.trading.results import Result
-from aftershock.trading.stats import Conventions, conventions_sampling, resolve_conventions
+from aftershock.trading.stats import (
+    AFTERSHOCK, Conventions, computes_as_aftershock, conventions_sampling, resolve_conventions,
+)
 from aftershock.trading.strategy import Strategy, compile_orders
 
 __all__ = ["sweep", "Sweep", "SWEEP_ORDER_COLUMNS"]
@@ -230,7 +232,8 @@ class Sweep:
             from aftershock.trading.persist import run_chunks, sweep_identity
 
             identity = sweep_identity(self)
-            if conv.name != "aftershock":  # checkpoints written before conventions keep their identity
+            if not computes_as_aftershock(conv) or conv.name != AFTERSHOCK.name:
+                # checkpoints written before conventions keep their identity
                 identity = {**identity, "conventions": repr(conv)}
             return run_chunks(checkpoint, identity, len(self), chunk_size,
                               lambda lo, hi: self._stats(self.variants[lo:hi], n_threads, counter, runner, conv))
@@ -292,7 +295,7 @@ class Sweep:
             sampling, ppy = conv.returns, self.periods_per_year
         else:
             sampling, ppy = conventions_sampling(conv, self.bars.arrays["ts"])
-        extra = {} if conv.name == "aftershock" else {"conventions": engine_conventions(conv)}
+        extra = {} if computes_as_aftershock(conv) else {"conventions": engine_conventions(conv)}
         table, _ = (runner or _local)(self.bars.columns, self.bars.offsets, orders, configs, n_threads,
                                       ppy, False, counter, **extra)
         return stats_frame(table, self.bars.symbols, ppy, sampling=sampling, conventions=conv.name)
