@@ -135,6 +135,30 @@ def test_stats_only_backtest_many_equals_stats_of_full_results():
             assert_row_matches(row, result.stats(periods_per_year=ppy, returns="calendar"))
 
 
+def test_stats_only_backtest_many_takes_the_conventions_of_stats():
+    import dataclasses
+
+    from aftershock.trading.stats import AFTERSHOCK
+
+    bars = walk_bars(seed=5)
+    frames = [event_orders(seed=s).with_columns(exit_after=pl.lit("3h")) for s in range(3)]
+    configs = [{"fees": 0.0004 * k} for k in range(3)]
+    full = ash.backtest_many(bars, frames, configs, threads=2)
+    renamed = dataclasses.replace(AFTERSHOCK, avg_trade="geometric", exposure="bars")
+    for conventions in ("backtesting.py", renamed):
+        table = ash.backtest_many(bars, frames, configs, threads=2, stats_only=True, conventions=conventions)
+        assert table.columns == list(SWEEP_STATS)
+        for row, result in zip(table.iter_rows(named=True), full):
+            assert_row_matches(row, result.stats(conventions=conventions))
+    # an explicit annualization replaces the conventions' and keeps their sampling
+    table = ash.backtest_many(bars, frames, configs, stats_only=True, conventions="backtesting.py",
+                              periods_per_year=300)
+    assert_row_matches(table.row(1, named=True),
+                       full[1].stats(conventions="backtesting.py", periods_per_year=300, returns="trading"))
+    with pytest.raises(ash.ConfigError, match="stats_only"):
+        ash.backtest_many(bars, frames, configs, conventions="backtesting.py")
+
+
 def test_stats_of_a_run_without_orders_and_of_several_symbols():
     bars = pl.concat([walk_bars(days=3, symbol="BTC"), walk_bars(days=2, seed=4, symbol="ETH")])
     btc_eth = pl.concat(

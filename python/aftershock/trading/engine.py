@@ -489,7 +489,8 @@ def backtest_many(
     *,
     threads: int | None = None,
     stats_only: bool = False,
-    periods_per_year: float = 365.0,
+    periods_per_year: float | None = None,
+    conventions: Any = None,
 ) -> Any:
     """Run many backtests over the same bars in parallel in Rust, GIL released.
 
@@ -500,10 +501,13 @@ def backtest_many(
 
     With ``stats_only=False`` (default) returns a list of :class:`Result`. With
     ``stats_only=True`` returns a Polars frame with one row per backtest: every
-    :meth:`Result.stats` figure (``periods_per_year`` as there), computed by the
-    engine inside the parallel loop without keeping any equity path; row ``i``
-    equals ``backtest(bars, orders[i], **configs[i]).stats()``. Use it for large
-    sweeps: memory stays flat in the number of variants.
+    :meth:`Result.stats` figure, computed by the engine inside the parallel loop
+    without keeping any equity path; row ``i`` equals
+    ``backtest(bars, orders[i], **configs[i]).stats(conventions=conventions)``
+    (``"aftershock"``, the default, ``"backtesting.py"`` or a
+    :class:`~aftershock.trading.stats.Conventions`), with ``periods_per_year``, when
+    given, in place of the conventions' annualization (their return sampling kept).
+    Use it for large sweeps: memory stays flat in the number of variants.
     """
     prepared = prepare_bars(bars)
     if configs is None:
@@ -516,11 +520,25 @@ def backtest_many(
     encoded = _encode_distinct(orders, prepared.symbols)
     cfgs = [_config(c) for c in configs]
     if stats_only:
-        ppy = _periods_per_year(periods_per_year)
-        columns = _engine.simulate_many_stats(
-            prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy
+        from aftershock.trading.stats import (
+            computes_as_aftershock, conventions_sampling, engine_conventions, resolve_conventions,
         )
-        return stats_frame(columns, prepared.symbols, ppy, conventions="aftershock")
+
+        conv = resolve_conventions(conventions)
+        if periods_per_year is None:
+            sampling, ppy = conventions_sampling(conv, prepared.arrays["ts"])
+        else:
+            sampling, ppy = conv.returns, _periods_per_year(periods_per_year)
+        rows = None if computes_as_aftershock(conv) else engine_conventions(conv)
+        columns = _engine.simulate_many_stats(
+            prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True, _DAY_US, ppy,
+            None, rows,
+        )
+        return stats_frame(columns, prepared.symbols, ppy, sampling=sampling, conventions=conv.name)
+    if conventions is not None or periods_per_year is not None:
+        raise ConfigError("conventions= and periods_per_year= set the figures of stats_only=True rows; for full "
+                          "results use result.stats(conventions=..., periods_per_year=...)",
+                          column="conventions" if conventions is not None else "periods_per_year")
     raws = _engine.simulate_many(prepared.columns, prepared.offsets, [a for _, a in encoded], cfgs, n_threads, True)
     return [Result(raw, prepared, frame, cfg) for raw, (frame, _), cfg in zip(raws, encoded, cfgs)]
 

@@ -526,7 +526,7 @@ def from_signals(
     # aftershock's conventions come from the simulator's streaming pass; any other walks
     # each variant's equity rows
     if (sampling, ppy) != ("calendar", 365.0) or not computes_as_aftershock(conv):
-        from aftershock.trading.sweep import engine_conventions
+        from aftershock.trading.stats import engine_conventions
 
         rows = {"conventions": engine_conventions(conv), "periods_per_year": ppy}
 

@@ -182,6 +182,13 @@ def computes_as_aftershock(conv: Conventions) -> bool:
     return dataclasses.replace(conv, name=AFTERSHOCK.name, periods_per_year=None) == AFTERSHOCK
 
 
+def engine_conventions(conv: Conventions) -> dict[str, Any]:
+    """A :class:`Conventions` as the engine reads it: field -> choice (the
+    annualization is resolved before, ``periods_per_year`` of the sweep functions)."""
+    fields = ("returns", "risk", "avg_trade", "profit_factor", "exposure", "year", "durations", "fees", "alpha_risk_free")
+    return {f: getattr(conv, f) for f in fields}
+
+
 def _weekend_share(ts_us: np.ndarray) -> float:
     weekday = (ts_us // 86_400_000_000 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     return float(np.mean(weekday >= 5)) if len(ts_us) else 0.0

@@ -43,7 +43,7 @@ from aftershock.errors import ConfigError
 from aftershock.trading._progress import with_progress
 from aftershock.trading.results import Result
 from aftershock.trading.stats import (
-    AFTERSHOCK, Conventions, computes_as_aftershock, conventions_sampling, resolve_conventions,
+    AFTERSHOCK, Conventions, computes_as_aftershock, conventions_sampling, engine_conventions, resolve_conventions,
 )
 from aftershock.trading.strategy import Strategy, compile_orders
 
@@ -321,13 +321,6 @@ class Sweep:
         """The full :class:`Result` of variant ``i`` (row ``i`` of :meth:`run`),
         re-run alone: fills, trades, equity and orders."""
         return backtest(self.bars, self.orders(i), **self.settings(i))
-
-
-def engine_conventions(conv: Conventions) -> dict[str, Any]:
-    """A :class:`Conventions` as the engine reads it: field -> choice (the
-    annualization is resolved before, ``periods_per_year`` of the sweep functions)."""
-    fields = ("returns", "risk", "avg_trade", "profit_factor", "exposure", "year", "durations", "fees", "alpha_risk_free")
-    return {f: getattr(conv, f) for f in fields}
 
 
 def _local(columns: pl.DataFrame, offsets: pl.Series, orders: list, configs: list, threads: int,
