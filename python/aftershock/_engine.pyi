@@ -15,7 +15,7 @@ __all__ = [
     "__version__", "MAX_DAYS", "simulate", "simulate_many", "check_bars", "simulate_many_stats", "codes",
     "simulate_signals", "simulate_signals_many", "column_addresses", "ArrowTable", "Progress", "BacktestStream",
     "study_check", "study_spacing", "study_series", "study_cross_cum", "study_blocks", "study_residuals",
-    "simulate_many_stats_daily", "simulate_signals_many_daily", "simulate_signal_group",
+    "simulate_many_stats_daily", "simulate_signal_group",
 ]
 
 __version__: str
@@ -84,17 +84,6 @@ def simulate_many_stats(
 ) -> ArrowTable:
     """Run many backtests; return the engine's ``Result.stats()`` figures, one row per job."""
 
-def simulate_signals_many_daily(
-    bars: _ArrowStream,
-    signals: _ArrowStream,
-    config: Mapping[str, Any],
-    variants: _ArrowStream,
-    threads: int,
-    progress: Progress | None = None,
-) -> tuple[ArrowTable, Any, int]:
-    """``simulate_signals_many`` (aftershock's conventions) and every variant's
-    calendar-day returns: one job-major float buffer, and the days per variant."""
-
 def simulate_many_stats_daily(
     bars: _ArrowStream,
     offsets: _ArrowStream,
@@ -144,9 +133,12 @@ def simulate_signals_many(
     progress: Progress | None = None,
     conventions: Mapping[str, Any] | None = None,
     periods_per_year: float = 365.0,
-) -> ArrowTable:
+    daily: bool = False,
+) -> Any:
     """A sweep of signal backtests; one row of stats figures per variant, in order
-    (with ``conventions``: every figure, under them)."""
+    (with ``conventions``: every figure, under them). With ``daily`` (aftershock's
+    conventions), ``(table, buffer, days)``: every variant's calendar-day returns as
+    one job-major float buffer, as ``simulate_many_stats_daily`` gives them."""
 
 
 @final

@@ -488,8 +488,7 @@ impl CrossSum {
             acc[0] += x;
             near &= ok;
         }
-        let far = !near;
-        if far {
+        if !near {
             // a return of 1% or more in a bar: bar by bar
             for k in from + 1..to {
                 self.bar(k, cash + qty * close[k], log_returns[k]);

@@ -1973,6 +1973,41 @@ pub(super) fn gallop(ts: &[i64], t: i64) -> usize {
     lo + ts[lo..step.min(ts.len())].partition_point(|&x| x < t)
 }
 
+/// Held bars below the episodes' peak since the last bar at it, folded into
+/// [`Episodes::below`] at once: the first's and the last's bars, how many, the lowest
+/// equity.
+#[derive(Clone, Copy)]
+struct BelowPeak {
+    first: usize,
+    last: usize,
+    count: usize,
+    low: f64,
+}
+
+impl BelowPeak {
+    const NONE: Self = BelowPeak {
+        first: 0,
+        last: 0,
+        count: 0,
+        low: f64::INFINITY,
+    };
+
+    /// Bars `from..=to`, whose lowest equity is `low`.
+    fn add(&mut self, from: usize, to: usize, low: f64) {
+        if self.count == 0 {
+            self.first = from;
+        }
+        self.last = to;
+        self.count += to + 1 - from;
+        self.low = self.low.min(low);
+    }
+
+    fn fold_into(&mut self, ep: &mut Episodes, ts: &[i64]) {
+        ep.below(self.first as i64, ts[self.last], self.count, self.low);
+        *self = BelowPeak::NONE;
+    }
+}
+
 /// Folds equity rows into every figure `Result.stats()` derives from the equity.
 struct StatsSink<'a> {
     /// The first timestamp of the day after the current row's day.
@@ -2155,14 +2190,7 @@ impl EquitySink for StatsSink<'_> {
             let (mut peak, mut dd) = (self.peak, self.drawdown);
             let mut lowest = f64::INFINITY;
             let ep = &mut self.episodes;
-            // points below the episodes' peak since the last one at it: the first's and
-            // the last's bars, how many, the lowest
-            let mut run = (0usize, 0usize, 0usize, f64::INFINITY);
-            let flush = |ep: &mut Episodes, run: (usize, usize, usize, f64)| {
-                if run.2 > 0 {
-                    ep.below(run.0 as i64, ts[run.1], run.2, run.3);
-                }
-            };
+            let mut below = BelowPeak::NONE;
             let mut j = k;
             while j < end {
                 if let (Some(b), Some(bl)) = (Blocks::whole(j, end), blocks) {
@@ -2176,10 +2204,7 @@ impl EquitySink for StatsSink<'_> {
                     // the episodes' peak is at most the drawdown's (init_cash in it)
                     if hi < ep.peak {
                         lowest = lowest.min(lo);
-                        if run.2 == 0 {
-                            run.0 = j;
-                        }
-                        run = (run.0, j + BLOCK - 1, run.2 + BLOCK, run.3.min(lo));
+                        below.add(j, j + BLOCK - 1, lo);
                         j += BLOCK;
                         continue;
                     }
@@ -2193,18 +2218,14 @@ impl EquitySink for StatsSink<'_> {
                     lowest = v;
                 }
                 if v < ep.peak {
-                    if run.2 == 0 {
-                        run.0 = j;
-                    }
-                    run = (run.0, j, run.2 + 1, run.3.min(v));
+                    below.add(j, j, v);
                 } else {
-                    flush(ep, run);
-                    run = (0, 0, 0, f64::INFINITY);
+                    below.fold_into(ep, ts);
                     ep.point(ts[j], j as i64, v, previous);
                 }
                 j += 1;
             }
-            flush(ep, run);
+            below.fold_into(ep, ts);
             self.drawdown = dd.min(lowest / peak - 1.0);
             self.peak = peak;
             if prev.gross_exposure > 0.0 {

@@ -1,16 +1,15 @@
-//! `simulate_many_stats_daily` and `simulate_signals_many_daily`: a sweep's figures
-//! plus each variant's daily returns, for the overfitting statistics
-//! (`aftershock.research`). Kept apart from the other sweep functions; they reuse
-//! their batch and column helpers.
+//! `simulate_many_stats_daily`: a sweep's figures plus each variant's daily
+//! returns, for the overfitting statistics (`aftershock.research`), and their
+//! layout, which `simulate_signals_many(daily=True)` shares. Kept apart from the
+//! other sweep functions; it reuses their batch and column helpers.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::{
-    engine_err, signal_variants, stats_columns, sweep_rows, to_pyerr, ArrowTable, Column,
-    ColumnData, Progress, SignalFrames, SweepArgs,
+    stats_columns, sweep_rows, to_pyerr, ArrowTable, Column, ColumnData, Progress, SweepArgs,
 };
-use crate::engine::{self, EngineError, Stats};
+use crate::engine::{EngineError, Stats};
 
 /// Runs like `simulate_many_stats` and also returns the daily returns: one float
 /// buffer of jobs x days (job-major, read with `np.frombuffer`), every job's
@@ -48,36 +47,9 @@ pub(super) fn simulate_many_stats_daily<'py>(
     daily_columns(py, runs)
 }
 
-/// A `from_signals` sweep (`simulate_signals_many`'s arguments, aftershock's
-/// conventions) and each variant's calendar-day returns, laid out as
-/// `simulate_many_stats_daily`'s.
-#[pyfunction]
-#[pyo3(signature = (bars, signals, config, variants, threads, progress=None))]
-pub(super) fn simulate_signals_many_daily<'py>(
-    py: Python<'py>,
-    bars: &Bound<'py, PyAny>,
-    signals: &Bound<'py, PyAny>,
-    config: &Bound<'py, PyDict>,
-    variants: &Bound<'py, PyAny>,
-    threads: usize,
-    progress: Option<&Bound<'py, Progress>>,
-) -> PyResult<(Bound<'py, ArrowTable>, Bound<'py, Column>, usize)> {
-    let frames = SignalFrames::from_py(bars, signals)?;
-    let configs = signal_variants(py, config, variants)?;
-    let views = frames.views()?;
-    let input = views.input();
-    let done = progress.map(|p| &p.get().done);
-    let runs = py.detach(|| engine::simulate_signals_many_daily(input, &configs, threads, done));
-    let runs = runs
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(engine_err(py))?;
-    daily_columns(py, runs)
-}
-
 /// The figures as a table, and the daily returns as one job-major float buffer with
 /// the number of days per job.
-fn daily_columns<'py>(
+pub(super) fn daily_columns<'py>(
     py: Python<'py>,
     runs: Vec<(Stats, Vec<f64>)>,
 ) -> PyResult<(Bound<'py, ArrowTable>, Bound<'py, Column>, usize)> {

@@ -788,7 +788,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // sweeps scored in the engine
     m.add_function(wrap_pyfunction!(simulate_many_stats, m)?)?;
     m.add_function(wrap_pyfunction!(daily::simulate_many_stats_daily, m)?)?;
-    m.add_function(wrap_pyfunction!(daily::simulate_signals_many_daily, m)?)?;
     m.add_function(wrap_pyfunction!(codes, m)?)?;
     m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
     m.add_class::<ArrowTable>()?;
@@ -1022,9 +1021,11 @@ fn signal_variants(
 /// value per variant) overridden; runs on `threads` threads with the GIL released
 /// and returns one list per stats figure, in variant order. With `conventions`
 /// (as for `simulate_many_stats`), every figure of the sweep rows under them, from
-/// each variant's equity rows (`engine::signal_rows`).
+/// each variant's equity rows (`engine::signal_rows`). With `daily` (aftershock's
+/// conventions only), also each variant's calendar-day returns, laid out as
+/// `simulate_many_stats_daily`'s: `(table, buffer, days)`.
 #[pyfunction]
-#[pyo3(signature = (bars, signals, config, variants, threads, progress=None, conventions=None, periods_per_year=365.0))]
+#[pyo3(signature = (bars, signals, config, variants, threads, progress=None, conventions=None, periods_per_year=365.0, daily=false))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_signals_many<'py>(
     py: Python<'py>,
@@ -1036,7 +1037,8 @@ fn simulate_signals_many<'py>(
     progress: Option<&Bound<'py, Progress>>,
     conventions: Option<&Bound<'py, PyDict>>,
     periods_per_year: f64,
-) -> PyResult<Bound<'py, ArrowTable>> {
+    daily: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let frames = SignalFrames::from_py(bars, signals)?;
     let configs = signal_variants(py, config, variants)?;
     let views = frames.views()?;
@@ -1046,6 +1048,21 @@ fn simulate_signals_many<'py>(
         Some(d) => Some(conventions_from_dict(Some(d), periods_per_year)?),
         None => None,
     };
+    if daily {
+        if rows.is_some() {
+            let msg = "daily returns go with aftershock's conventions";
+            return Err(to_pyerr(py, EngineError::config("conventions", msg)));
+        }
+        let runs =
+            py.detach(|| engine::simulate_signals_many_daily(input, &configs, threads, done));
+        let runs = runs
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(engine_err(py))?;
+        return Ok(daily::daily_columns(py, runs)?
+            .into_pyobject(py)?
+            .into_any());
+    }
     let results = py.detach(|| match rows {
         Some(conv) => engine::signal_rows(input, &configs, threads, conv, done),
         None => engine::simulate_signals_many_counted(input, &configs, threads, done),
@@ -1054,7 +1071,7 @@ fn simulate_signals_many<'py>(
         .into_iter()
         .collect::<Result<_, _>>()
         .map_err(engine_err(py))?;
-    stats_columns(py, &stats)
+    Ok(stats_columns(py, &stats)?.into_any())
 }
 
 /// Several symbols in one backtest (vectorbt's `group_by=True`, with or without

@@ -518,16 +518,16 @@ def from_signals(
         return _run(prepared, arrays, signals, one_config, symbol)
     engine_columns = pl.DataFrame({("sl_stop" if k == "tsl_stop" else k): v for k, v in columns.items()})
     n_threads = threads or os.cpu_count() or 1
-    from aftershock.trading.stats import computes_as_aftershock, conventions_sampling, resolve_conventions
+    from aftershock.trading.stats import (
+        computes_as_aftershock, conventions_sampling, engine_conventions, resolve_conventions,
+    )
 
     conv = resolve_conventions(conventions)
     sampling, ppy = conventions_sampling(conv, prepared.arrays["ts"])
     rows: dict[str, Any] = {}
-    # aftershock's conventions come from the simulator's streaming pass; any other walks
-    # each variant's equity rows
+    # aftershock's conventions (annualized by 365) come from the simulator's streaming
+    # pass; any other walks each variant's equity rows
     if (sampling, ppy) != ("calendar", 365.0) or not computes_as_aftershock(conv):
-        from aftershock.trading.stats import engine_conventions
-
         rows = {"conventions": engine_conventions(conv), "periods_per_year": ppy}
 
     if daily_returns and (rows or checkpoint is not None):
@@ -537,7 +537,8 @@ def from_signals(
 
     def figures(part: pl.DataFrame, counter: Any) -> pl.DataFrame:
         if daily_returns:
-            table, flat, days = _engine.simulate_signals_many_daily(arrays, signals, config, part, n_threads, counter)
+            table, flat, days = _engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter,
+                                                              daily=True)
             returns.append(np.array(np.frombuffer(flat, dtype=np.float64)).reshape(part.height, days).T)
         else:
             table = _engine.simulate_signals_many(arrays, signals, config, part, n_threads, counter, **rows)
